@@ -1,0 +1,326 @@
+//! The core's only interface to the world: events in, commands out.
+//!
+//! Contract with the driver (shell, simulator, fuzzer): every command that carries a [`RequestId`] is answered by
+//! exactly one event carrying the same id — a result or a failure (the driver turns a missing answer into
+//! [`RpcError::Timeout`]). Responses to requests the core no longer cares about are ignored.
+
+use crate::types::{L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId};
+use alloy_primitives::B256;
+use alloy_rpc_types_engine::{ForkchoiceState, PayloadId, PayloadStatusEnum};
+use op_alloy_rpc_types_engine::{OpExecutionPayloadEnvelope, OpPayloadAttributes};
+use std::sync::Arc;
+
+/// Why an outbound call failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RpcError {
+    /// The server answered with a JSON-RPC error object.
+    Rpc {
+        /// JSON-RPC error code.
+        code: i64,
+        /// Server-provided message.
+        message: String,
+    },
+    /// The call did not produce a usable answer: connection refused, HTTP error, authentication failure,
+    /// malformed or oversized response. The text names what went wrong.
+    Transport(String),
+    /// No answer within the call's deadline.
+    Timeout,
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rpc { code, message } => write!(f, "rpc error {code}: {message}"),
+            Self::Transport(msg) => write!(f, "transport error: {msg}"),
+            Self::Timeout => write!(f, "timed out"),
+        }
+    }
+}
+
+/// Engine API method versions, chosen by fork (see [`crate::engine::versions`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EngineVersion {
+    /// V1
+    V1,
+    /// V2
+    V2,
+    /// V3
+    V3,
+    /// V4
+    V4,
+}
+
+/// The three L2 heads the execution engine reports (`latest`, `safe`, `finalized`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineHeads {
+    /// `latest`.
+    pub unsafe_head: L2BlockRef,
+    /// `safe`.
+    pub safe: L2BlockRef,
+    /// `finalized`.
+    pub finalized: L2BlockRef,
+}
+
+/// A successful engine API answer. Which variant is expected depends on the command that was sent.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EngineReply {
+    /// Answer to `engine_forkchoiceUpdated`.
+    ForkchoiceUpdated {
+        /// Payload status of the new head.
+        status: PayloadStatusEnum,
+        /// Present when attributes were sent and the engine started a build.
+        payload_id: Option<PayloadId>,
+    },
+    /// Answer to `engine_getPayload`.
+    PayloadFetched(Arc<OpExecutionPayloadEnvelope>),
+    /// Answer to `engine_newPayload`.
+    PayloadInserted {
+        /// Validation result.
+        status: PayloadStatusEnum,
+    },
+}
+
+/// A successful conductor answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConductorReply {
+    /// Answer to `conductor_leader`.
+    Leader(bool),
+    /// `conductor_commitUnsafePayload` succeeded.
+    Committed,
+}
+
+/// RPC methods of the node that the core answers (admin and status).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RpcRequest {
+    /// `admin_startSequencer(hash)`.
+    StartSequencer(B256),
+    /// `admin_stopSequencer()`.
+    StopSequencer,
+    /// `admin_sequencerActive()`.
+    SequencerActive,
+    /// `admin_setRecoverMode(bool)`.
+    SetRecoverMode(bool),
+    /// `admin_conductorEnabled()`.
+    ConductorEnabled,
+    /// `admin_overrideLeader()`.
+    OverrideLeader,
+    /// `optimism_syncStatus()`.
+    SyncStatus,
+}
+
+/// The node's view of sync progress, as `optimism_syncStatus` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// L1 block the node is at (the unsafe head's origin when known).
+    pub current_l1: Option<L1BlockRef>,
+    /// Latest finalized L1 block.
+    pub current_l1_finalized: Option<L1BlockRef>,
+    /// Latest L1 block.
+    pub head_l1: Option<L1BlockRef>,
+    /// L1 block the safe head was derived from (origin of the safe head when known).
+    pub safe_l1: Option<L1BlockRef>,
+    /// Latest finalized L1 block.
+    pub finalized_l1: Option<L1BlockRef>,
+    /// Unsafe L2 head.
+    pub unsafe_l2: Option<L2BlockRef>,
+    /// Safe L2 head.
+    pub safe_l2: Option<L2BlockRef>,
+    /// Finalized L2 head.
+    pub finalized_l2: Option<L2BlockRef>,
+}
+
+/// A successful answer to an [`RpcRequest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RpcReply {
+    /// JSON `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A block hash.
+    Hash(B256),
+    /// Sync status.
+    SyncStatus(Box<SyncStatus>),
+}
+
+/// A failed answer to an [`RpcRequest`]: JSON-RPC code plus op-node's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RpcFailure {
+    /// JSON-RPC error code.
+    pub code: i64,
+    /// Human-readable message (op-node's text where op-conductor matches it).
+    pub message: String,
+}
+
+/// Code op-node's RPC server uses for errors returned by a method.
+pub const RPC_SERVER_ERROR: i64 = -32000;
+
+impl RpcFailure {
+    /// A method error with op-node's generic server-error code.
+    pub fn server(message: impl Into<String>) -> Self {
+        Self { code: RPC_SERVER_ERROR, message: message.into() }
+    }
+}
+
+/// Something that happened. Names are past tense.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A new L1 head was observed (polling or subscription).
+    L1HeadObserved(L1BlockRef),
+    /// A new finalized L1 block was observed.
+    L1FinalizedObserved(L1BlockRef),
+    /// The safe L2 head moved (derivation, or another source until derivation exists).
+    SafeHeadObserved(L2BlockRef),
+    /// The finalized L2 head moved.
+    FinalizedHeadObserved(L2BlockRef),
+    /// Answer to `FetchL1BlockByHash` / `FetchL1BlockByNumber`; `None` = no such block.
+    L1BlockFetched {
+        /// Echoed request id.
+        id: RequestId,
+        /// The block, if the L1 node has it.
+        block: Option<L1Block>,
+    },
+    /// Answer to `FetchL2Heads`.
+    L2HeadsFetched {
+        /// Echoed request id.
+        id: RequestId,
+        /// The engine's heads.
+        heads: EngineHeads,
+    },
+    /// Answer to `FetchL2BlockByNumber`; `None` = the engine has no such block.
+    L2BlockFetched {
+        /// Echoed request id.
+        id: RequestId,
+        /// The block, if present.
+        block: Option<L2BlockRef>,
+    },
+    /// Answer to an engine API command.
+    EngineResponded {
+        /// Echoed request id.
+        id: RequestId,
+        /// The answer.
+        reply: EngineReply,
+    },
+    /// Answer to a conductor command.
+    ConductorResponded {
+        /// Echoed request id.
+        id: RequestId,
+        /// The answer.
+        reply: ConductorReply,
+    },
+    /// Any request failed (L1, L2 engine, or conductor): the id says which.
+    RequestFailed {
+        /// Echoed request id.
+        id: RequestId,
+        /// What went wrong.
+        error: RpcError,
+    },
+    /// An RPC call to the node arrived.
+    RpcRequested {
+        /// Id to answer with `Command::Reply`.
+        reply_to: ReplyTo,
+        /// The call.
+        request: RpcRequest,
+    },
+}
+
+/// Something the driver must do. Names are imperative.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// `eth_getBlockByHash` on L1.
+    FetchL1BlockByHash {
+        /// Request id.
+        id: RequestId,
+        /// Block hash.
+        hash: B256,
+    },
+    /// `eth_getBlockByNumber` on L1 (the core applies the confirmation depth before asking).
+    FetchL1BlockByNumber {
+        /// Request id.
+        id: RequestId,
+        /// Block number.
+        number: u64,
+    },
+    /// Read the engine's `latest`, `safe` and `finalized` L2 blocks.
+    FetchL2Heads {
+        /// Request id.
+        id: RequestId,
+    },
+    /// Read one L2 block from the engine by number.
+    FetchL2BlockByNumber {
+        /// Request id.
+        id: RequestId,
+        /// Block number.
+        number: u64,
+    },
+    /// `engine_forkchoiceUpdatedVx`, with attributes to start a build.
+    ForkchoiceUpdate {
+        /// Request id.
+        id: RequestId,
+        /// Method version.
+        version: EngineVersion,
+        /// Head / safe / finalized hashes.
+        state: ForkchoiceState,
+        /// Payload attributes; `None` only moves the forkchoice.
+        attributes: Option<Box<OpPayloadAttributes>>,
+    },
+    /// `engine_getPayloadVx`.
+    GetPayload {
+        /// Request id.
+        id: RequestId,
+        /// Method version.
+        version: EngineVersion,
+        /// The build to seal.
+        payload_id: PayloadId,
+    },
+    /// `engine_newPayloadVx`.
+    NewPayload {
+        /// Request id.
+        id: RequestId,
+        /// Method version.
+        version: EngineVersion,
+        /// The sealed payload.
+        envelope: Arc<OpExecutionPayloadEnvelope>,
+    },
+    /// `conductor_leader`.
+    CheckLeader {
+        /// Request id.
+        id: RequestId,
+    },
+    /// `conductor_commitUnsafePayload`.
+    CommitToConductor {
+        /// Request id.
+        id: RequestId,
+        /// The sealed payload.
+        envelope: Arc<OpExecutionPayloadEnvelope>,
+    },
+    /// Hand a sealed, committed and inserted block to followers (gossip / static peers). Fire and forget.
+    Publish {
+        /// The block.
+        envelope: Arc<OpExecutionPayloadEnvelope>,
+    },
+    /// Answer an incoming RPC call.
+    Reply {
+        /// The call being answered.
+        reply_to: ReplyTo,
+        /// The answer.
+        result: Result<RpcReply, RpcFailure>,
+    },
+}
+
+impl Command {
+    /// The request id, for commands that expect an answer.
+    pub fn request_id(&self) -> Option<RequestId> {
+        match self {
+            Self::FetchL1BlockByHash { id, .. }
+            | Self::FetchL1BlockByNumber { id, .. }
+            | Self::FetchL2Heads { id }
+            | Self::FetchL2BlockByNumber { id, .. }
+            | Self::ForkchoiceUpdate { id, .. }
+            | Self::GetPayload { id, .. }
+            | Self::NewPayload { id, .. }
+            | Self::CheckLeader { id }
+            | Self::CommitToConductor { id, .. } => Some(*id),
+            Self::Publish { .. } | Self::Reply { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! When to build and when to seal (SPEC §1). Pure functions of the parent, the configuration and wall time; the
+//! state machine derives every deadline from these instead of counting ticks, so a sequencer that was stopped for
+//! an hour never "catches up" a backlog of ticks.
+
+use crate::types::Timestamp;
+
+/// Timestamp (ms) of the child of a block at `parent_time_ms`.
+pub const fn next_block_time(parent_time_ms: u64, block_time_ms: u64) -> u64 {
+    parent_time_ms.saturating_add(block_time_ms)
+}
+
+/// Wall time at which building the child of `parent_time_ms` may start: one block time before the child's
+/// timestamp, i.e. the parent's timestamp (op-node). A sequencer behind wall time finds this in the past and builds
+/// back-to-back.
+pub const fn build_start(parent_time_ms: u64) -> Timestamp {
+    parent_time_ms
+}
+
+/// Wall time at which a payload with timestamp `payload_time_ms` is sealed: the engine gets the whole slot minus the
+/// seal margin to pack transactions. If that moment has passed, the state machine seals at once.
+pub const fn seal_at(payload_time_ms: u64, seal_margin_ms: u64) -> Timestamp {
+    payload_time_ms.saturating_sub(seal_margin_ms)
+}
+
+/// Whether the chain has caught up with wall time: the next block's timestamp is not in the past.
+pub const fn caught_up(next_block_time_ms: u64, now: Timestamp) -> bool {
+    next_block_time_ms >= now
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_arithmetic() {
+        // 2 s blocks: building the child of the block at t=10 s starts at 10 s and seals at 11.95 s.
+        assert_eq!(next_block_time(10_000, 2_000), 12_000);
+        assert_eq!(build_start(10_000), 10_000);
+        assert_eq!(seal_at(12_000, 50), 11_950);
+        // 200 ms blocks work the same way.
+        assert_eq!(next_block_time(10_000, 200), 10_200);
+        assert_eq!(seal_at(10_200, 50), 10_150);
+        assert!(caught_up(12_000, 11_999));
+        assert!(caught_up(12_000, 12_000));
+        assert!(!caught_up(12_000, 12_001));
+    }
+}
