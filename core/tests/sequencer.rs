@@ -1,0 +1,622 @@
+//! The sequencer driven through a deterministic world (keel-sim): L1 chain, engine and conductor models with
+//! injected faults. Every step checks `Node::check_invariants`; the world panics if a block is published before the
+//! conductor committed it.
+
+use alloy_rpc_types_engine::PayloadStatusEnum;
+use keel_core::{L2BlockRef, RpcError, RpcFailure, RpcReply, RpcRequest, SequencerConfig, B256};
+use keel_sim::{CallKind, Fault, Sim, SimConfig};
+
+fn sim(seed: u64) -> Sim {
+    Sim::new(SimConfig { seed, ..Default::default() })
+}
+
+fn sim_with(seed: u64, f: impl FnOnce(&mut SimConfig)) -> Sim {
+    let mut cfg = SimConfig { seed, ..Default::default() };
+    f(&mut cfg);
+    Sim::new(cfg)
+}
+
+fn rpc_err(msg: &str) -> Result<RpcReply, RpcFailure> {
+    Err(RpcFailure::server(msg))
+}
+
+fn call_and_settle(s: &mut Sim, req: RpcRequest) -> Result<RpcReply, RpcFailure> {
+    let id = s.rpc(req);
+    for _ in 0..1_000 {
+        if let Some(r) = s.reply(id) {
+            return r.clone();
+        }
+        let until = s.now + 100;
+        s.step(until);
+    }
+    panic!("no reply to {id:?}");
+}
+
+fn head(s: &Sim) -> L2BlockRef {
+    s.node.heads().unsafe_head.expect("unsafe head known")
+}
+
+/// Transactions in the engine's copy of block `number`.
+fn txs_in(s: &Sim, number: u64) -> usize {
+    let b = s.engine.by_number(number).unwrap();
+    s.engine.block(&b.hash).unwrap().envelope.as_ref().unwrap().execution_payload.transactions().len()
+}
+
+/// Times of calls of `kind`, in order.
+fn times(s: &Sim, kind: CallKind) -> Vec<u64> {
+    s.call_times.iter().filter(|(_, k)| *k == kind).map(|(t, _)| *t).collect()
+}
+
+// ----- the 1,000-block run ---------------------------------------------------------------------------------------
+
+#[test]
+fn thousand_blocks_with_invariants_checked_every_step() {
+    let mut s = sim(42);
+    assert!(s.run_to_block(1_000, 2_100_000), "reached only block {}", s.unsafe_number());
+    let st = s.node.stats().clone();
+    assert_eq!(st.blocks_sequenced, 1_000);
+    assert_eq!(s.published.len(), 1_000, "every sequenced block is published once");
+    assert!(s.checks > 3_000, "invariants checked after every step ({} checks)", s.checks);
+    assert_eq!((st.resets, st.builds_dropped, st.retries), (0, 0, 0));
+    let h = head(&s);
+    assert_eq!(s.engine.heads().unsafe_head, h, "the engine's head is the node's head");
+    assert_eq!(h.time_ms, s.engine.by_number(0).unwrap().time_ms + 2_000_000, "1000 blocks of exactly 2 s");
+    assert!(h.l1_origin.number > 150, "epochs advanced with L1 (origin {})", h.l1_origin.number);
+    // Exactly one build per block: no duplicate FCU-with-attributes.
+    assert_eq!(s.call_count(CallKind::StartBuild), 1_000);
+}
+
+#[test]
+fn same_seed_same_trace_different_seed_different_trace() {
+    let run = |seed| {
+        let mut s = sim(seed);
+        s.run_to_block(200, 500_000);
+        s.trace_hash()
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8));
+}
+
+// ----- timing ----------------------------------------------------------------------------------------------------
+
+#[test]
+fn builds_start_at_parent_time_and_seal_one_margin_before_the_slot() {
+    let mut s = sim(3);
+    s.run_to_block(50, 200_000);
+    let genesis_ms = s.engine.by_number(0).unwrap().time_ms;
+    let starts = times(&s, CallKind::StartBuild);
+    let seals = times(&s, CallKind::GetPayload);
+    // Block n (n >= 2) has timestamp genesis + 2n s; its build starts at genesis + 2(n-1) s (the parent's time) once
+    // the parent is in, and it is sealed at its timestamp minus 50 ms.
+    for n in 2..45u64 {
+        let ts = genesis_ms + 2_000 * n;
+        let start = starts[(n - 1) as usize];
+        assert!(start >= ts - 2_000 && start < ts - 2_000 + 100, "block {n}: build started at {start}, slot {ts}");
+        assert_eq!(seals[(n - 1) as usize], ts - 50, "block {n} sealed at slot - 50 ms");
+    }
+}
+
+#[test]
+fn seal_margin_is_configurable() {
+    let mut s = sim_with(3, |c| c.sequencer.seal_margin_ms = 300);
+    s.run_to_block(10, 100_000);
+    let genesis_ms = s.engine.by_number(0).unwrap().time_ms;
+    assert_eq!(times(&s, CallKind::GetPayload)[5], genesis_ms + 2_000 * 6 - 300);
+}
+
+#[test]
+fn sub_second_block_times() {
+    let mut s = sim_with(5, |c| {
+        c.block_time_ms = 200;
+        c.engine_latency_ms = (1, 5);
+    });
+    let t0 = s.now;
+    assert!(s.run_to_block(500, 200_000));
+    let h = head(&s);
+    assert_eq!(h.time_ms, s.engine.by_number(0).unwrap().time_ms + 500 * 200);
+    // 500 blocks of 200 ms take about 100 s of wall time, not 500 s.
+    assert!(s.now - t0 < 101_000, "took {} ms", s.now - t0);
+}
+
+#[test]
+fn behind_wall_time_builds_back_to_back_then_settles_into_slots() {
+    // Start 10 minutes after genesis: 300 blocks behind.
+    let mut s = sim_with(9, |c| c.start_offset_ms = 600_000);
+    let t0 = s.now;
+    assert!(s.run_to_block(300, 60_000), "caught up only to {}", s.unsafe_number());
+    assert!(s.now - t0 < 60_000, "catching up 300 blocks took {} ms", s.now - t0);
+    while head(&s).time_ms + 2_000 < s.now {
+        let until = s.now + 100;
+        s.step(until);
+    }
+    assert!(s.now - t0 < 90_000, "caught up with wall time after {} ms", s.now - t0);
+    // Once caught up it waits for slots again: 10 more blocks take ~20 s.
+    let t1 = s.now;
+    s.run_to_block(s.unsafe_number() + 10, 60_000);
+    assert!(s.now - t1 >= 16_000, "after catching up blocks follow wall time ({} ms for 10)", s.now - t1);
+}
+
+// ----- L1 origin selection -----------------------------------------------------------------------------------------
+
+#[test]
+fn origins_respect_confirmation_depth_and_are_adopted_promptly() {
+    for confs in [0u64, 4, 10] {
+        let mut s = sim_with(11, |c| c.sequencer.l1_confs = confs);
+        let mut worst_lag = 0;
+        for _ in 0..20_000 {
+            let until = s.now + 1_000;
+            s.step(until);
+            let origin = head(&s).l1_origin.number;
+            let l1_head = s.l1.head().number();
+            assert!(origin == 0 || origin + confs <= l1_head, "confs {confs}: origin {origin}, L1 head {l1_head}");
+            if s.unsafe_number() > 30 {
+                worst_lag = worst_lag.max(l1_head - origin);
+            }
+            if s.unsafe_number() >= 300 {
+                break;
+            }
+        }
+        // The sequencer adopts the next origin as soon as it is confirmed and due: never more than confs + 2 behind.
+        assert!(worst_lag <= confs + 2, "confs {confs}: origin lagged L1 head by {worst_lag}");
+    }
+}
+
+fn stall_l1_until_halt(fjord: bool) -> (Sim, u64) {
+    let mut s = sim_with(13, |c| {
+        c.fjord = fjord;
+        c.sequencer.l1_confs = 0;
+    });
+    s.run_to_block(20, 100_000);
+    s.l1.stalled_until = u64::MAX / 2;
+    let origin_time = s.l1.head().info.timestamp;
+    s.run_for(2_500_000);
+    (s, origin_time)
+}
+
+#[test]
+fn l1_stall_halts_exactly_at_the_drift_pre_fjord_600s_post_fjord_1800s() {
+    for (fjord, drift) in [(false, 600u64), (true, 1_800)] {
+        let (s, origin_time) = stall_l1_until_halt(fjord);
+        let h = head(&s);
+        let origin = s.l1.by_number(h.l1_origin.number).unwrap().info.timestamp;
+        assert_eq!(origin, origin_time, "still on the last L1 block");
+        // The last block is the last one within the drift; the next would exceed it.
+        assert_eq!(h.timestamp(), origin + drift, "fjord={fjord}: head at {} s, origin at {origin} s", h.timestamp());
+        assert!(s.node.stats().retries > 0, "the sequencer keeps retrying, with backoff");
+        let late = s.calls_between(CallKind::L1, s.now - 100_000, s.now);
+        assert!(late < 60, "no hot loop on L1 while waiting: {late} L1 calls in 100 s");
+    }
+}
+
+#[test]
+fn late_l1_block_past_drift_gives_empty_blocks_on_the_old_origin_then_adopts_it() {
+    let (mut s, origin_time) = stall_l1_until_halt(false);
+    let stuck = head(&s);
+    // L1 resumes; its next block carries the timestamp of the slot it was produced in, far past the L2 head.
+    s.l1.stalled_until = s.now;
+    s.run_for(200_000);
+    let h = head(&s);
+    assert!(h.number > stuck.number + 50, "building resumed");
+    // Blocks between the drift limit and the late L1 block's time keep the old origin and carry only the deposit.
+    let late_l1 = s.l1.by_number(stuck.l1_origin.number + 1).unwrap().info.timestamp;
+    let mut empty = 0;
+    for n in stuck.number + 1..=h.number {
+        let b = s.engine.by_number(n).unwrap();
+        if b.timestamp() < late_l1 {
+            assert_eq!(b.l1_origin.number, stuck.l1_origin.number, "block {n} keeps the old origin");
+            assert_eq!(txs_in(&s, n), 1, "block {n} past the drift has no pool transactions");
+            assert!(b.timestamp() > origin_time + 600);
+            empty += 1;
+        } else if b.l1_origin.number == stuck.l1_origin.number + 1 {
+            assert_eq!(b.seq_num, 0, "block {n} adopts the late origin at its time");
+            break;
+        }
+    }
+    assert!(empty > 10, "{empty} empty blocks");
+}
+
+#[test]
+fn shallow_l1_reorg_below_confirmation_depth_changes_nothing() {
+    let mut s = sim(17);
+    s.run_to_block(100, 300_000);
+    s.l1.reorg(3, &mut keel_sim::rng::Rng::new(1));
+    s.run_to_block(200, 300_000);
+    assert_eq!(s.node.stats().resets, 0);
+}
+
+fn assert_origins_canonical(s: &Sim) {
+    let h = head(s);
+    for n in 1..=h.number {
+        let b = s.engine.by_number(n).unwrap();
+        let canonical = s.l1.by_number(b.l1_origin.number).map(|l| l.hash());
+        assert_eq!(canonical, Some(b.l1_origin.hash), "block {n} has a non-canonical origin");
+    }
+}
+
+#[test]
+fn deep_l1_reorg_orphaning_the_origin_resets_and_rebuilds_on_canonical_l1() {
+    let mut s = sim(19);
+    s.run_to_block(200, 600_000);
+    let before = head(&s);
+    // Replace the last 8 L1 blocks: the sequencer's origin (4 deep) is among them.
+    s.l1.reorg(8, &mut keel_sim::rng::Rng::new(2));
+    s.run_for(120_000);
+    let after = head(&s);
+    assert!(s.node.stats().resets >= 1, "an orphaned origin forces a reset");
+    assert!(after.number > before.number, "building resumed after the reset");
+    assert_origins_canonical(&s);
+}
+
+#[test]
+fn l1_reorg_detected_through_the_next_origin_parent_hash() {
+    // With confs = 0 the origin is the L1 head itself; replacing just the head orphans it. The new head extends a
+    // different parent at the same height, so the node learns of it from the next block's parent hash or the head.
+    let mut s = sim_with(23, |c| c.sequencer.l1_confs = 0);
+    s.run_to_block(100, 300_000);
+    s.l1.reorg(1, &mut keel_sim::rng::Rng::new(3));
+    s.run_for(60_000);
+    assert!(s.node.stats().resets >= 1);
+    assert_origins_canonical(&s);
+}
+
+#[test]
+fn recovery_mode_builds_empty_blocks_back_to_back_and_exits_when_caught_up() {
+    // An hour behind wall time.
+    let mut s = sim_with(29, |c| {
+        c.sequencer.recover = true;
+        c.start_offset_ms = 3_600_000;
+    });
+    assert!(s.node.recover_mode());
+    assert!(s.run_to_block(1_800, 400_000), "caught up to {}", s.unsafe_number());
+    for n in 1..1_700 {
+        assert_eq!(txs_in(&s, n), 1, "block {n} in recovery mode carries only the L1 info deposit");
+    }
+    s.run_for(60_000);
+    assert!(!s.node.recover_mode(), "recovery mode ends once the chain reaches wall time");
+    let h = head(&s).number;
+    let with_txs = (h - 20..=h).filter(|n| txs_in(&s, *n) > 1).count();
+    assert!(with_txs > 0, "after recovery blocks take pool transactions again");
+    // Recovery adopts each L1 block as soon as its time is reached (as derivation would for empty batches), within
+    // the confirmation depth.
+    assert_origins_canonical(&s);
+}
+
+#[test]
+fn recover_mode_can_be_toggled_over_admin_rpc() {
+    let mut s = sim(31);
+    s.run_to_block(5, 60_000);
+    assert_eq!(call_and_settle(&mut s, RpcRequest::SetRecoverMode(true)), Ok(RpcReply::Null));
+    assert!(s.node.recover_mode());
+    assert_eq!(call_and_settle(&mut s, RpcRequest::SetRecoverMode(false)), Ok(RpcReply::Null));
+    assert!(!s.node.recover_mode());
+}
+
+// ----- engine error classes ----------------------------------------------------------------------------------------
+
+#[test]
+fn engine_reset_class_rereads_heads_and_continues() {
+    for code in [-38002i64, -38005] {
+        let mut s = sim(37);
+        s.run_to_block(10, 60_000);
+        s.inject(CallKind::StartBuild, Fault::Fail(RpcError::Rpc { code, message: "nope".into() }));
+        let heads_reads = s.call_count(CallKind::ReadL2);
+        assert!(s.run_to_block(30, 120_000));
+        assert_eq!(s.node.stats().resets, 1, "code {code}");
+        assert_eq!(s.call_count(CallKind::ReadL2), heads_reads + 1, "a reset re-reads the engine heads");
+        assert!(s.node.halted().is_none());
+    }
+}
+
+#[test]
+fn engine_temporary_class_retries_after_a_second_and_backs_off() {
+    let mut s = sim(41);
+    s.run_to_block(10, 60_000);
+    for _ in 0..3 {
+        s.inject(CallKind::StartBuild, Fault::Fail(RpcError::Transport("connection reset".into())));
+    }
+    let n0 = s.call_count(CallKind::StartBuild) as usize;
+    assert!(s.run_to_block(20, 120_000));
+    let t = times(&s, CallKind::StartBuild);
+    let gaps: Vec<u64> = (n0..n0 + 3).map(|i| t[i + 1] - t[i]).collect();
+    // Failures at attempts 0, 1, 2: retry after ~1 s, ~2 s, ~4 s (plus answer latency).
+    assert!(gaps[0] >= 1_000 && gaps[0] < 1_100, "{gaps:?}");
+    assert!(gaps[1] >= 2_000 && gaps[1] < 2_100, "{gaps:?}");
+    assert!(gaps[2] >= 4_000 && gaps[2] < 4_100, "{gaps:?}");
+    assert_eq!(s.node.stats().retries, 3);
+}
+
+#[test]
+fn engine_syncing_retries_after_thirty_seconds() {
+    let mut s = sim(43);
+    s.run_to_block(10, 60_000);
+    s.inject(CallKind::StartBuild, Fault::Status(PayloadStatusEnum::Syncing));
+    let n0 = s.call_count(CallKind::StartBuild) as usize;
+    s.run_to_block(15, 120_000);
+    let t = times(&s, CallKind::StartBuild);
+    assert!(t[n0 + 1] - t[n0] >= 30_000, "retried after {} ms", t[n0 + 1] - t[n0]);
+}
+
+#[test]
+fn invalid_payload_attributes_stop_sequencing_loudly_but_rpc_stays_up() {
+    let mut s = sim(47);
+    s.run_to_block(10, 60_000);
+    s.inject(CallKind::StartBuild, Fault::Fail(RpcError::Rpc { code: -38003, message: "bad attrs".into() }));
+    s.run_for(60_000);
+    let halted = s.node.halted().expect("critical error halts sequencing").to_string();
+    assert!(halted.contains("-38003") && halted.contains("bad attrs"), "{halted}");
+    let stuck = s.unsafe_number();
+    let builds = s.call_count(CallKind::StartBuild);
+    s.run_for(60_000);
+    assert_eq!((s.unsafe_number(), s.call_count(CallKind::StartBuild)), (stuck, builds), "no more building");
+    assert_eq!(call_and_settle(&mut s, RpcRequest::SequencerActive), Ok(RpcReply::Bool(false)));
+    assert!(matches!(call_and_settle(&mut s, RpcRequest::SyncStatus), Ok(RpcReply::SyncStatus(_))));
+    // The operator fixes the engine and restarts sequencing at the head.
+    let h = head(&s).hash;
+    assert_eq!(call_and_settle(&mut s, RpcRequest::StartSequencer(h)), Ok(RpcReply::Null));
+    assert!(s.run_to_block(stuck + 5, 60_000));
+    assert!(s.node.halted().is_none());
+}
+
+#[test]
+fn invalid_status_on_build_start_is_critical() {
+    let mut s = sim(53);
+    s.run_to_block(3, 60_000);
+    s.inject(CallKind::StartBuild, Fault::Status(PayloadStatusEnum::Invalid { validation_error: "x".into() }));
+    s.run_for(20_000);
+    assert!(s.node.halted().is_some());
+    assert!(!s.node.is_active());
+}
+
+#[test]
+fn invalid_sequenced_payload_is_dropped_and_rebuilt_one_block_time_later() {
+    let mut s = sim(59);
+    s.run_to_block(10, 60_000);
+    s.inject(CallKind::NewPayload, Fault::Status(PayloadStatusEnum::Invalid { validation_error: "bad block".into() }));
+    let n0 = s.call_count(CallKind::NewPayload) as usize;
+    assert!(s.run_to_block(20, 120_000));
+    assert_eq!(s.node.stats().builds_dropped, 1);
+    let invalid_at = times(&s, CallKind::NewPayload)[n0];
+    let next_start = times(&s, CallKind::StartBuild).into_iter().find(|t| *t > invalid_at).unwrap();
+    assert!(next_start - invalid_at >= 2_000, "rebuild waited {} ms", next_start - invalid_at);
+    // No block is skipped or repeated: the chain is contiguous (also checked by the invariants).
+    let h = head(&s);
+    for n in 1..=h.number {
+        assert_eq!(s.engine.by_number(n).unwrap().number, n);
+    }
+    assert!(!s.published.iter().any(|h| s.engine.block(h).is_none()), "the invalid block was never published");
+}
+
+#[test]
+fn get_payload_failure_drops_the_build() {
+    let mut s = sim(61);
+    s.run_to_block(10, 60_000);
+    s.inject(CallKind::GetPayload, Fault::Fail(RpcError::Rpc { code: -38001, message: "Unknown payload".into() }));
+    assert!(s.run_to_block(20, 120_000));
+    assert_eq!(s.node.stats().builds_dropped, 1);
+    assert_eq!(s.node.stats().resets, 0);
+}
+
+#[test]
+fn invalid_forkchoice_state_during_seal_is_a_reset() {
+    let mut s = sim(67);
+    s.run_to_block(10, 60_000);
+    s.inject(CallKind::NewPayload, Fault::Fail(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() }));
+    assert!(s.run_to_block(20, 120_000));
+    assert_eq!(s.node.stats().resets, 1);
+}
+
+#[test]
+fn insert_and_head_update_failures_retry_the_same_block() {
+    let mut s = sim(71);
+    s.run_to_block(10, 60_000);
+    s.inject(CallKind::NewPayload, Fault::Fail(RpcError::Timeout));
+    s.inject(CallKind::UpdateHead, Fault::Fail(RpcError::Transport("eof".into())));
+    let t10 = s.now;
+    assert!(s.run_to_block(11, 60_000));
+    assert_eq!(s.calls_between(CallKind::StartBuild, t10, s.now), 1, "the sealed block was kept, not rebuilt");
+    assert_eq!(s.node.stats().retries, 2);
+}
+
+#[test]
+fn dead_engine_gets_backoff_not_a_hot_loop() {
+    let mut s = sim(73);
+    s.run_to_block(10, 60_000);
+    let t0 = s.now;
+    s.engine_down_until = t0 + 120_000;
+    s.run_for(120_000);
+    let engine_calls: usize = [CallKind::StartBuild, CallKind::GetPayload, CallKind::NewPayload, CallKind::UpdateHead]
+        .into_iter()
+        .map(|k| s.calls_between(k, t0, t0 + 120_000))
+        .sum();
+    // Backoff 1, 2, 4, 8, 10, 10, ... s: about 16 attempts in two minutes.
+    assert!(engine_calls <= 20, "{engine_calls} engine calls in 120 s against a dead engine");
+    assert!(s.run_to_block(s.unsafe_number() + 5, 60_000), "recovers once the engine is back");
+}
+
+// ----- admin control ---------------------------------------------------------------------------------------------
+
+fn stopped_sim(seed: u64) -> Sim {
+    let mut s = sim_with(seed, |c| c.sequencer.stopped = true);
+    s.run_for(10_000);
+    s
+}
+
+#[test]
+fn start_stop_error_strings_and_order() {
+    let mut s = stopped_sim(79);
+    assert_eq!(s.unsafe_number(), 0, "a stopped sequencer builds nothing");
+    assert_eq!(call_and_settle(&mut s, RpcRequest::SequencerActive), Ok(RpcReply::Bool(false)));
+    assert_eq!(call_and_settle(&mut s, RpcRequest::StopSequencer), rpc_err("sequencer not running"));
+    let h = head(&s);
+    let wrong = B256::repeat_byte(0x77);
+    assert_eq!(
+        call_and_settle(&mut s, RpcRequest::StartSequencer(wrong)),
+        rpc_err(&format!("block hash does not match: head {:#x}:{}, received {wrong:#x}", h.hash, h.number))
+    );
+    assert_eq!(call_and_settle(&mut s, RpcRequest::StartSequencer(h.hash)), Ok(RpcReply::Null));
+    assert_eq!(call_and_settle(&mut s, RpcRequest::SequencerActive), Ok(RpcReply::Bool(true)));
+    assert_eq!(call_and_settle(&mut s, RpcRequest::StartSequencer(h.hash)), rpc_err("sequencer already running"));
+    assert_eq!(call_and_settle(&mut s, RpcRequest::StartSequencer(wrong)), rpc_err("sequencer already running"));
+    assert!(s.run_to_block(10, 60_000));
+    let stopped = call_and_settle(&mut s, RpcRequest::StopSequencer);
+    let h = head(&s);
+    assert_eq!(stopped, Ok(RpcReply::Hash(h.hash)), "stop returns the unsafe head");
+    s.run_for(30_000);
+    assert_eq!(head(&s), h, "no blocks after stop");
+    assert_eq!(call_and_settle(&mut s, RpcRequest::ConductorEnabled), Ok(RpcReply::Bool(false)));
+}
+
+#[test]
+fn start_before_heads_are_known_has_no_prestate() {
+    let mut s = sim_with(83, |c| c.sequencer.stopped = true);
+    // The engine cannot be read yet.
+    s.engine_down_until = u64::MAX;
+    for _ in 0..3 {
+        s.inject(CallKind::ReadL2, Fault::Fail(RpcError::Transport("connection refused".into())));
+    }
+    let h = B256::repeat_byte(5);
+    assert_eq!(
+        call_and_settle(&mut s, RpcRequest::StartSequencer(h)),
+        rpc_err(&format!("no prestate, cannot determine if sequencer start at {h:#x} is safe"))
+    );
+}
+
+#[test]
+fn stop_waits_for_a_sealed_block_to_become_head() {
+    let mut s = sim(89);
+    s.run_to_block(5, 60_000);
+    // Run until a block is sealed and on its way in.
+    while s.node.build_stage() != "inserting" && s.node.build_stage() != "updating" {
+        let until = s.now + 1;
+        s.step(until);
+    }
+    let sealed_number = s.unsafe_number() + 1;
+    let reply = call_and_settle(&mut s, RpcRequest::StopSequencer);
+    let h = head(&s);
+    assert_eq!(h.number, sealed_number, "the sealed block became head before stop returned");
+    assert_eq!(reply, Ok(RpcReply::Hash(h.hash)));
+    assert_eq!(s.published.last(), Some(&h.hash));
+}
+
+#[test]
+fn stop_discards_an_unsealed_build() {
+    let mut s = sim(97);
+    s.run_to_block(5, 60_000);
+    while s.node.build_stage() != "building" {
+        let until = s.now + 1;
+        s.step(until);
+    }
+    let before = head(&s);
+    assert_eq!(call_and_settle(&mut s, RpcRequest::StopSequencer), Ok(RpcReply::Hash(before.hash)));
+    s.run_for(20_000);
+    assert_eq!(head(&s), before);
+}
+
+// ----- max safe lag ------------------------------------------------------------------------------------------------
+
+#[test]
+fn max_safe_lag_stalls_and_resumes_when_safe_catches_up() {
+    let mut s = sim_with(101, |c| c.sequencer.max_safe_lag = 10);
+    s.run_for(100_000);
+    assert_eq!(s.unsafe_number(), 10, "stalls at safe (0) + 10");
+    assert!(s.node.is_safe_lag_stalled());
+    let builds = s.call_count(CallKind::StartBuild);
+    s.run_for(30_000);
+    assert_eq!(s.call_count(CallKind::StartBuild), builds, "no build attempts while stalled");
+    let safe = s.engine.by_number(4).unwrap();
+    s.deliver(keel_core::Event::SafeHeadObserved(safe));
+    s.run_for(100_000);
+    assert_eq!(s.unsafe_number(), 14, "resumes until safe (4) + 10");
+    assert!(s.node.is_safe_lag_stalled());
+}
+
+// ----- conductor ---------------------------------------------------------------------------------------------------
+
+fn conductor_sim(seed: u64) -> Sim {
+    let mut s = sim_with(seed, |c| c.sequencer.conductor_enabled = true);
+    s.run_for(5_000);
+    s
+}
+
+fn start(s: &mut Sim) -> Result<RpcReply, RpcFailure> {
+    let h = head(s).hash;
+    call_and_settle(s, RpcRequest::StartSequencer(h))
+}
+
+#[test]
+fn conductor_gates_start_with_a_leader_check() {
+    let mut s = conductor_sim(103);
+    assert!(!s.node.is_active(), "with a conductor the sequencer starts stopped");
+    assert_eq!(call_and_settle(&mut s, RpcRequest::ConductorEnabled), Ok(RpcReply::Bool(true)));
+    s.conductor.leader = false;
+    assert_eq!(start(&mut s), rpc_err("sequencer is not the leader, aborting"));
+    // The leader check comes first: even a wrong hash reports leadership.
+    assert_eq!(
+        call_and_settle(&mut s, RpcRequest::StartSequencer(B256::repeat_byte(1))),
+        rpc_err("sequencer is not the leader, aborting")
+    );
+    s.conductor.leader = true;
+    s.inject(CallKind::Leader, Fault::Fail(RpcError::Timeout));
+    assert_eq!(start(&mut s), rpc_err("sequencer leader check failed: timed out"));
+    assert_eq!(start(&mut s), Ok(RpcReply::Null));
+    assert!(s.run_to_block(20, 60_000));
+    assert_eq!(s.conductor.log.len(), 20, "every block committed");
+    assert_eq!(s.published, s.conductor.log.iter().map(|c| c.hash).collect::<Vec<_>>(), "published in commit order");
+}
+
+#[test]
+fn commit_failure_is_retried_and_nothing_is_published_until_committed() {
+    let mut s = conductor_sim(107);
+    start(&mut s).unwrap();
+    s.run_to_block(5, 60_000);
+    for _ in 0..3 {
+        s.inject(CallKind::Commit, Fault::Fail(RpcError::Transport("connection refused".into())));
+    }
+    let t5 = s.now;
+    assert!(s.run_to_block(6, 60_000));
+    assert_eq!(s.calls_between(CallKind::StartBuild, t5, s.now), 1, "the same sealed block was committed on retry");
+    assert_eq!(s.node.stats().commit_failures, 3);
+    assert_eq!(s.published.len(), s.conductor.log.len());
+    assert!(s.run_to_block(15, 60_000));
+}
+
+#[test]
+fn commit_timeout_with_a_lost_answer_recommits_the_same_block() {
+    let mut s = conductor_sim(109);
+    start(&mut s).unwrap();
+    s.run_to_block(5, 60_000);
+    s.inject(CallKind::Commit, Fault::LoseAnswer);
+    assert!(s.run_to_block(10, 60_000));
+    // The conductor saw the block twice but logged it once; no two blocks at one height.
+    let numbers: Vec<u64> = s.conductor.log.iter().map(|c| c.number).collect();
+    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn lost_leadership_during_commit_stops_sequencing_without_publishing() {
+    let mut s = conductor_sim(113);
+    start(&mut s).unwrap();
+    s.run_to_block(5, 60_000);
+    s.conductor.leader = false;
+    s.run_for(30_000);
+    assert!(!s.node.is_active(), "leadership lost: sequencer stopped");
+    assert_eq!(s.published.len(), s.conductor.log.len(), "nothing published beyond the commit log");
+    let h = head(&s);
+    assert_eq!(h.hash, s.conductor.log.last().unwrap().hash);
+}
+
+#[test]
+fn override_leader_bypasses_the_conductor() {
+    let mut s = conductor_sim(127);
+    s.conductor.leader = false;
+    assert_eq!(call_and_settle(&mut s, RpcRequest::OverrideLeader), Ok(RpcReply::Null));
+    assert_eq!(start(&mut s), Ok(RpcReply::Null));
+    assert!(s.run_to_block(5, 60_000));
+    assert!(s.conductor.log.is_empty(), "no commits while overridden");
+}
+
+#[test]
+fn sequencer_config_defaults_match_the_seed() {
+    let c = SequencerConfig::default();
+    assert_eq!((c.stopped, c.recover, c.max_safe_lag, c.l1_confs, c.seal_margin_ms), (false, false, 0, 4, 50));
+}

@@ -1,0 +1,279 @@
+//! OP execution engine model: forkchoice, payload building from attributes plus a seeded mempool, insertion, and
+//! faults on demand.
+
+use crate::rng::Rng;
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{keccak256, Bytes, B256, U256};
+use alloy_rpc_types_engine::{
+    ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3, ForkchoiceState, PayloadId, PayloadStatusEnum,
+};
+use keel_core::{EngineHeads, EngineReply, L2BlockRef, OpExecutionPayloadEnvelope, OpPayloadAttributes, RpcError};
+use kona_protocol::L1BlockInfoTx;
+use op_alloy_consensus::OpTxEnvelope;
+use op_alloy_rpc_types_engine::OpExecutionPayload;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A stored block.
+#[derive(Clone, Debug)]
+pub struct EngineBlock {
+    /// Its reference.
+    pub block: L2BlockRef,
+    /// Its payload (absent for genesis).
+    pub envelope: Option<Arc<OpExecutionPayloadEnvelope>>,
+}
+
+#[derive(Clone, Debug)]
+struct Job {
+    parent: L2BlockRef,
+    attrs: OpPayloadAttributes,
+    origin: alloy_eips::BlockNumHash,
+    seq_num: u64,
+}
+
+/// The engine model.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    block_time_ms: u64,
+    blocks: HashMap<B256, EngineBlock>,
+    canonical: Vec<B256>,
+    head: B256,
+    safe: B256,
+    finalized: B256,
+    jobs: BTreeMap<u64, Job>,
+    next_payload: u64,
+    /// Most user transactions the mempool offers per block.
+    pub mempool_max: u64,
+    /// Blocks built by `getPayload`.
+    pub built: u64,
+    pending_refs: HashMap<B256, L2BlockRef>,
+}
+
+/// Error for an unknown payload id.
+pub fn unknown_payload() -> RpcError {
+    RpcError::Rpc { code: -38001, message: "Unknown payload".into() }
+}
+
+impl Engine {
+    /// An engine holding only the genesis block.
+    pub fn new(genesis: L2BlockRef, block_time_ms: u64) -> Self {
+        let mut blocks = HashMap::new();
+        blocks.insert(genesis.hash, EngineBlock { block: genesis, envelope: None });
+        Self {
+            block_time_ms,
+            blocks,
+            canonical: vec![genesis.hash],
+            head: genesis.hash,
+            safe: genesis.hash,
+            finalized: genesis.hash,
+            jobs: BTreeMap::new(),
+            next_payload: 1,
+            mempool_max: 4,
+            built: 0,
+            pending_refs: HashMap::new(),
+        }
+    }
+
+    fn get(&self, hash: &B256) -> Option<&L2BlockRef> {
+        self.blocks.get(hash).map(|b| &b.block)
+    }
+
+    /// The current heads.
+    pub fn heads(&self) -> EngineHeads {
+        EngineHeads {
+            unsafe_head: self.blocks[&self.head].block,
+            safe: self.blocks[&self.safe].block,
+            finalized: self.blocks[&self.finalized].block,
+        }
+    }
+
+    /// Canonical block by number.
+    pub fn by_number(&self, number: u64) -> Option<L2BlockRef> {
+        let offset = self.blocks[&self.canonical[0]].block.number;
+        let idx = number.checked_sub(offset)? as usize;
+        self.canonical.get(idx).map(|h| self.blocks[h].block)
+    }
+
+    /// Every block ever stored, by hash.
+    pub fn block(&self, hash: &B256) -> Option<&EngineBlock> {
+        self.blocks.get(hash)
+    }
+
+    fn set_head(&mut self, head: B256) {
+        self.head = head;
+        // Rebuild the canonical index back to the first block it shares with the old one.
+        let mut chain = Vec::new();
+        let mut cur = head;
+        loop {
+            let b = self.blocks[&cur].block;
+            let offset = self.blocks[&self.canonical[0]].block.number;
+            let idx = b.number.checked_sub(offset).map(|i| i as usize);
+            if idx.and_then(|i| self.canonical.get(i)) == Some(&cur) || b.number == offset {
+                let keep = idx.unwrap_or(0) + 1;
+                self.canonical.truncate(keep);
+                if self.canonical.last() != Some(&cur) {
+                    self.canonical = vec![cur];
+                }
+                break;
+            }
+            chain.push(cur);
+            cur = b.parent_hash;
+            if !self.blocks.contains_key(&cur) {
+                self.canonical = vec![];
+                break;
+            }
+        }
+        chain.reverse();
+        self.canonical.extend(chain);
+    }
+
+    /// `engine_forkchoiceUpdated`.
+    pub fn forkchoice_updated(
+        &mut self,
+        state: &ForkchoiceState,
+        attrs: Option<&OpPayloadAttributes>,
+    ) -> Result<EngineReply, RpcError> {
+        let Some(head) = self.get(&state.head_block_hash).copied() else {
+            return Ok(EngineReply::ForkchoiceUpdated { status: PayloadStatusEnum::Syncing, payload_id: None });
+        };
+        for h in [state.safe_block_hash, state.finalized_block_hash] {
+            if h != B256::ZERO && self.get(&h).is_none() {
+                return Err(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() });
+            }
+        }
+        self.set_head(head.hash);
+        if state.safe_block_hash != B256::ZERO {
+            self.safe = state.safe_block_hash;
+        }
+        if state.finalized_block_hash != B256::ZERO {
+            self.finalized = state.finalized_block_hash;
+        }
+        let Some(attrs) = attrs else {
+            return Ok(EngineReply::ForkchoiceUpdated { status: PayloadStatusEnum::Valid, payload_id: None });
+        };
+        let invalid = |m: &str| RpcError::Rpc { code: -38003, message: format!("Invalid payload attributes: {m}") };
+        if attrs.payload_attributes.timestamp < head.time_ms / 1000 {
+            return Err(invalid("timestamp before parent"));
+        }
+        let Some(first) = attrs.transactions.as_ref().and_then(|t| t.first()) else {
+            return Err(invalid("no L1 info deposit"));
+        };
+        let (origin, seq_num) = decode_l1_info(first).map_err(|e| invalid(&e))?;
+        let id = self.next_payload;
+        self.next_payload += 1;
+        self.jobs.insert(id, Job { parent: head, attrs: attrs.clone(), origin, seq_num });
+        // Bound the job table like a real engine would.
+        while self.jobs.len() > 16 {
+            let first = *self.jobs.keys().next().expect("non-empty");
+            self.jobs.remove(&first);
+        }
+        Ok(EngineReply::ForkchoiceUpdated {
+            status: PayloadStatusEnum::Valid,
+            payload_id: Some(PayloadId::new(id.to_be_bytes())),
+        })
+    }
+
+    /// `engine_getPayload`: builds the block from the job's attributes plus mempool transactions.
+    pub fn get_payload(&mut self, id: PayloadId, rng: &mut Rng) -> Result<EngineReply, RpcError> {
+        let key = u64::from_be_bytes(id.0.into());
+        let job = self.jobs.remove(&key).ok_or_else(unknown_payload)?;
+        let mut txs = job.attrs.transactions.clone().unwrap_or_default();
+        if !job.attrs.no_tx_pool.unwrap_or(false) {
+            for _ in 0..rng.range(0, self.mempool_max) {
+                let mut tx = vec![0x02];
+                tx.extend_from_slice(&rng.bytes32());
+                txs.push(Bytes::from(tx));
+            }
+        }
+        let number = job.parent.number + 1;
+        let timestamp = job.attrs.payload_attributes.timestamp;
+        let mut preimage = Vec::with_capacity(128);
+        preimage.extend_from_slice(job.parent.hash.as_slice());
+        preimage.extend_from_slice(&number.to_be_bytes());
+        preimage.extend_from_slice(&timestamp.to_be_bytes());
+        for tx in &txs {
+            preimage.extend_from_slice(keccak256(tx).as_slice());
+        }
+        preimage.extend_from_slice(&rng.bytes32());
+        let block_hash = keccak256(&preimage);
+        let payload = ExecutionPayloadV3 {
+            payload_inner: ExecutionPayloadV2 {
+                payload_inner: ExecutionPayloadV1 {
+                    parent_hash: job.parent.hash,
+                    fee_recipient: job.attrs.payload_attributes.suggested_fee_recipient,
+                    state_root: keccak256(block_hash),
+                    receipts_root: B256::ZERO,
+                    logs_bloom: Default::default(),
+                    prev_randao: job.attrs.payload_attributes.prev_randao,
+                    block_number: number,
+                    gas_limit: job.attrs.gas_limit.unwrap_or(30_000_000),
+                    gas_used: 21_000 * txs.len() as u64,
+                    timestamp,
+                    extra_data: Bytes::new(),
+                    base_fee_per_gas: U256::from(1_000_000u64),
+                    block_hash,
+                    transactions: txs,
+                },
+                withdrawals: vec![],
+            },
+            blob_gas_used: 0,
+            excess_blob_gas: 0,
+        };
+        let envelope = Arc::new(OpExecutionPayloadEnvelope {
+            parent_beacon_block_root: job.attrs.payload_attributes.parent_beacon_block_root,
+            execution_payload: OpExecutionPayload::V3(payload),
+        });
+        let block = L2BlockRef {
+            hash: block_hash,
+            number,
+            parent_hash: job.parent.hash,
+            time_ms: job.parent.time_ms + self.block_time_ms,
+            l1_origin: job.origin,
+            seq_num: job.seq_num,
+        };
+        self.pending_refs.insert(block_hash, block);
+        self.built += 1;
+        Ok(EngineReply::PayloadFetched(envelope))
+    }
+
+    /// `engine_newPayload`.
+    pub fn new_payload(&mut self, envelope: &Arc<OpExecutionPayloadEnvelope>) -> Result<EngineReply, RpcError> {
+        let p = &envelope.execution_payload;
+        let Some(parent) = self.get(&p.parent_hash()).copied() else {
+            return Ok(EngineReply::PayloadInserted { status: PayloadStatusEnum::Syncing });
+        };
+        let block = match self.pending_refs.remove(&p.block_hash()) {
+            Some(b) => b,
+            None => {
+                let first = p.transactions().first().ok_or_else(|| RpcError::Rpc {
+                    code: -32602,
+                    message: "payload without L1 info deposit".into(),
+                })?;
+                let (l1_origin, seq_num) =
+                    decode_l1_info(first).map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
+                L2BlockRef {
+                    hash: p.block_hash(),
+                    number: p.block_number(),
+                    parent_hash: p.parent_hash(),
+                    time_ms: parent.time_ms + self.block_time_ms,
+                    l1_origin,
+                    seq_num,
+                }
+            }
+        };
+        if block.number != parent.number + 1 {
+            let validation_error = format!("block number {} does not follow parent {}", block.number, parent.number);
+            return Ok(EngineReply::PayloadInserted { status: PayloadStatusEnum::Invalid { validation_error } });
+        }
+        self.blocks.insert(block.hash, EngineBlock { block, envelope: Some(envelope.clone()) });
+        Ok(EngineReply::PayloadInserted { status: PayloadStatusEnum::Valid })
+    }
+}
+
+/// Origin and sequence number from an L1 info deposit (what a real engine's block would carry).
+pub fn decode_l1_info(tx: &Bytes) -> Result<(alloy_eips::BlockNumHash, u64), String> {
+    let env = OpTxEnvelope::decode_2718(&mut tx.as_ref()).map_err(|e| format!("undecodable first tx: {e}"))?;
+    let dep = env.as_deposit().ok_or("first tx is not a deposit")?;
+    let info = L1BlockInfoTx::decode_calldata(dep.input.as_ref()).map_err(|e| format!("bad L1 info: {e}"))?;
+    Ok((info.id(), info.sequence_number()))
+}

@@ -1,0 +1,121 @@
+//! L1 chain model: blocks at a fixed interval, reorgs of any depth, stalls.
+
+use crate::rng::Rng;
+use alloy_consensus::Header;
+use alloy_primitives::{Bytes, B256};
+use keel_core::{L1Block, L1BlockRef, Timestamp};
+use std::collections::HashMap;
+
+/// The simulated L1 chain.
+#[derive(Clone, Debug)]
+pub struct L1Chain {
+    /// Seconds between blocks.
+    pub block_time_s: u64,
+    canonical: Vec<L1Block>,
+    by_hash: HashMap<B256, L1Block>,
+    /// No new blocks are produced before this time (a stalled L1).
+    pub stalled_until: Timestamp,
+    salt: u64,
+    /// Blocks replaced by reorgs so far.
+    pub reorged_blocks: u64,
+}
+
+impl L1Chain {
+    /// A chain whose genesis has timestamp `genesis_time_s`.
+    pub fn new(genesis_time_s: u64, block_time_s: u64, rng: &mut Rng) -> Self {
+        let genesis = Self::make(0, B256::ZERO, genesis_time_s, 0, rng);
+        let mut by_hash = HashMap::new();
+        by_hash.insert(genesis.hash(), genesis.clone());
+        Self { block_time_s, canonical: vec![genesis], by_hash, stalled_until: 0, salt: 0, reorged_blocks: 0 }
+    }
+
+    fn make(number: u64, parent_hash: B256, timestamp: u64, salt: u64, rng: &mut Rng) -> L1Block {
+        L1Block::from_header(Header {
+            parent_hash,
+            number,
+            timestamp,
+            gas_limit: 30_000_000,
+            base_fee_per_gas: Some(1_000_000_000 + rng.range(0, 1_000_000)),
+            mix_hash: B256::from(rng.bytes32()),
+            parent_beacon_block_root: Some(B256::from(rng.bytes32())),
+            extra_data: Bytes::from(salt.to_be_bytes().to_vec()),
+            ..Default::default()
+        })
+    }
+
+    /// The genesis block.
+    pub fn genesis(&self) -> &L1Block {
+        &self.canonical[0]
+    }
+
+    /// The head block.
+    pub fn head(&self) -> &L1Block {
+        self.canonical.last().expect("chain is never empty")
+    }
+
+    /// A finalized block: two epochs (64 blocks) behind the head.
+    pub fn finalized(&self) -> &L1Block {
+        let n = self.canonical.len().saturating_sub(65);
+        &self.canonical[n]
+    }
+
+    /// Produces every block due by `now` (ms). Returns whether the head changed.
+    pub fn advance(&mut self, now: Timestamp, rng: &mut Rng) -> bool {
+        let mut changed = false;
+        while now >= self.next_block_time() {
+            let parent = self.head().clone();
+            let ts = self.next_block_time() / 1000;
+            let b = Self::make(parent.number() + 1, parent.hash(), ts, self.salt, rng);
+            self.by_hash.insert(b.hash(), b.clone());
+            self.canonical.push(b);
+            changed = true;
+        }
+        changed
+    }
+
+    /// Wall time (ms) at which the next block is due: the next slot, or the first slot after a stall (so the block
+    /// that ends a stall carries a timestamp far ahead of its parent, as on a real chain that missed slots).
+    pub fn next_block_time(&self) -> Timestamp {
+        let parent_ts = self.head().info.timestamp;
+        let mut ts = parent_ts + self.block_time_s;
+        let stall_s = self.stalled_until.div_ceil(1000);
+        if stall_s > ts {
+            let slots = (stall_s - parent_ts).div_ceil(self.block_time_s);
+            ts = parent_ts + slots * self.block_time_s;
+        }
+        ts * 1000
+    }
+
+    /// Replaces the last `depth` blocks (never genesis) with different ones at the same heights and times.
+    pub fn reorg(&mut self, depth: u64, rng: &mut Rng) {
+        let depth = depth.min(self.canonical.len() as u64 - 1) as usize;
+        if depth == 0 {
+            return;
+        }
+        self.salt += 1;
+        let keep = self.canonical.len() - depth;
+        let old: Vec<L1Block> = self.canonical.drain(keep..).collect();
+        for o in old {
+            let parent = self.head().clone();
+            let b = Self::make(o.number(), parent.hash(), o.info.timestamp, self.salt, rng);
+            self.by_hash.insert(b.hash(), b.clone());
+            self.canonical.push(b);
+        }
+        self.reorged_blocks += depth as u64;
+    }
+
+    /// Canonical block by number.
+    pub fn by_number(&self, number: u64) -> Option<&L1Block> {
+        self.canonical.get(number as usize)
+    }
+
+    /// Any block ever produced, canonical or reorged out, by hash.
+    pub fn by_hash(&self, hash: &B256) -> Option<&L1Block> {
+        self.by_hash.get(hash)
+    }
+
+    /// Reference of the head.
+    pub fn head_ref(&self) -> L1BlockRef {
+        self.head().info
+    }
+}
