@@ -241,6 +241,9 @@ pub struct Node {
 
     recent: VecDeque<L2BlockRef>,
     committed: Option<B256>,
+    /// The last block committed to the conductor, until it becomes the unsafe head. A reset must re-insert it rather
+    /// than build a different block at its height.
+    committed_pending: Option<Box<Sealed>>,
     violation: Option<String>,
     stats: Stats,
 }
@@ -284,6 +287,7 @@ impl Node {
             consecutive_resets: 0,
             recent: VecDeque::new(),
             committed: None,
+            committed_pending: None,
             violation: None,
             stats: Stats::default(),
         };
@@ -818,6 +822,7 @@ impl Node {
     /// Discards the block being built and schedules a fresh build one block time later.
     fn drop_build(&mut self, reason: String) {
         self.stats.builds_dropped += 1;
+        self.committed_pending = None;
         warn!("dropping block build, rebuilding in one block time stage={} reason=\"{reason}\"", self.build.name());
         self.build = Build::Idle;
         self.not_before = self.now + self.cfg.block_time_ms;
@@ -921,6 +926,7 @@ impl Node {
                 sealed.committed = true;
                 self.committed = Some(sealed.block.hash);
                 let sealed = sealed.clone();
+                self.committed_pending = Some(sealed.clone());
                 self.backoff.reset();
                 self.build = Build::Inserting { sealed, req: None };
                 self.retry_at = self.now;
@@ -1008,6 +1014,7 @@ impl Node {
 
     fn complete_block(&mut self, sealed: Box<Sealed>) {
         let block = sealed.block;
+        self.committed_pending = None;
         self.set_unsafe(block);
         self.backoff.reset();
         self.reset_backoff.reset();
@@ -1283,6 +1290,19 @@ impl Node {
         self.build = Build::Idle;
         if wait {
             self.not_before = self.now + self.cfg.block_time_ms;
+        }
+        if let Some(c) = self.committed_pending.clone() {
+            if c.job.parent == target {
+                // The conductor already holds this block: insert it again instead of building a rival at its height.
+                info!("re-inserting block {} already committed to the conductor", c.block);
+                self.build = Build::Inserting { sealed: c, req: None };
+                self.retry_at = self.now;
+            } else {
+                if c.block != target {
+                    warn!("committed block {} is not on the engine's chain after the reset (head {target})", c.block);
+                }
+                self.committed_pending = None;
+            }
         }
         self.update_safe_lag();
     }

@@ -219,7 +219,7 @@ fn late_l1_block_past_drift_gives_empty_blocks_on_the_old_origin_then_adopts_it(
 fn shallow_l1_reorg_below_confirmation_depth_changes_nothing() {
     let mut s = sim(17);
     s.run_to_block(100, 300_000);
-    s.l1.reorg(3, &mut keel_sim::rng::Rng::new(1));
+    s.reorg_l1(3);
     s.run_to_block(200, 300_000);
     assert_eq!(s.node.stats().resets, 0);
 }
@@ -239,7 +239,7 @@ fn deep_l1_reorg_orphaning_the_origin_resets_and_rebuilds_on_canonical_l1() {
     s.run_to_block(200, 600_000);
     let before = head(&s);
     // Replace the last 8 L1 blocks: the sequencer's origin (4 deep) is among them.
-    s.l1.reorg(8, &mut keel_sim::rng::Rng::new(2));
+    s.reorg_l1(8);
     s.run_for(120_000);
     let after = head(&s);
     assert!(s.node.stats().resets >= 1, "an orphaned origin forces a reset");
@@ -253,7 +253,7 @@ fn l1_reorg_detected_through_the_next_origin_parent_hash() {
     // different parent at the same height, so the node learns of it from the next block's parent hash or the head.
     let mut s = sim_with(23, |c| c.sequencer.l1_confs = 0);
     s.run_to_block(100, 300_000);
-    s.l1.reorg(1, &mut keel_sim::rng::Rng::new(3));
+    s.reorg_l1(1);
     s.run_for(60_000);
     assert!(s.node.stats().resets >= 1);
     assert_origins_canonical(&s);
@@ -602,7 +602,7 @@ fn lost_leadership_during_commit_stops_sequencing_without_publishing() {
     assert!(!s.node.is_active(), "leadership lost: sequencer stopped");
     assert_eq!(s.published.len(), s.conductor.log.len(), "nothing published beyond the commit log");
     let h = head(&s);
-    assert_eq!(h.hash, s.conductor.log.last().unwrap().hash);
+    assert_eq!(h.hash, s.conductor.log.back().unwrap().hash);
 }
 
 #[test]

@@ -1,7 +1,15 @@
-//! Conductor model: a leader flag and an append-only commit log that only accepts payloads extending its tip.
+//! Conductor model: a leader flag and a commit log. Like op-conductor it accepts any payload from the leader; the
+//! log remembers what was replaced so the world can check that the sequencer only ever replaced committed blocks
+//! whose L1 origin was reorged out.
 
+use crate::engine::decode_l1_info;
+use alloy_eips::BlockNumHash;
 use alloy_primitives::B256;
 use keel_core::{ConductorReply, OpExecutionPayloadEnvelope, RpcError};
+use std::collections::VecDeque;
+
+/// Committed blocks remembered (older ones are forgotten; long simulations stay bounded).
+pub const LOG_CAPACITY: usize = 4_096;
 
 /// One committed block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +20,8 @@ pub struct Committed {
     pub hash: B256,
     /// Parent hash.
     pub parent_hash: B256,
+    /// L1 origin, from the block's L1 info deposit.
+    pub l1_origin: BlockNumHash,
 }
 
 /// The conductor (raft collapsed to one log).
@@ -19,8 +29,18 @@ pub struct Committed {
 pub struct Conductor {
     /// Whether the node under test is the leader.
     pub leader: bool,
-    /// Committed blocks, in order.
-    pub log: Vec<Committed>,
+    /// Committed blocks, oldest first (bounded by [`LOG_CAPACITY`]).
+    pub log: VecDeque<Committed>,
+    /// Blocks ever committed.
+    pub total: u64,
+}
+
+/// A successful commit and what it replaced.
+pub struct CommitOutcome {
+    /// The answer to the node.
+    pub reply: ConductorReply,
+    /// Committed blocks the new one replaced (same or greater height on another branch).
+    pub replaced: Vec<Committed>,
 }
 
 impl Conductor {
@@ -30,28 +50,35 @@ impl Conductor {
     }
 
     /// `conductor_commitUnsafePayload`. Re-committing the tip is accepted (a retry after a lost answer).
-    pub fn commit(&mut self, env: &OpExecutionPayloadEnvelope) -> Result<ConductorReply, RpcError> {
+    pub fn commit(&mut self, env: &OpExecutionPayloadEnvelope) -> Result<CommitOutcome, RpcError> {
         if !self.leader {
             return Err(RpcError::Rpc { code: -32000, message: "node is not the leader".into() });
         }
         let p = &env.execution_payload;
-        let c = Committed { number: p.block_number(), hash: p.block_hash(), parent_hash: p.parent_hash() };
-        if let Some(tip) = self.log.last() {
+        let first = p.transactions().first().ok_or_else(|| RpcError::Rpc {
+            code: -32602,
+            message: "payload without L1 info deposit".into(),
+        })?;
+        let (l1_origin, _) = decode_l1_info(first).map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
+        let c = Committed { number: p.block_number(), hash: p.block_hash(), parent_hash: p.parent_hash(), l1_origin };
+        let mut replaced = Vec::new();
+        if let Some(tip) = self.log.back() {
             if tip.hash == c.hash {
-                return Ok(ConductorReply::Committed);
+                return Ok(CommitOutcome { reply: ConductorReply::Committed, replaced });
             }
-            if c.parent_hash != tip.hash {
-                return Err(RpcError::Rpc {
-                    code: -32000,
-                    message: format!("payload {}:{} does not extend raft head {}", c.hash, c.number, tip.hash),
-                });
+            while self.log.back().is_some_and(|t| t.number >= c.number) {
+                replaced.extend(self.log.pop_back());
             }
         }
-        self.log.push(c);
-        Ok(ConductorReply::Committed)
+        self.log.push_back(c);
+        self.total += 1;
+        while self.log.len() > LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        Ok(CommitOutcome { reply: ConductorReply::Committed, replaced })
     }
 
-    /// Whether `hash` was committed.
+    /// Whether `hash` is in the (recent) log.
     pub fn contains(&self, hash: &B256) -> bool {
         self.log.iter().rev().any(|c| c.hash == *hash)
     }

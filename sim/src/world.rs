@@ -189,7 +189,7 @@ impl Sim {
             node,
             l1,
             engine,
-            conductor: Conductor { leader: true, log: Vec::new() },
+            conductor: Conductor { leader: true, ..Default::default() },
             cfg,
             rng,
             queue: BTreeMap::new(),
@@ -337,17 +337,18 @@ impl Sim {
             Some(Fault::Fail(error)) => return self.schedule(latency, Event::RequestFailed { id, error }),
             _ => {}
         }
-        let mut event = self.answer(cmd);
-        if let Some(Fault::Status(s)) = &fault {
-            if let Event::EngineResponded { reply, .. } = &mut event {
-                match reply {
-                    EngineReply::ForkchoiceUpdated { status, .. } | EngineReply::PayloadInserted { status } => {
-                        *status = s.clone()
-                    }
-                    EngineReply::PayloadFetched(_) => {}
-                }
+        // A status fault replaces the engine's answer and has none of the call's effects (an engine that says
+        // SYNCING starts no build; one that says INVALID stores no block).
+        let event = match (&fault, &cmd) {
+            (Some(Fault::Status(status)), Command::ForkchoiceUpdate { .. }) => Event::EngineResponded {
+                id,
+                reply: EngineReply::ForkchoiceUpdated { status: status.clone(), payload_id: None },
+            },
+            (Some(Fault::Status(status)), Command::NewPayload { .. }) => {
+                Event::EngineResponded { id, reply: EngineReply::PayloadInserted { status: status.clone() } }
             }
-        }
+            _ => self.answer(cmd),
+        };
         if fault == Some(Fault::LoseAnswer) {
             return self.schedule(timeout, Event::RequestFailed { id, error: RpcError::Timeout });
         }
@@ -380,7 +381,20 @@ impl Sim {
                 Err(error) => Event::RequestFailed { id, error },
             },
             Command::CommitToConductor { id, envelope } => match self.conductor.commit(&envelope) {
-                Ok(reply) => Event::ConductorResponded { id, reply },
+                Ok(outcome) => {
+                    for r in &outcome.replaced {
+                        // Legitimate only if the engine never accepted the block (INVALID on insert) or L1
+                        // reorged its origin out.
+                        let canonical = self.l1.by_number(r.l1_origin.number).map(|b| b.hash());
+                        if canonical == Some(r.l1_origin.hash) && self.engine.block(&r.hash).is_some() {
+                            panic!(
+                                "safety: committed block {}:{} replaced by {:#x} although it is valid and its L1 origin {} is canonical (seed {})",
+                                r.hash, r.number, envelope.execution_payload.block_hash(), r.l1_origin.number, self.cfg.seed
+                            );
+                        }
+                    }
+                    Event::ConductorResponded { id, reply: outcome.reply }
+                }
                 Err(error) => Event::RequestFailed { id, error },
             },
             Command::Publish { .. } | Command::Reply { .. } => unreachable!("handled by execute"),
@@ -453,6 +467,23 @@ impl Sim {
             self.step(deadline);
         }
         self.unsafe_number() >= number
+    }
+
+    /// Replaces the last `depth` L1 blocks, drawing the new blocks from the world's seed.
+    pub fn reorg_l1(&mut self, depth: u64) {
+        self.l1.reorg(depth, &mut self.rng);
+        self.observe_l1();
+    }
+
+    /// Models derivation: the safe head follows the engine's unsafe head `lag` blocks behind.
+    pub fn follow_safe_head(&mut self, lag: u64) {
+        let target = self.engine.heads().unsafe_head.number.saturating_sub(lag);
+        let current = self.node.heads().safe.map(|s| s.number).unwrap_or(0);
+        if target > current {
+            if let Some(b) = self.engine.by_number(target) {
+                self.deliver(Event::SafeHeadObserved(b));
+            }
+        }
     }
 
     /// The node's unsafe head number (0 if unknown).

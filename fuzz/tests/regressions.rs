@@ -1,0 +1,52 @@
+//! Shrunk failures found by the fault-schedule property test, replayed on every run.
+
+use alloy_rpc_types_engine::PayloadStatusEnum;
+use keel_core::RpcError;
+use keel_fuzz::{run, Action, Case, Step};
+use keel_sim::{CallKind, Fault};
+
+fn case(l1_confs: u64, steps: Vec<(u64, Action)>) -> Case {
+    Case {
+        seed: 0,
+        conductor: true,
+        l1_confs,
+        max_safe_lag: 0,
+        steps: steps.into_iter().map(|(delay_ms, action)| Step { delay_ms, action }).collect(),
+    }
+}
+
+fn invalid() -> Fault {
+    Fault::Status(PayloadStatusEnum::Invalid { validation_error: "fuzz".into() })
+}
+
+/// A committed block whose head update the engine rejected was rebuilt as a different block at the same height:
+/// two blocks at one height in the conductor. A reset must re-insert the committed block.
+#[test]
+fn committed_block_is_reinserted_after_a_reset_not_rebuilt() {
+    let c = case(3, vec![
+        (0, Action::Inject(CallKind::Commit, Fault::Fail(RpcError::Transport("connection refused".into())))),
+        (0, Action::Inject(CallKind::UpdateHead, invalid())),
+    ]);
+    run(&c).unwrap();
+}
+
+/// Same, with a second reset while re-inserting: the committed block must survive both resets.
+#[test]
+fn committed_block_survives_consecutive_resets() {
+    let c = case(0, vec![
+        (468, Action::Inject(CallKind::UpdateHead, invalid())),
+        (0, Action::Inject(CallKind::NewPayload, Fault::Fail(RpcError::Rpc {
+            code: -38002,
+            message: "Invalid forkchoice state".into(),
+        }))),
+    ]);
+    run(&c).unwrap();
+}
+
+/// An INVALID committed block may be replaced (the engine never accepted it); the chain continues.
+#[test]
+fn invalid_committed_block_is_replaced() {
+    let c = case(0, vec![(0, Action::Inject(CallKind::NewPayload, invalid()))]);
+    let out = run(&c).unwrap();
+    assert!(out.after_heal > out.after_faults);
+}
