@@ -1,4 +1,5 @@
-//! `keel-sim`: run the sequencer core against a seeded world and print what happened.
+//! `keel-sim`: run the sequencer core against a seeded world and print what happened. The wall clock is read only
+//! here, to report throughput; the simulation itself runs on virtual time.
 //!
 //! ```text
 //! keel-sim run [--seed N] [--blocks N] [--block-time-ms MS] [--check-determinism]
