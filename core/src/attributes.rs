@@ -211,6 +211,22 @@ mod tests {
     }
 
     #[test]
+    fn withdrawals_only_from_canyon() {
+        let mut cfg = rollup();
+        // Later forks imply earlier ones, so Delta moves too.
+        cfg.hardforks.canyon_time = Some(50);
+        cfg.hardforks.delta_time = Some(60);
+        let (o, s, p) = (origin(), sys(), parent());
+        let at = |ts| {
+            build(&AttributesInput { rollup: &cfg, system_config: &s, parent: &p, origin: &o, seq_num: 0, timestamp: ts,
+                no_tx_pool: false })
+            .unwrap()
+        };
+        assert_eq!(at(48).payload_attributes.withdrawals, None);
+        assert_eq!(at(50).payload_attributes.withdrawals, Some(vec![]));
+    }
+
+    #[test]
     fn pre_ecotone_has_no_beacon_root() {
         let a = attrs_at(98);
         assert_eq!(a.payload_attributes.parent_beacon_block_root, None);

@@ -260,6 +260,20 @@ fn l1_reorg_detected_through_the_next_origin_parent_hash() {
 }
 
 #[test]
+fn l1_reorg_seen_only_in_the_head_rechecks_the_origin() {
+    // L1 reorgs its head and then stalls: no next block will ever reveal the orphaned origin through its parent
+    // hash, so only the re-check triggered by the reorged head can.
+    let mut s = sim_with(23, |c| c.sequencer.l1_confs = 0);
+    s.run_to_block(100, 300_000);
+    s.l1.stalled_until = u64::MAX / 2;
+    s.reorg_l1(1);
+    s.run_for(30_000);
+    assert!(s.node.stats().resets >= 1, "orphaned origin not detected");
+    let h = head(&s);
+    assert_eq!(s.l1.by_number(h.l1_origin.number).map(|l| l.hash()), Some(h.l1_origin.hash));
+}
+
+#[test]
 fn recovery_mode_builds_empty_blocks_back_to_back_and_exits_when_caught_up() {
     // An hour behind wall time.
     let mut s = sim_with(29, |c| {
@@ -305,6 +319,29 @@ fn engine_reset_class_rereads_heads_and_continues() {
         assert_eq!(s.call_count(CallKind::ReadL2), heads_reads + 1, "a reset re-reads the engine heads");
         assert!(s.node.halted().is_none());
     }
+}
+
+#[test]
+fn build_waits_one_block_time_after_a_reset() {
+    let mut s = sim(37);
+    s.run_to_block(10, 60_000);
+    s.inject(CallKind::StartBuild, Fault::Fail(RpcError::Rpc { code: -38002, message: "nope".into() }));
+    let reads_before = s.call_count(CallKind::ReadL2) as usize;
+    assert!(s.run_to_block(15, 60_000));
+    let reset_at = times(&s, CallKind::ReadL2)[reads_before];
+    let next = times(&s, CallKind::StartBuild).into_iter().find(|t| *t > reset_at).unwrap();
+    assert!(next - reset_at >= 2_000, "rebuilt {} ms after the reset", next - reset_at);
+}
+
+#[test]
+fn fork_activation_block_takes_no_pool_transactions() {
+    let mut s = sim_with(5, |c| c.isthmus_offset_s = Some(100));
+    assert!(s.run_to_block(80, 400_000));
+    let genesis = s.engine.by_number(0).unwrap().timestamp();
+    let n = (1..=80).find(|n| s.engine.by_number(*n).unwrap().timestamp() == genesis + 100).unwrap();
+    assert_eq!(txs_in(&s, n), 1, "Isthmus activation block carries only the L1 info deposit");
+    let neighbours_with_txs = (n - 5..n).chain(n + 1..n + 6).filter(|m| txs_in(&s, *m) > 1).count();
+    assert!(neighbours_with_txs > 0, "neighbouring blocks take pool transactions");
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub struct SimConfig {
     pub conductor_timeout_ms: u64,
     /// Wall time at start relative to L2 genesis (ms). Large values start the sequencer behind.
     pub start_offset_ms: u64,
+    /// Isthmus activation, seconds after L2 genesis (`None`: never). Puts a fork activation block inside the run.
+    pub isthmus_offset_s: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -58,6 +60,7 @@ impl Default for SimConfig {
             engine_timeout_ms: 10_000,
             conductor_timeout_ms: 1_000,
             start_offset_ms: 500,
+            isthmus_offset_s: None,
         }
     }
 }
@@ -123,6 +126,9 @@ pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> Ro
         h.fjord_time = Some(0);
         h.granite_time = Some(0);
         h.holocene_time = Some(0);
+    }
+    if let Some(t) = cfg.isthmus_offset_s {
+        h.isthmus_time = Some(genesis_l2.timestamp() + t);
     }
     rollup
 }
@@ -260,7 +266,8 @@ impl Sim {
         self.rng.range(range.0, range.1)
     }
 
-    fn observe_l1(&mut self) {
+    /// Announces the current L1 head to the node (after its L1 latency) if it changed.
+    pub fn observe_l1(&mut self) {
         let head = self.l1.head_ref();
         if self.last_l1_head != Some(head.hash) {
             self.last_l1_head = Some(head.hash);
