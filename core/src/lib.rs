@@ -35,7 +35,7 @@ pub use io::{
     Command, ConductorReply, EngineHeads, EngineReply, EngineVersion, Event, RpcError, RpcFailure, RpcReply,
     RpcRequest, SyncStatus,
 };
-pub use node::{InvariantViolation, Node, Stats};
+pub use node::{BlockReport, InvariantViolation, Node, Stats};
 pub use types::{Heads, L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId, Timestamp};
 
 /// Re-exported so drivers build the same types the core consumes.

@@ -65,6 +65,26 @@ pub struct Stats {
     pub l1_errors: u64,
 }
 
+/// Block reports kept until the driver drains them.
+pub const MAX_REPORTS: usize = 64;
+
+/// Facts about one sequenced block, for metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockReport {
+    /// The block.
+    pub block: L2BlockRef,
+    /// Transactions in it (including deposits).
+    pub txs: usize,
+    /// When building started (FCU with attributes sent).
+    pub build_started_at: Timestamp,
+    /// When the payload was sealed (getPayload answered).
+    pub sealed_at: Timestamp,
+    /// When sealing was due (`timestamp - seal_margin`).
+    pub seal_target: Timestamp,
+    /// When the block became the unsafe head.
+    pub completed_at: Timestamp,
+}
+
 /// A block being built: everything decided before the engine was asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Job {
@@ -246,6 +266,7 @@ pub struct Node {
     committed_pending: Option<Box<Sealed>>,
     violation: Option<String>,
     stats: Stats,
+    reports: VecDeque<BlockReport>,
 }
 
 impl Node {
@@ -290,6 +311,7 @@ impl Node {
             committed_pending: None,
             violation: None,
             stats: Stats::default(),
+            reports: VecDeque::new(),
         };
         node.sync = Sync::Resetting(Box::new(Reset {
             reason: "startup".into(),
@@ -372,6 +394,11 @@ impl Node {
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The oldest undrained report of a sequenced block (at most [`MAX_REPORTS`] are kept).
+    pub fn poll_report(&mut self) -> Option<BlockReport> {
+        self.reports.pop_front()
     }
 
     /// Name of the current build stage (for status lines and metrics).
@@ -1035,6 +1062,17 @@ impl Node {
         if !cfg!(feature = "broken-publish-before-commit") {
             self.publish(&sealed);
         }
+        if self.reports.len() >= MAX_REPORTS {
+            self.reports.pop_front();
+        }
+        self.reports.push_back(BlockReport {
+            block,
+            txs: sealed.txs,
+            build_started_at: sealed.job.started_at,
+            sealed_at: sealed.sealed_at,
+            seal_target: sealed.job.seal_at,
+            completed_at: self.now,
+        });
         let next_time = timing::next_block_time(block.time_ms, self.cfg.block_time_ms);
         if self.recover && timing::caught_up(next_time, self.now) {
             warn!("leaving recovery mode: the chain caught up with wall time at block {}", block.number);

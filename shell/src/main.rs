@@ -1,1 +1,80 @@
-fn main() {}
+//! `keel`: the Keel sequencer node.
+//!
+//! Exit codes: 0 stopped cleanly on SIGINT/SIGTERM; 1 runtime failure (a socket could not be bound, the node lost
+//! its event sources); 2 bad flags, config file, rollup config or JWT secret; 3 stopped on a signal but the block in
+//! flight did not settle within the grace period.
+
+use keel_shell::cli::{self, Command};
+use keel_shell::driver::Exit;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_timestamp_millis().init();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match cli::parse_args(argv.clone()) {
+        Ok(c) => c,
+        Err(cli::CliError::Clap(e)) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match parsed.command {
+        Command::Node(args) => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+            let builder = match cli::node_builder(&args, parsed.chain, cli::recover_given(&argv), &cwd) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            run(builder)
+        }
+    }
+}
+
+fn run(builder: keel_shell::builder::RollupNodeBuilder) -> ExitCode {
+    let node = match builder.build() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let handle = match node.start() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let signalled = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, signalled.clone()) {
+            log::error!("cannot install a handler for signal {sig}: {e}");
+        }
+    }
+    while !signalled.load(Ordering::Relaxed) && !handle.is_finished() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if signalled.load(Ordering::Relaxed) {
+        log::info!("signal received: stopping after the block in flight");
+    }
+    handle.stop();
+    match handle.join() {
+        Exit::Stopped if signalled.load(Ordering::Relaxed) => ExitCode::SUCCESS,
+        Exit::Stopped => ExitCode::SUCCESS,
+        Exit::StoppedUnclean => ExitCode::from(3),
+        Exit::Disconnected => {
+            log::error!("the node lost its event sources and stopped");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The `keel` command line: kona-node's flags and env vars (same names, defaults and aliases), Keel's additions, and
+//! an optional TOML config file whose keys mirror the flags (flags and env vars override it).
+
+use crate::builder::{NodeMode, RollupNode, RollupNodeBuilder, RpcConfig, SequencerConfig};
+use crate::jwt::JwtSecret;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use keel_core::RollupConfig;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// kona-node's misspelled env var for `--sequencer.recover`, accepted as an alias.
+pub const RECOVER_ENV_ALIAS: &str = "KONA_NODE_SSEQUENCER_RECOVER";
+
+/// Keel: a deterministic OP Stack sequencer.
+#[derive(Parser, Debug)]
+#[command(name = "keel", version, about, args_override_self = true)]
+pub struct Cli {
+    /// L2 chain id, resolved through the superchain registry unless a rollup config file is given.
+    #[arg(short = 'c', long = "chain", env = "KONA_NODE_L2_CHAIN_ID", default_value_t = 10, global = true)]
+    pub chain: u64,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the sequencer node against real L1, engine and conductor endpoints.
+    Node(NodeArgs),
+}
+
+fn parse_mode(s: &str) -> Result<NodeMode, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "sequencer" => Ok(NodeMode::Sequencer),
+        "validator" => Ok(NodeMode::Validator),
+        _ => Err(format!("unknown mode {s:?}: expected Sequencer or Validator")),
+    }
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("{s:?} is not a boolean (true/false)")),
+    }
+}
+
+/// `keel node` flags.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// TOML file whose keys mirror these flags (e.g. `l1-eth-rpc = "http://…"`, `"sequencer.l1-confs" = 6` or a
+    /// `[sequencer]` table); flags and env vars override it.
+    #[arg(long = "config", env = "KEEL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Node mode: Sequencer (Validator is not supported by Keel). Case-insensitive.
+    #[arg(long = "mode", env = "KONA_NODE_MODE", default_value = "Validator", value_parser = parse_mode)]
+    pub mode: NodeMode,
+    /// L1 execution client RPC URL.
+    #[arg(long = "l1-eth-rpc", visible_alias = "l1", env = "KONA_NODE_L1_ETH_RPC")]
+    pub l1_eth_rpc: Option<String>,
+    /// L1 beacon API URL.
+    #[arg(long = "l1-beacon", visible_alias = "l1.beacon", env = "KONA_NODE_L1_BEACON")]
+    pub l1_beacon: Option<String>,
+    /// L2 engine API URL.
+    #[arg(long = "l2-engine-rpc", visible_alias = "l2", env = "KONA_NODE_L2_ENGINE_RPC")]
+    pub l2_engine_rpc: Option<String>,
+    /// Path to the engine API JWT secret (32 bytes hex). Default: ./jwt.hex, created (mode 0600) if absent.
+    #[arg(long = "l2-engine-jwt-secret", visible_alias = "l2.jwt-secret", env = "KONA_NODE_L2_ENGINE_AUTH")]
+    pub l2_jwt_secret: Option<PathBuf>,
+    /// Rollup config JSON (op-node rollup.json) for chains outside the superchain registry.
+    #[arg(long = "l2-config-file", visible_aliases = ["rollup-cfg", "rollup-config"], env = "KONA_NODE_ROLLUP_CONFIG")]
+    pub rollup_config: Option<PathBuf>,
+    /// JSON-RPC listen address. Keel defaults to loopback (kona binds 0.0.0.0).
+    #[arg(long = "rpc.addr", env = "KONA_NODE_RPC_ADDR", default_value = "127.0.0.1")]
+    pub rpc_addr: IpAddr,
+    /// JSON-RPC port.
+    #[arg(long = "port", visible_alias = "rpc.port", env = "KONA_NODE_RPC_PORT", default_value_t = 9545)]
+    pub rpc_port: u16,
+    /// Serve the admin_* methods.
+    #[arg(long = "rpc.enable-admin", env = "KONA_NODE_RPC_ENABLE_ADMIN", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub rpc_enable_admin: bool,
+    /// File for persisting the admin state across restarts (accepted for compatibility; not used yet).
+    #[arg(long = "rpc.admin-state", env = "KONA_NODE_RPC_ADMIN_STATE")]
+    pub rpc_admin_state: Option<PathBuf>,
+    /// Serve Prometheus metrics.
+    #[arg(long = "metrics.enabled", env = "KONA_METRICS_ENABLED", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub metrics_enabled: bool,
+    /// Metrics listen address.
+    #[arg(long = "metrics.addr", env = "KONA_METRICS_ADDR", default_value = "127.0.0.1")]
+    pub metrics_addr: IpAddr,
+    /// Metrics port.
+    #[arg(long = "metrics.port", env = "KONA_METRICS_PORT", default_value_t = 9090)]
+    pub metrics_port: u16,
+    /// Start with the sequencer stopped (start it with admin_startSequencer).
+    #[arg(long = "sequencer.stopped", env = "KONA_NODE_SEQUENCER_STOPPED", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub sequencer_stopped: bool,
+    /// Do not build while unsafe is this many blocks ahead of safe (0 = off).
+    #[arg(long = "sequencer.max-safe-lag", env = "KONA_NODE_SEQUENCER_MAX_SAFE_LAG", default_value_t = 0)]
+    pub max_safe_lag: u64,
+    /// L1 confirmations before an L1 block may become the next origin.
+    #[arg(long = "sequencer.l1-confs", env = "KONA_NODE_SEQUENCER_L1_CONFS", default_value_t = 4)]
+    pub l1_confs: u64,
+    /// Recovery mode: build deposit-only blocks, adopting origins as derivation would, until caught up.
+    #[arg(long = "sequencer.recover", env = "KONA_NODE_SEQUENCER_RECOVER", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub sequencer_recover: bool,
+    /// Time reserved before the block timestamp for sealing, in milliseconds.
+    #[arg(long = "sequencer.seal-margin", env = "KEEL_SEQUENCER_SEAL_MARGIN", default_value_t = keel_core::config::DEFAULT_SEAL_MARGIN_MS)]
+    pub seal_margin_ms: u64,
+    /// Conductor RPC URL; enables conductor gating (the sequencer then starts stopped).
+    #[arg(long = "conductor.rpc", env = "KONA_NODE_CONDUCTOR_RPC")]
+    pub conductor_rpc: Option<String>,
+    /// Conductor RPC timeout in seconds.
+    #[arg(long = "conductor.rpc.timeout", env = "KONA_NODE_CONDUCTOR_RPC_TIMEOUT", default_value_t = 1)]
+    pub conductor_timeout_s: u64,
+    /// Nodes whose admin_postUnsafePayload receives every sealed block (comma-separated URLs).
+    #[arg(long = "p2p.static-followers", env = "KEEL_P2P_STATIC_FOLLOWERS", value_delimiter = ',')]
+    pub static_followers: Vec<String>,
+    /// Sequencer p2p signing key (accepted for compatibility; p2p gossip is not implemented yet).
+    #[arg(long = "p2p.sequencer.key", env = "KONA_NODE_P2P_SEQUENCER_KEY")]
+    pub p2p_sequencer_key: Option<String>,
+    /// Disable p2p discovery (accepted for compatibility; Keel has no discovery).
+    #[arg(long = "p2p.no-discovery", env = "KONA_NODE_P2P_NO_DISCOVERY", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub p2p_no_discovery: bool,
+    /// Override the L2 block time in milliseconds (sub-second chains and devnets).
+    #[arg(long = "l2.block-time-ms", env = "KEEL_L2_BLOCK_TIME_MS")]
+    pub block_time_ms: Option<u64>,
+}
+
+/// A problem with the command line or the config file. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// clap's own message (includes --help and --version output).
+    #[error("{0}")]
+    Clap(#[from] clap::Error),
+    /// Config file trouble.
+    #[error("config file {path}: {msg}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Chain id not in the registry.
+    #[error("chain id {0} is not in the superchain registry; pass --l2-config-file <rollup.json> for custom chains")]
+    UnknownChain(u64),
+    /// Rollup config file trouble.
+    #[error("rollup config {path}: {msg}")]
+    RollupConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// JWT secret trouble.
+    #[error(transparent)]
+    Jwt(#[from] crate::jwt::JwtError),
+    /// The node rejected the settings.
+    #[error(transparent)]
+    Node(#[from] crate::builder::NodeError),
+}
+
+fn flatten_toml(prefix: &str, t: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
+    for (k, v) in t {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Table(inner) => flatten_toml(&key, inner, out),
+            other => out.push((key, other.clone())),
+        }
+    }
+}
+
+fn toml_arg(v: &toml::Value) -> Option<Vec<String>> {
+    Some(match v {
+        toml::Value::String(s) => vec![s.clone()],
+        toml::Value::Integer(i) => vec![i.to_string()],
+        toml::Value::Boolean(b) => vec![b.to_string()],
+        toml::Value::Float(f) => vec![f.to_string()],
+        toml::Value::Array(a) => vec![a.iter().map(|x| toml_arg(x).map(|v| v.join(","))).collect::<Option<Vec<_>>>()?.join(",")],
+        _ => return None,
+    })
+}
+
+/// Parses argv (including the program name), applying the config file's values where neither a flag nor an env
+/// var set them.
+pub fn parse_args<I, T>(argv: I) -> Result<Cli, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    let cmd = Cli::command();
+    let matches = cmd.clone().try_get_matches_from(&argv)?;
+    let Some(("node", node_m)) = matches.subcommand() else {
+        return Ok(Cli::from_arg_matches(&matches)?);
+    };
+    let Some(path) = node_m.get_one::<PathBuf>("config").cloned() else {
+        return Ok(Cli::from_arg_matches(&matches)?);
+    };
+    let extra = config_file_args(&cmd, node_m, &path)?;
+    if extra.is_empty() {
+        return Ok(Cli::from_arg_matches(&matches)?);
+    }
+    // Insert the file's values right after the `node` token, before the user's flags.
+    let pos = argv.iter().position(|a| a == "node").map(|p| p + 1).unwrap_or(argv.len());
+    let mut merged = argv[..pos].to_vec();
+    merged.extend(extra.into_iter().map(Into::into));
+    merged.extend_from_slice(&argv[pos..]);
+    let matches = cmd.try_get_matches_from(&merged)?;
+    Ok(Cli::from_arg_matches(&matches)?)
+}
+
+fn config_file_args(cmd: &clap::Command, m: &ArgMatches, path: &Path) -> Result<Vec<String>, CliError> {
+    let err = |msg: String| CliError::ConfigFile { path: path.to_path_buf(), msg };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| err(e.to_string()))?;
+    let mut flat = Vec::new();
+    flatten_toml("", &table, &mut flat);
+    let node = cmd.find_subcommand("node").expect("node subcommand exists");
+    let mut out = Vec::new();
+    for (key, value) in flat {
+        let arg = node
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()) || a.get_all_aliases().is_some_and(|al| al.contains(&key.as_str())))
+            .ok_or_else(|| err(format!("unknown key {key:?}: keys are `keel node` flag names without the leading --")))?;
+        if key == "config" {
+            return Err(err("a config file cannot name another config file".into()));
+        }
+        let id = arg.get_id().as_str();
+        let from_user = matches!(m.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
+        if from_user {
+            continue;
+        }
+        let values = toml_arg(&value).ok_or_else(|| err(format!("key {key:?}: unsupported value type")))?;
+        let long = arg.get_long().expect("every node flag has a long name");
+        for v in values {
+            out.push(format!("--{long}={v}"));
+        }
+    }
+    Ok(out)
+}
+
+/// Loads the rollup config: from the file when given, else from the superchain registry by chain id.
+pub fn rollup_config(args: &NodeArgs, chain: u64) -> Result<RollupConfig, CliError> {
+    match &args.rollup_config {
+        Some(path) => {
+            let err = |msg: String| CliError::RollupConfig { path: path.clone(), msg };
+            let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+            serde_json::from_str(&text).map_err(|e| err(format!("not a valid op-node rollup.json: {e}")))
+        }
+        None => kona_registry::ROLLUP_CONFIGS.get(&chain).cloned().ok_or(CliError::UnknownChain(chain)),
+    }
+}
+
+/// Whether recovery mode is on, honouring kona's misspelled env var when neither the flag nor the correct env var
+/// was given.
+fn recover_flag(args: &NodeArgs, recover_given: bool) -> Result<bool, CliError> {
+    if recover_given {
+        return Ok(args.sequencer_recover);
+    }
+    match std::env::var(RECOVER_ENV_ALIAS) {
+        Ok(v) => parse_bool(&v).map_err(|e| CliError::Clap(clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{RECOVER_ENV_ALIAS}: {e}\n")))),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Turns parsed flags into a node ready to start. `cwd` is where `jwt.hex` is looked for or created.
+pub fn node_builder(args: &NodeArgs, chain: u64, recover_given: bool, cwd: &Path) -> Result<RollupNodeBuilder, CliError> {
+    if args.mode != NodeMode::Sequencer {
+        return Err(crate::builder::NodeError::ValidatorUnsupported.into());
+    }
+    let rollup = rollup_config(args, chain)?;
+    let (jwt, jwt_path, created) = JwtSecret::load_or_create(args.l2_jwt_secret.as_deref(), cwd)?;
+    if created {
+        log::warn!("no JWT secret given: created {} (mode 0600); configure the engine with the same file", jwt_path.display());
+    } else {
+        log::info!("engine JWT secret loaded from {}", jwt_path.display());
+    }
+    if args.rpc_admin_state.is_some() {
+        log::warn!("--rpc.admin-state is accepted but not used yet: sequencer state is not persisted across restarts");
+    }
+    if args.p2p_sequencer_key.is_some() {
+        log::warn!("--p2p.sequencer.key is accepted but p2p gossip is not implemented; use --p2p.static-followers");
+    }
+    let mut b = RollupNode::builder(rollup)
+        .with_mode(args.mode)
+        .with_sequencer_config(SequencerConfig {
+            sequencer_stopped: args.sequencer_stopped,
+            sequencer_recovery_mode: recover_flag(args, recover_given)?,
+            conductor_rpc_url: args.conductor_rpc.clone(),
+            conductor_rpc_timeout: Duration::from_secs(args.conductor_timeout_s.max(1)),
+            max_safe_lag: args.max_safe_lag,
+            l1_confs: args.l1_confs,
+            seal_margin_ms: args.seal_margin_ms,
+        })
+        .with_jwt_secret(jwt)
+        .with_rpc(RpcConfig { addr: SocketAddr::new(args.rpc_addr, args.rpc_port), enable_admin: args.rpc_enable_admin })
+        .with_static_followers(args.static_followers.clone());
+    if let Some(u) = &args.l1_eth_rpc {
+        b = b.with_l1_provider_rpc_url(u.clone());
+    }
+    if let Some(u) = &args.l1_beacon {
+        b = b.with_l1_beacon_url(u.clone());
+    }
+    if let Some(u) = &args.l2_engine_rpc {
+        b = b.with_l2_engine_rpc_url(u.clone());
+    }
+    if args.metrics_enabled {
+        b = b.with_metrics(SocketAddr::new(args.metrics_addr, args.metrics_port));
+    }
+    if let Some(ms) = args.block_time_ms {
+        b = b.with_block_time_ms(ms);
+    }
+    Ok(b)
+}
+
+/// Whether `--sequencer.recover` (or its correct env var) was given explicitly.
+pub fn recover_given(argv: &[std::ffi::OsString]) -> bool {
+    let m = Cli::command().try_get_matches_from(argv);
+    match m.as_ref().ok().and_then(|m| m.subcommand_matches("node")) {
+        Some(n) => matches!(n.value_source("sequencer_recover"), Some(ValueSource::CommandLine | ValueSource::EnvVariable)),
+        None => false,
+    }
+}

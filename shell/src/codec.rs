@@ -1,0 +1,283 @@
+//! JSON ⇄ core types for the Engine API, L1 blocks, L2 blocks and op-node's RPC formats. Every decoding error names
+//! the method and what was wrong; nothing here panics on bad input.
+
+use alloy_primitives::B256;
+use alloy_rpc_types_engine::{
+    ExecutionPayloadEnvelopeV2, ExecutionPayloadFieldV2, ExecutionPayloadInputV2, ForkchoiceState, ForkchoiceUpdated,
+    PayloadId, PayloadStatus, PayloadStatusEnum,
+};
+use kona_genesis::ChainGenesis;
+use kona_protocol::L1BlockInfoTx;
+use keel_core::{
+    EngineVersion, L1Block, L1BlockRef, L2BlockRef, OpExecutionPayloadEnvelope, OpPayloadAttributes, RpcError,
+    SyncStatus,
+};
+use op_alloy_rpc_types_engine::{OpExecutionPayload, OpExecutionPayloadEnvelopeV3, OpExecutionPayloadEnvelopeV4};
+use serde_json::{json, Value};
+
+fn bad(method: &str, what: impl std::fmt::Display) -> RpcError {
+    RpcError::Transport(format!("malformed {method} response: {what}"))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(method: &str, v: Value) -> Result<T, RpcError> {
+    serde_json::from_value(v).map_err(|e| bad(method, e))
+}
+
+/// An L1 block from `eth_getBlockBy*` (`null` → `None`). The header's hash is recomputed and must match the claimed
+/// `hash`: a node that lies about hashes could otherwise steer origin selection.
+pub fn l1_block(method: &str, v: Value) -> Result<Option<L1Block>, RpcError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let h: alloy_rpc_types_eth::Header = decode(method, v)?;
+    let block = L1Block::from_header(h.inner);
+    if block.hash() != h.hash {
+        return Err(bad(method, format!("block {} claims hash {:#x} but its header hashes to {:#x}", block.number(), h.hash, block.hash())));
+    }
+    Ok(Some(block))
+}
+
+/// Only the reference fields of an L1 block (for head polling).
+pub fn l1_ref(method: &str, v: Value) -> Result<Option<L1BlockRef>, RpcError> {
+    Ok(l1_block(method, v)?.map(|b| b.info))
+}
+
+fn quantity(method: &str, v: &Value, field: &str) -> Result<u64, RpcError> {
+    let s = v.get(field).and_then(Value::as_str).ok_or_else(|| bad(method, format!("missing {field}")))?;
+    let hex = s.strip_prefix("0x").ok_or_else(|| bad(method, format!("{field} {s:?} is not 0x-hex")))?;
+    u64::from_str_radix(hex, 16).map_err(|_| bad(method, format!("{field} {s:?} is not a hex quantity")))
+}
+
+fn hash(method: &str, v: &Value, field: &str) -> Result<B256, RpcError> {
+    let s = v.get(field).and_then(Value::as_str).ok_or_else(|| bad(method, format!("missing {field}")))?;
+    s.parse().map_err(|_| bad(method, format!("{field} {s:?} is not a 32-byte hash")))
+}
+
+/// An L2 block from the engine's `eth_getBlockByNumber(_, true)` (`null` → `None`). Its L1 origin and sequence
+/// number come from the L1 info deposit (first transaction); the genesis block uses the rollup genesis.
+pub fn l2_block(method: &str, v: Value, genesis: &ChainGenesis) -> Result<Option<L2BlockRef>, RpcError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let number = quantity(method, &v, "number")?;
+    let block_hash = hash(method, &v, "hash")?;
+    let parent_hash = hash(method, &v, "parentHash")?;
+    let timestamp = quantity(method, &v, "timestamp")?;
+    let (l1_origin, seq_num) = if number == genesis.l2.number {
+        if block_hash != genesis.l2.hash {
+            return Err(bad(method, format!("genesis block hash {block_hash:#x} differs from the rollup config's {:#x}", genesis.l2.hash)));
+        }
+        (genesis.l1, 0)
+    } else {
+        let first = v
+            .get("transactions")
+            .and_then(Value::as_array)
+            .and_then(|txs| txs.first())
+            .ok_or_else(|| bad(method, format!("block {number} has no transactions (an L1 info deposit is required)")))?;
+        let input = first
+            .get("input")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(method, format!("block {number}: first transaction has no input (request full transactions)")))?;
+        let data = hex_bytes(input).ok_or_else(|| bad(method, format!("block {number}: first transaction input is not hex")))?;
+        let info = L1BlockInfoTx::decode_calldata(&data)
+            .map_err(|e| bad(method, format!("block {number}: first transaction is not an L1 info deposit: {e}")))?;
+        (info.id(), info.sequence_number())
+    };
+    Ok(Some(L2BlockRef { hash: block_hash, number, parent_hash, time_ms: timestamp.saturating_mul(1000), l1_origin, seq_num }))
+}
+
+/// Decodes 0x-hex into bytes.
+pub fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    let s = s.strip_prefix("0x")?;
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// `engine_forkchoiceUpdatedVx` method name.
+pub fn fcu_method(v: EngineVersion) -> &'static str {
+    match v {
+        EngineVersion::V1 => "engine_forkchoiceUpdatedV1",
+        EngineVersion::V2 => "engine_forkchoiceUpdatedV2",
+        EngineVersion::V3 | EngineVersion::V4 => "engine_forkchoiceUpdatedV3",
+    }
+}
+
+/// `engine_getPayloadVx` method name.
+pub fn get_payload_method(v: EngineVersion) -> &'static str {
+    match v {
+        EngineVersion::V1 | EngineVersion::V2 => "engine_getPayloadV2",
+        EngineVersion::V3 => "engine_getPayloadV3",
+        EngineVersion::V4 => "engine_getPayloadV4",
+    }
+}
+
+/// `engine_newPayloadVx` method name.
+pub fn new_payload_method(v: EngineVersion) -> &'static str {
+    match v {
+        EngineVersion::V1 | EngineVersion::V2 => "engine_newPayloadV2",
+        EngineVersion::V3 => "engine_newPayloadV3",
+        EngineVersion::V4 => "engine_newPayloadV4",
+    }
+}
+
+/// Params of `engine_forkchoiceUpdated`.
+pub fn fcu_params(state: &ForkchoiceState, attributes: Option<&OpPayloadAttributes>) -> Value {
+    json!([state, attributes])
+}
+
+/// Result of `engine_forkchoiceUpdated`.
+pub fn fcu_result(method: &str, v: Value) -> Result<(PayloadStatusEnum, Option<PayloadId>), RpcError> {
+    let r: ForkchoiceUpdated = decode(method, v)?;
+    Ok((r.payload_status.status, r.payload_id))
+}
+
+/// Result of `engine_getPayloadVx`, as the envelope the rest of Keel passes around.
+pub fn get_payload_result(version: EngineVersion, v: Value) -> Result<OpExecutionPayloadEnvelope, RpcError> {
+    let method = get_payload_method(version);
+    Ok(match version {
+        EngineVersion::V1 | EngineVersion::V2 => {
+            let e: ExecutionPayloadEnvelopeV2 = decode(method, v)?;
+            let payload = match e.execution_payload {
+                ExecutionPayloadFieldV2::V1(p) => OpExecutionPayload::V1(p),
+                ExecutionPayloadFieldV2::V2(p) => OpExecutionPayload::V2(p),
+            };
+            OpExecutionPayloadEnvelope { parent_beacon_block_root: None, execution_payload: payload }
+        }
+        EngineVersion::V3 => {
+            let e: OpExecutionPayloadEnvelopeV3 = decode(method, v)?;
+            OpExecutionPayloadEnvelope {
+                parent_beacon_block_root: Some(e.parent_beacon_block_root),
+                execution_payload: OpExecutionPayload::V3(e.execution_payload),
+            }
+        }
+        EngineVersion::V4 => {
+            let e: OpExecutionPayloadEnvelopeV4 = decode(method, v)?;
+            OpExecutionPayloadEnvelope {
+                parent_beacon_block_root: Some(e.parent_beacon_block_root),
+                execution_payload: OpExecutionPayload::V4(e.execution_payload),
+            }
+        }
+    })
+}
+
+/// Params of `engine_newPayloadVx` for a sealed envelope.
+pub fn new_payload_params(version: EngineVersion, env: &OpExecutionPayloadEnvelope) -> Result<Value, RpcError> {
+    let root = env.parent_beacon_block_root.unwrap_or_default();
+    let mismatch = |have: &str| {
+        RpcError::Transport(format!("cannot send a {have} payload with {}", new_payload_method(version)))
+    };
+    Ok(match (version, &env.execution_payload) {
+        (EngineVersion::V1 | EngineVersion::V2, OpExecutionPayload::V1(p)) => {
+            json!([ExecutionPayloadInputV2 { execution_payload: p.clone(), withdrawals: None }])
+        }
+        (EngineVersion::V1 | EngineVersion::V2, OpExecutionPayload::V2(p)) => json!([ExecutionPayloadInputV2 {
+            execution_payload: p.payload_inner.clone(),
+            withdrawals: Some(p.withdrawals.clone())
+        }]),
+        (EngineVersion::V3, OpExecutionPayload::V3(p)) => json!([p, Vec::<B256>::new(), root]),
+        (EngineVersion::V4, OpExecutionPayload::V4(p)) => json!([p, Vec::<B256>::new(), root, Vec::<String>::new()]),
+        (_, OpExecutionPayload::V1(_)) => return Err(mismatch("V1")),
+        (_, OpExecutionPayload::V2(_)) => return Err(mismatch("V2")),
+        (_, OpExecutionPayload::V3(_)) => return Err(mismatch("V3")),
+        (_, OpExecutionPayload::V4(_)) => return Err(mismatch("V4")),
+    })
+}
+
+/// Result of `engine_newPayloadVx`.
+pub fn payload_status(method: &str, v: Value) -> Result<PayloadStatusEnum, RpcError> {
+    let s: PayloadStatus = decode(method, v)?;
+    Ok(s.status)
+}
+
+/// A boolean result (`conductor_leader`).
+pub fn boolean(method: &str, v: Value) -> Result<bool, RpcError> {
+    v.as_bool().ok_or_else(|| bad(method, format!("expected a boolean, got {v}")))
+}
+
+fn l1_ref_json(r: Option<&L1BlockRef>) -> Value {
+    let r = r.copied().unwrap_or_default();
+    json!({"hash": r.hash, "number": r.number, "parentHash": r.parent_hash, "timestamp": r.timestamp})
+}
+
+fn l2_ref_json(r: Option<&L2BlockRef>) -> Value {
+    match r {
+        Some(r) => json!({
+            "hash": r.hash, "number": r.number, "parentHash": r.parent_hash, "timestamp": r.timestamp(),
+            "l1origin": {"hash": r.l1_origin.hash, "number": r.l1_origin.number}, "sequenceNumber": r.seq_num,
+        }),
+        None => json!({
+            "hash": B256::ZERO, "number": 0, "parentHash": B256::ZERO, "timestamp": 0,
+            "l1origin": {"hash": B256::ZERO, "number": 0}, "sequenceNumber": 0,
+        }),
+    }
+}
+
+/// `optimism_syncStatus` in op-node's JSON shape (unknown refs are zero refs, as op-node reports them).
+pub fn sync_status_json(s: &SyncStatus) -> Value {
+    json!({
+        "current_l1": l1_ref_json(s.current_l1.as_ref()),
+        "current_l1_finalized": l1_ref_json(s.current_l1_finalized.as_ref()),
+        "head_l1": l1_ref_json(s.head_l1.as_ref()),
+        "safe_l1": l1_ref_json(s.safe_l1.as_ref()),
+        "finalized_l1": l1_ref_json(s.finalized_l1.as_ref()),
+        "unsafe_l2": l2_ref_json(s.unsafe_l2.as_ref()),
+        "safe_l2": l2_ref_json(s.safe_l2.as_ref()),
+        "finalized_l2": l2_ref_json(s.finalized_l2.as_ref()),
+        "pending_safe_l2": l2_ref_json(s.safe_l2.as_ref()),
+        "cross_unsafe_l2": l2_ref_json(s.unsafe_l2.as_ref()),
+        "local_safe_l2": l2_ref_json(s.safe_l2.as_ref()),
+    })
+}
+
+/// The L2 block reference JSON (for `optimism_outputAtBlock`'s `blockRef`).
+pub fn l2_block_ref_json(r: &L2BlockRef) -> Value {
+    l2_ref_json(Some(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::Header;
+
+    #[test]
+    fn l1_block_hash_is_verified() {
+        let header = Header { number: 5, timestamp: 77, base_fee_per_gas: Some(7), ..Default::default() };
+        let good = alloy_rpc_types_eth::Header::new(header.clone());
+        let v = serde_json::to_value(&good).unwrap();
+        let b = l1_block("eth_getBlockByNumber", v.clone()).unwrap().unwrap();
+        assert_eq!(b.hash(), header.hash_slow());
+        let mut lying = v;
+        lying["hash"] = json!(B256::repeat_byte(9));
+        let err = l1_block("eth_getBlockByNumber", lying).unwrap_err().to_string();
+        assert!(err.contains("claims hash"), "{err}");
+        assert_eq!(l1_block("eth_getBlockByHash", Value::Null).unwrap(), None);
+        let err = l1_block("eth_getBlockByHash", json!({"number": "zz"})).unwrap_err().to_string();
+        assert!(err.contains("malformed eth_getBlockByHash response"), "{err}");
+    }
+
+    #[test]
+    fn l2_block_needs_an_l1_info_deposit() {
+        let genesis = ChainGenesis::default();
+        let v = json!({"number": "0x5", "hash": B256::repeat_byte(1), "parentHash": B256::repeat_byte(2),
+            "timestamp": "0x10", "transactions": []});
+        let err = l2_block("eth_getBlockByNumber", v, &genesis).unwrap_err().to_string();
+        assert!(err.contains("no transactions"), "{err}");
+        let v = json!({"number": "0x5", "hash": B256::repeat_byte(1), "parentHash": B256::repeat_byte(2),
+            "timestamp": "0xzz", "transactions": []});
+        assert!(l2_block("eth_getBlockByNumber", v, &genesis).unwrap_err().to_string().contains("timestamp"));
+        let v = json!({"number": "0x5", "hash": B256::repeat_byte(1), "parentHash": B256::repeat_byte(2),
+            "timestamp": "0x10", "transactions": [{"input": "0x1234"}]});
+        assert!(l2_block("eth_getBlockByNumber", v, &genesis).unwrap_err().to_string().contains("not an L1 info deposit"));
+    }
+
+    #[test]
+    fn hex_decoding_rejects_garbage() {
+        assert_eq!(hex_bytes("0x0a0B"), Some(vec![10, 11]));
+        assert_eq!(hex_bytes("0a0b"), None);
+        assert_eq!(hex_bytes("0x0"), None);
+        assert_eq!(hex_bytes("0xzz"), None);
+        assert_eq!(hex_bytes("0x€€"), None);
+    }
+}

@@ -1,0 +1,217 @@
+//! The loop that owns the core: `select!(events, rpc calls, shutdown, after(poll_timeout))` → feed the core →
+//! dispatch its commands to the workers. Nothing here blocks on the network.
+
+use crate::metrics::Metrics;
+use crate::workers::Publisher;
+use crossbeam_channel::{after, never, select, Receiver, Sender};
+use keel_core::{Command, Event, Node, ReplyTo, RpcError, RpcFailure, RpcReply, RpcRequest, Timestamp};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long a graceful shutdown waits for the block in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// RPC calls waiting for the core at once.
+pub const MAX_WAITING_CALLS: usize = 256;
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> Timestamp {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Where a reply to an RPC call goes.
+pub type Responder = Sender<Result<RpcReply, RpcFailure>>;
+
+/// An RPC call for the core, with the channel its reply goes to.
+pub struct RpcCall {
+    /// The call.
+    pub request: RpcRequest,
+    /// Where to send the answer.
+    pub reply: Responder,
+}
+
+/// Senders to the worker threads.
+pub struct Outputs {
+    /// L1 execution endpoint worker.
+    pub l1: Sender<Command>,
+    /// Engine worker.
+    pub engine: Sender<Command>,
+    /// Conductor worker, when configured.
+    pub conductor: Option<Sender<Command>>,
+    /// Follower publisher.
+    pub publisher: Publisher,
+}
+
+/// Why the driver returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Stopped on request after the block in flight settled.
+    Stopped,
+    /// Stopped on request, but the block in flight did not settle within the grace period.
+    StoppedUnclean,
+    /// Every event source went away.
+    Disconnected,
+}
+
+/// The driver.
+pub struct Driver {
+    node: Node,
+    events_rx: Receiver<Event>,
+    calls_rx: Receiver<RpcCall>,
+    shutdown_rx: Receiver<()>,
+    out: Outputs,
+    waiting: HashMap<u64, Responder>,
+    next_reply: u64,
+    local: VecDeque<Event>,
+    metrics: Metrics,
+}
+
+impl Driver {
+    /// A driver around `node`.
+    pub fn new(node: Node, events_rx: Receiver<Event>, calls_rx: Receiver<RpcCall>, shutdown_rx: Receiver<()>, out: Outputs, metrics: Metrics) -> Self {
+        Self { node, events_rx, calls_rx, shutdown_rx, out, waiting: HashMap::new(), next_reply: 1, local: VecDeque::new(), metrics }
+    }
+
+    fn submit(&mut self, request: RpcRequest, reply: Responder) {
+        if self.waiting.len() >= MAX_WAITING_CALLS {
+            let _ = reply.send(Err(RpcFailure::server("too many RPC calls in progress")));
+            return;
+        }
+        let id = self.next_reply;
+        self.next_reply += 1;
+        self.waiting.insert(id, reply);
+        self.node.handle_event(now_ms(), Event::RpcRequested { reply_to: ReplyTo(id), request });
+    }
+
+    /// Runs until shutdown. On shutdown an active sequencer is stopped first, so a sealed block is inserted and no
+    /// unsealed build is left half-done.
+    pub fn run(mut self) -> Exit {
+        let mut shutting_down: Option<(std::time::Instant, Receiver<Result<RpcReply, RpcFailure>>)> = None;
+        loop {
+            self.dispatch();
+            self.update_metrics();
+            if let Some((since, rx)) = &shutting_down {
+                if let Ok(r) = rx.try_recv() {
+                    match r {
+                        Ok(RpcReply::Hash(h)) => log::info!("sequencer stopped for shutdown at unsafe head {h:#x}"),
+                        other => log::info!("shutdown stop: {other:?}"),
+                    }
+                    return Exit::Stopped;
+                }
+                if since.elapsed() > SHUTDOWN_GRACE {
+                    log::warn!("block in flight did not settle within {SHUTDOWN_GRACE:?}; exiting anyway");
+                    return Exit::StoppedUnclean;
+                }
+            }
+            if let Some(ev) = self.local.pop_front() {
+                self.node.handle_event(now_ms(), ev);
+                continue;
+            }
+            let timer = match self.node.poll_timeout() {
+                Some(t) => after(Duration::from_millis(t.saturating_sub(now_ms()))),
+                None if shutting_down.is_some() => after(Duration::from_millis(100)),
+                None => never(),
+            };
+            let shutdown_rx = if shutting_down.is_some() { never() } else { self.shutdown_rx.clone() };
+            select! {
+                recv(self.events_rx) -> ev => match ev {
+                    Ok(ev) => self.node.handle_event(now_ms(), ev),
+                    Err(_) => return Exit::Disconnected,
+                },
+                recv(self.calls_rx) -> call => {
+                    if let Ok(call) = call {
+                        self.submit(call.request, call.reply);
+                    }
+                }
+                recv(shutdown_rx) -> _ => {
+                    log::info!("shutdown requested");
+                    let (tx, rx) = crossbeam_channel::bounded(1);
+                    if self.node.is_active() {
+                        self.submit(RpcRequest::StopSequencer, tx);
+                    } else {
+                        let _ = tx.send(Ok(RpcReply::Null));
+                    }
+                    shutting_down = Some((std::time::Instant::now(), rx));
+                }
+                recv(timer) -> _ => self.node.handle_timeout(now_ms()),
+            }
+        }
+    }
+
+    fn send_to(&mut self, target: &'static str, cmd: Command) {
+        let id = cmd.request_id();
+        let tx = match target {
+            "l1" => Some(&self.out.l1),
+            "engine" => Some(&self.out.engine),
+            _ => self.out.conductor.as_ref(),
+        };
+        let failed = match tx {
+            Some(tx) => tx.try_send(cmd).err().map(|e| format!("{target} worker unavailable: {e}")),
+            None => Some(format!("no {target} endpoint configured")),
+        };
+        if let (Some(reason), Some(id)) = (failed, id) {
+            self.local.push_back(Event::RequestFailed { id, error: RpcError::Transport(reason) });
+        }
+    }
+
+    fn dispatch(&mut self) {
+        while let Some(cmd) = self.node.poll_command() {
+            match cmd {
+                Command::FetchL1BlockByHash { .. } | Command::FetchL1BlockByNumber { .. } => self.send_to("l1", cmd),
+                Command::FetchL2Heads { .. }
+                | Command::FetchL2BlockByNumber { .. }
+                | Command::ForkchoiceUpdate { .. }
+                | Command::GetPayload { .. }
+                | Command::NewPayload { .. } => self.send_to("engine", cmd),
+                Command::CheckLeader { .. } | Command::CommitToConductor { .. } => self.send_to("conductor", cmd),
+                Command::Publish { envelope } => self.out.publisher.publish(envelope),
+                Command::Reply { reply_to, result } => {
+                    if let Some(tx) = self.waiting.remove(&reply_to.0) {
+                        let _ = tx.send(result);
+                    }
+                }
+            }
+        }
+    }
+
+    fn update_metrics(&mut self) {
+        let m = &self.metrics;
+        while let Some(r) = self.node.poll_report() {
+            let secs = |ms: u64| ms as f64 / 1000.0;
+            m.observe("keel_block_build_seconds", "Build start to sealed payload", &[], secs(r.sealed_at.saturating_sub(r.build_started_at)));
+            m.observe("keel_block_seal_delay_seconds", "Sealed payload received minus seal target", &[], secs(r.sealed_at.saturating_sub(r.seal_target)));
+            m.observe("keel_block_insert_seconds", "Sealed payload to new unsafe head (commit, insert, forkchoice)", &[], secs(r.completed_at.saturating_sub(r.sealed_at)));
+            m.observe("keel_block_lag_seconds", "New unsafe head time minus block timestamp", &[], secs(r.completed_at.saturating_sub(r.block.time_ms)));
+        }
+        let st = self.node.stats().clone();
+        let counters: [(&'static str, &'static str, u64); 11] = [
+            ("keel_blocks_sequenced_total", "Blocks sequenced", st.blocks_sequenced),
+            ("keel_transactions_sequenced_total", "Transactions in sequenced blocks", st.txs_sequenced),
+            ("keel_builds_dropped_total", "Builds discarded", st.builds_dropped),
+            ("keel_engine_resets_total", "Engine resets", st.resets),
+            ("keel_retries_total", "Retries after temporary failures", st.retries),
+            ("keel_critical_errors_total", "Critical errors that stopped sequencing", st.critical_errors),
+            ("keel_conductor_commits_total", "Conductor commits", st.commits),
+            ("keel_conductor_commit_failures_total", "Failed conductor commits", st.commit_failures),
+            ("keel_blocks_published_total", "Blocks handed to followers", st.published),
+            ("keel_engine_errors_total", "Engine calls that failed or were not VALID", st.engine_errors),
+            ("keel_l1_errors_total", "L1 fetches that failed", st.l1_errors),
+        ];
+        for (name, help, v) in counters {
+            m.set_counter(name, help, &[], v as f64);
+        }
+        let heads = self.node.heads().clone();
+        let num = |b: Option<u64>| b.map(|n| n as f64).unwrap_or(0.0);
+        m.set("keel_unsafe_head_number", "Unsafe L2 head", &[], num(heads.unsafe_head.map(|b| b.number)));
+        m.set("keel_safe_head_number", "Safe L2 head", &[], num(heads.safe.map(|b| b.number)));
+        m.set("keel_finalized_head_number", "Finalized L2 head", &[], num(heads.finalized.map(|b| b.number)));
+        m.set("keel_l1_head_number", "Latest L1 block seen", &[], num(heads.l1_head.map(|b| b.number)));
+        m.set("keel_l1_finalized_number", "Latest finalized L1 block seen", &[], num(heads.l1_finalized.map(|b| b.number)));
+        let lag = heads.unsafe_head.map(|u| now_ms().saturating_sub(u.time_ms) as f64 / 1000.0).unwrap_or(0.0);
+        m.set("keel_unsafe_head_lag_seconds", "Wall time minus unsafe head timestamp", &[], lag);
+        m.set("keel_sequencer_active", "1 if the sequencer is building blocks", &[], self.node.is_active() as u8 as f64);
+        m.set("keel_sequencer_halted", "1 after a critical error until admin_startSequencer", &[], self.node.halted().is_some() as u8 as f64);
+        m.set("keel_sequencer_recover_mode", "1 in recovery mode", &[], self.node.recover_mode() as u8 as f64);
+        m.set("keel_sequencer_safe_lag_stalled", "1 while max-safe-lag pauses building", &[], self.node.is_safe_lag_stalled() as u8 as f64);
+        m.set("keel_publish_queue_length", "Blocks waiting to be posted to followers", &[], self.out.publisher.queued() as f64);
+    }
+}

@@ -1,0 +1,57 @@
+//! The fake L1 execution RPC: blocks of the `keel-sim` L1 chain as standard `eth_getBlockBy*` JSON.
+
+use super::rpc::{param, to_json, RpcErr, Service};
+use super::{lock, BlockSel, Shared};
+use alloy_primitives::B256;
+use keel_core::L1Block;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub(crate) struct L1Service(pub Arc<Shared>);
+
+/// Block JSON as an L1 node returns it without transactions: every consensus header field (so the header hash
+/// recomputes to `hash`), plus empty `transactions` and `uncles`.
+pub(crate) fn block_json(block: &L1Block) -> Result<Value, RpcErr> {
+    let header = alloy_rpc_types_eth::Header {
+        hash: block.hash(),
+        inner: (*block.header).clone(),
+        total_difficulty: None,
+        size: None,
+    };
+    let mut v = to_json(&header)?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("transactions".into(), Value::Array(vec![]));
+        obj.insert("uncles".into(), Value::Array(vec![]));
+    }
+    Ok(v)
+}
+
+impl Service for L1Service {
+    fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcErr> {
+        match method {
+            "eth_chainId" => Ok(Value::String(format!("{:#x}", self.0.l1_chain_id))),
+            "eth_blockNumber" => Ok(Value::String(format!("{:#x}", lock(&self.0.l1).chain.head().number()))),
+            "eth_getBlockByNumber" => {
+                let sel = BlockSel::parse(params.first().unwrap_or(&Value::Null))?;
+                let block = {
+                    let l1 = lock(&self.0.l1);
+                    let c = &l1.chain;
+                    match sel {
+                        BlockSel::Latest => Some(c.head().clone()),
+                        // L1 "safe" is approximated by "finalized".
+                        BlockSel::Safe | BlockSel::Finalized => Some(c.finalized().clone()),
+                        BlockSel::Earliest => Some(c.genesis().clone()),
+                        BlockSel::Number(n) => c.by_number(n).cloned(),
+                    }
+                };
+                block.as_ref().map_or(Ok(Value::Null), block_json)
+            }
+            "eth_getBlockByHash" => {
+                let hash: B256 = param(params, 0, "block hash")?;
+                let block = lock(&self.0.l1).chain.by_hash(&hash).cloned();
+                block.as_ref().map_or(Ok(Value::Null), block_json)
+            }
+            _ => Err(RpcErr::method_not_found(method)),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! # keel-shell
+//!
+//! Drives `keel-core` against real networks: worker threads per endpoint (L1, engine with JWT, conductor,
+//! followers), a driver loop that owns the core, a JSON-RPC server, Prometheus metrics, and the `keel` CLI.
+
+#![warn(missing_docs)]
+
+pub mod builder;
+pub mod cli;
+pub mod codec;
+pub mod driver;
+pub mod fake;
+pub mod jwt;
+pub mod metrics;
+pub mod rpc;
+pub mod server;
+pub mod workers;

@@ -1,0 +1,249 @@
+//! The node's JSON-RPC server (blocking, `tiny_http`): admin methods (with `--rpc.enable-admin`) and the
+//! `optimism_*` methods op-batcher, op-proposer and op-conductor use.
+
+use crate::codec;
+use crate::driver::RpcCall;
+use crate::rpc::RpcClient;
+use alloy_primitives::{address, keccak256, Address, B256};
+use crossbeam_channel::{Sender, TrySendError};
+use keel_core::{RollupConfig, RpcFailure, RpcReply, RpcRequest};
+use serde_json::{json, Value};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Largest request body accepted.
+pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
+/// Largest batch accepted.
+pub const MAX_BATCH: usize = 100;
+/// Threads serving requests.
+pub const SERVER_THREADS: usize = 4;
+/// How long a call waits for the sequencer core.
+pub const CORE_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The L2ToL1MessagePasser predeploy, whose storage root goes into output roots.
+pub const MESSAGE_PASSER: Address = address!("0x4200000000000000000000000000000000000016");
+
+/// JSON-RPC: invalid JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: not a request object.
+pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC: unknown method.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// JSON-RPC: bad parameters.
+pub const INVALID_PARAMS: i64 = -32602;
+/// JSON-RPC: internal error.
+pub const INTERNAL_ERROR: i64 = -32603;
+
+/// What the server needs besides the core.
+pub struct ServerContext {
+    /// Served by `optimism_rollupConfig`, and decides output-root rules.
+    pub rollup: Arc<RollupConfig>,
+    /// Engine client for `optimism_outputAtBlock` reads.
+    pub engine: Arc<RpcClient>,
+    /// Serve `admin_*`.
+    pub enable_admin: bool,
+    /// Calls to the core.
+    pub calls: Sender<RpcCall>,
+}
+
+type Failure = (i64, String);
+
+fn fail(code: i64, msg: impl Into<String>) -> Failure {
+    (code, msg.into())
+}
+
+/// A running server.
+pub struct RpcServer {
+    server: Arc<tiny_http::Server>,
+    threads: Vec<JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl RpcServer {
+    /// Binds `addr` and starts serving.
+    pub fn start(addr: SocketAddr, ctx: ServerContext) -> std::io::Result<Self> {
+        let server = Arc::new(tiny_http::Server::http(addr).map_err(|e| std::io::Error::other(format!("binding RPC server to {addr}: {e}")))?);
+        let addr = server.server_addr().to_ip().unwrap_or(addr);
+        let ctx = Arc::new(ctx);
+        let threads = (0..SERVER_THREADS)
+            .map(|i| {
+                let (server, ctx) = (server.clone(), ctx.clone());
+                std::thread::Builder::new()
+                    .name(format!("keel-rpc-{i}"))
+                    .spawn(move || {
+                        for req in server.incoming_requests() {
+                            serve(&ctx, req);
+                        }
+                    })
+                    .expect("spawning an RPC server thread")
+            })
+            .collect();
+        Ok(Self { server, threads, addr })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and joins the threads.
+    pub fn stop(self) {
+        for _ in &self.threads {
+            self.server.unblock();
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn respond(req: tiny_http::Request, status: u16, body: String) {
+    let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header");
+    let _ = req.respond(tiny_http::Response::from_string(body).with_status_code(status).with_header(header));
+}
+
+fn error_object(id: Value, (code, message): Failure) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
+    if *req.method() != tiny_http::Method::Post {
+        return respond(req, 405, error_object(Value::Null, fail(INVALID_REQUEST, "JSON-RPC requests must be POSTed")).to_string());
+    }
+    if req.body_length().is_some_and(|n| n > MAX_REQUEST_BYTES) {
+        return respond(req, 413, error_object(Value::Null, fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes"))).to_string());
+    }
+    let mut body = Vec::new();
+    if let Err(e) = req.as_reader().take(MAX_REQUEST_BYTES as u64 + 1).read_to_end(&mut body) {
+        return respond(req, 400, error_object(Value::Null, fail(PARSE_ERROR, format!("reading request: {e}"))).to_string());
+    }
+    if body.len() > MAX_REQUEST_BYTES {
+        return respond(req, 413, error_object(Value::Null, fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes"))).to_string());
+    }
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return respond(req, 200, error_object(Value::Null, fail(PARSE_ERROR, format!("parse error: {e}"))).to_string()),
+    };
+    let out = match parsed {
+        Value::Array(items) if items.is_empty() => error_object(Value::Null, fail(INVALID_REQUEST, "empty batch")),
+        Value::Array(items) if items.len() > MAX_BATCH => error_object(Value::Null, fail(INVALID_REQUEST, format!("batch larger than {MAX_BATCH}"))),
+        Value::Array(items) => Value::Array(items.into_iter().map(|i| handle_one(ctx, i)).collect()),
+        single => handle_one(ctx, single),
+    };
+    respond(req, 200, out.to_string());
+}
+
+fn handle_one(ctx: &ServerContext, v: Value) -> Value {
+    let id = v.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = v.get("method").and_then(Value::as_str) else {
+        return error_object(id, fail(INVALID_REQUEST, "request has no method"));
+    };
+    let params = match v.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return error_object(id, fail(INVALID_PARAMS, "params must be an array")),
+    };
+    match call(ctx, method, &params) {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err(f) => error_object(id, f),
+    }
+}
+
+fn param<T: serde::de::DeserializeOwned>(params: &[Value], i: usize, what: &str) -> Result<T, Failure> {
+    let v = params.get(i).ok_or_else(|| fail(INVALID_PARAMS, format!("missing parameter {i}: {what}")))?;
+    serde_json::from_value(v.clone()).map_err(|e| fail(INVALID_PARAMS, format!("invalid parameter {i} ({what}): {e}")))
+}
+
+fn ask_core(ctx: &ServerContext, request: RpcRequest) -> Result<RpcReply, Failure> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    match ctx.calls.try_send(RpcCall { request, reply: tx }) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => return Err(fail(keel_core::io::RPC_SERVER_ERROR, "node busy: too many calls queued")),
+        Err(TrySendError::Disconnected(_)) => return Err(fail(INTERNAL_ERROR, "the sequencer is shutting down")),
+    }
+    match rx.recv_timeout(CORE_REPLY_TIMEOUT) {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(RpcFailure { code, message })) => Err((code, message)),
+        Err(_) => Err(fail(INTERNAL_ERROR, format!("no answer from the sequencer within {CORE_REPLY_TIMEOUT:?}"))),
+    }
+}
+
+fn reply_json(r: RpcReply) -> Value {
+    match r {
+        RpcReply::Null => Value::Null,
+        RpcReply::Bool(b) => Value::Bool(b),
+        RpcReply::Hash(h) => json!(h),
+        RpcReply::SyncStatus(s) => codec::sync_status_json(&s),
+    }
+}
+
+fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Failure> {
+    if method.starts_with("admin_") && !ctx.enable_admin {
+        return Err(fail(METHOD_NOT_FOUND, format!("the method {method} does not exist/is not available (start with --rpc.enable-admin)")));
+    }
+    let core = |req| ask_core(ctx, req).map(reply_json);
+    match method {
+        "admin_startSequencer" => core(RpcRequest::StartSequencer(param::<B256>(params, 0, "block hash")?)),
+        "admin_stopSequencer" => core(RpcRequest::StopSequencer),
+        "admin_sequencerActive" => core(RpcRequest::SequencerActive),
+        "admin_setRecoverMode" => core(RpcRequest::SetRecoverMode(param::<bool>(params, 0, "recover mode")?)),
+        "admin_conductorEnabled" => core(RpcRequest::ConductorEnabled),
+        "admin_overrideLeader" => core(RpcRequest::OverrideLeader),
+        "optimism_syncStatus" => core(RpcRequest::SyncStatus),
+        "optimism_rollupConfig" => serde_json::to_value(ctx.rollup.as_ref()).map_err(|e| fail(INTERNAL_ERROR, e.to_string())),
+        "optimism_version" => Ok(json!(format!("v{}-keel", env!("CARGO_PKG_VERSION")))),
+        "optimism_outputAtBlock" => output_at_block(ctx, params),
+        _ => Err(fail(METHOD_NOT_FOUND, format!("the method {method} does not exist/is not available"))),
+    }
+}
+
+fn parse_block_number(params: &[Value]) -> Result<u64, Failure> {
+    let raw: String = param(params, 0, "block number (hex quantity)")?;
+    let hex = raw.strip_prefix("0x").ok_or_else(|| fail(INVALID_PARAMS, format!("block number {raw:?} is not 0x-hex")))?;
+    u64::from_str_radix(hex, 16).map_err(|_| fail(INVALID_PARAMS, format!("block number {raw:?} is not a hex quantity")))
+}
+
+fn output_at_block(ctx: &ServerContext, params: &[Value]) -> Result<Value, Failure> {
+    let number = parse_block_number(params)?;
+    let engine_err = |e: keel_core::RpcError| fail(keel_core::io::RPC_SERVER_ERROR, format!("reading L2 block {number} from the engine: {e}"));
+    let method = "eth_getBlockByNumber";
+    let block = ctx.engine.call(method, json!([format!("{number:#x}"), true])).map_err(engine_err)?;
+    if block.is_null() {
+        return Err(fail(keel_core::io::RPC_SERVER_ERROR, format!("L2 block {number} not found")));
+    }
+    let block_ref = codec::l2_block(method, block.clone(), &ctx.rollup.genesis).map_err(engine_err)?
+        .ok_or_else(|| fail(keel_core::io::RPC_SERVER_ERROR, format!("L2 block {number} not found")))?;
+    let field = |name: &str| -> Result<B256, Failure> {
+        block.get(name).and_then(Value::as_str).and_then(|s| s.parse().ok())
+            .ok_or_else(|| fail(keel_core::io::RPC_SERVER_ERROR, format!("L2 block {number} has no valid {name}")))
+    };
+    let state_root = field("stateRoot")?;
+    // From Isthmus the header's withdrawalsRoot is the message passer's storage root; before, ask for a proof.
+    let storage_root = match block.get("withdrawalsRoot").and_then(Value::as_str) {
+        Some(_) if ctx.rollup.is_isthmus_active(block_ref.timestamp()) => field("withdrawalsRoot")?,
+        _ => {
+            let proof = ctx.engine.call("eth_getProof", json!([MESSAGE_PASSER, Vec::<B256>::new(), block_ref.hash])).map_err(engine_err)?;
+            proof.get("storageHash").and_then(Value::as_str).and_then(|s| s.parse().ok())
+                .ok_or_else(|| fail(keel_core::io::RPC_SERVER_ERROR, format!("eth_getProof for block {number} has no storageHash")))?
+        }
+    };
+    let mut preimage = [0u8; 128];
+    preimage[32..64].copy_from_slice(state_root.as_slice());
+    preimage[64..96].copy_from_slice(storage_root.as_slice());
+    preimage[96..128].copy_from_slice(block_ref.hash.as_slice());
+    let output_root = keccak256(preimage);
+    let status = match ask_core(ctx, RpcRequest::SyncStatus)? {
+        RpcReply::SyncStatus(s) => codec::sync_status_json(&s),
+        _ => Value::Null,
+    };
+    Ok(json!({
+        "version": B256::ZERO,
+        "outputRoot": output_root,
+        "blockRef": codec::l2_block_ref_json(&block_ref),
+        "withdrawalStorageRoot": storage_root,
+        "stateRoot": state_root,
+        "syncStatus": status,
+    }))
+}

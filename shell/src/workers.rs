@@ -1,0 +1,249 @@
+//! One thread per I/O target. Each turns core commands into blocking JSON-RPC calls and answers with events on the
+//! driver's channel, so a slow or dead endpoint only delays its own requests.
+
+use crate::codec;
+use crate::metrics::Metrics;
+use crate::rpc::RpcClient;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use keel_core::{Command, ConductorReply, EngineHeads, EngineReply, Event, RpcError};
+use kona_genesis::ChainGenesis;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Commands one worker may have queued.
+pub const WORKER_QUEUE: usize = 128;
+/// Blocks queued for followers before the oldest is dropped.
+pub const PUBLISH_QUEUE: usize = 32;
+
+/// Calls `method` and records its duration and outcome.
+pub fn timed_call(client: &RpcClient, m: &Metrics, target: &'static str, method: &str, params: Value) -> Result<Value, RpcError> {
+    let started = Instant::now();
+    let result = client.call(method, params);
+    let l = [("target", target), ("method", method)];
+    m.observe("keel_rpc_duration_seconds", "Outbound JSON-RPC call duration", &l, started.elapsed().as_secs_f64());
+    m.inc("keel_rpc_calls_total", "Outbound JSON-RPC calls", &l, 1.0);
+    if let Err(e) = &result {
+        let class = match e {
+            RpcError::Rpc { .. } => "rpc",
+            RpcError::Transport(_) => "transport",
+            RpcError::Timeout => "timeout",
+        };
+        m.inc("keel_rpc_errors_total", "Outbound JSON-RPC call failures", &[("target", target), ("method", method), ("class", class)], 1.0);
+        log::warn!("{target} call failed method={method} error=\"{e}\"");
+    }
+    result
+}
+
+fn answer(id: keel_core::RequestId, r: Result<Event, RpcError>) -> Event {
+    r.unwrap_or_else(|error| Event::RequestFailed { id, error })
+}
+
+fn spawn_loop(name: &str, rx: Receiver<Command>, events: Sender<Event>, mut handle: impl FnMut(Command) -> Option<Event> + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            for cmd in rx {
+                if let Some(ev) = handle(cmd) {
+                    if events.send(ev).is_err() {
+                        break;
+                    }
+                }
+            }
+        })
+        .expect("spawning a worker thread")
+}
+
+/// The L1 execution endpoint: block fetches by hash and number.
+pub fn spawn_l1(client: Arc<RpcClient>, m: Metrics, rx: Receiver<Command>, events: Sender<Event>) -> JoinHandle<()> {
+    spawn_loop("keel-l1", rx, events, move |cmd| {
+        let (id, method, params) = match cmd {
+            Command::FetchL1BlockByHash { id, hash } => (id, "eth_getBlockByHash", json!([hash, false])),
+            Command::FetchL1BlockByNumber { id, number } => (id, "eth_getBlockByNumber", json!([format!("{number:#x}"), false])),
+            other => {
+                log::error!("L1 worker got a command it does not handle: {other:?}");
+                return None;
+            }
+        };
+        let r = timed_call(&client, &m, "l1", method, params).and_then(|v| codec::l1_block(method, v));
+        Some(answer(id, r.map(|block| Event::L1BlockFetched { id, block })))
+    })
+}
+
+/// Polls the L1 head and finalized block; emits events when they change.
+pub fn spawn_l1_poller(client: Arc<RpcClient>, m: Metrics, interval: Duration, events: Sender<Event>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("keel-l1-poll".into())
+        .spawn(move || {
+            let mut last = (None, None);
+            let mut backoff = keel_core::backoff::Backoff::default();
+            while !stop.load(Ordering::Relaxed) {
+                let mut delay = interval;
+                for (tag, finalized) in [("latest", false), ("finalized", true)] {
+                    match timed_call(&client, &m, "l1", "eth_getBlockByNumber", json!([tag, false]))
+                        .and_then(|v| codec::l1_ref("eth_getBlockByNumber", v))
+                    {
+                        Ok(Some(r)) => {
+                            backoff.reset();
+                            let slot = if finalized { &mut last.1 } else { &mut last.0 };
+                            if *slot != Some(r.hash) {
+                                *slot = Some(r.hash);
+                                let ev = if finalized { Event::L1FinalizedObserved(r) } else { Event::L1HeadObserved(r) };
+                                if events.send(ev).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(_) => delay = Duration::from_millis(backoff.next_delay(1_000, 30_000)).max(interval),
+                    }
+                }
+                sleep_unless_stopped(delay, &stop);
+            }
+        })
+        .expect("spawning the L1 poller")
+}
+
+/// Sleeps in small steps so a stop request is honoured quickly.
+pub fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
+    let deadline = Instant::now() + total;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+    }
+}
+
+fn l2_block(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, tag: String) -> Result<Option<keel_core::L2BlockRef>, RpcError> {
+    let method = "eth_getBlockByNumber";
+    timed_call(client, m, "engine", method, json!([tag, true])).and_then(|v| codec::l2_block(method, v, genesis))
+}
+
+fn l2_head(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, tag: &str) -> Result<keel_core::L2BlockRef, RpcError> {
+    l2_block(client, m, genesis, tag.to_string())?
+        .ok_or_else(|| RpcError::Transport(format!("engine has no {tag:?} block: is it initialised with the rollup genesis?")))
+}
+
+/// The L2 execution engine (authenticated engine API and eth reads).
+pub fn spawn_engine(client: Arc<RpcClient>, m: Metrics, genesis: ChainGenesis, rx: Receiver<Command>, events: Sender<Event>) -> JoinHandle<()> {
+    spawn_loop("keel-engine", rx, events, move |cmd| {
+        let c = &client;
+        Some(match cmd {
+            Command::FetchL2Heads { id } => {
+                let r = (|| {
+                    Ok(EngineHeads {
+                        unsafe_head: l2_head(c, &m, &genesis, "latest")?,
+                        safe: l2_head(c, &m, &genesis, "safe")?,
+                        finalized: l2_head(c, &m, &genesis, "finalized")?,
+                    })
+                })();
+                answer(id, r.map(|heads| Event::L2HeadsFetched { id, heads }))
+            }
+            Command::FetchL2BlockByNumber { id, number } => {
+                let r = l2_block(c, &m, &genesis, format!("{number:#x}"));
+                answer(id, r.map(|block| Event::L2BlockFetched { id, block }))
+            }
+            Command::ForkchoiceUpdate { id, version, state, attributes } => {
+                let method = codec::fcu_method(version);
+                let r = timed_call(c, &m, "engine", method, codec::fcu_params(&state, attributes.as_deref()))
+                    .and_then(|v| codec::fcu_result(method, v));
+                answer(id, r.map(|(status, payload_id)| Event::EngineResponded { id, reply: EngineReply::ForkchoiceUpdated { status, payload_id } }))
+            }
+            Command::GetPayload { id, version, payload_id } => {
+                let method = codec::get_payload_method(version);
+                let r = timed_call(c, &m, "engine", method, json!([payload_id]))
+                    .and_then(|v| codec::get_payload_result(version, v));
+                answer(id, r.map(|env| Event::EngineResponded { id, reply: EngineReply::PayloadFetched(Arc::new(env)) }))
+            }
+            Command::NewPayload { id, version, envelope } => {
+                let method = codec::new_payload_method(version);
+                let r = codec::new_payload_params(version, &envelope)
+                    .and_then(|params| timed_call(c, &m, "engine", method, params))
+                    .and_then(|v| codec::payload_status(method, v));
+                answer(id, r.map(|status| Event::EngineResponded { id, reply: EngineReply::PayloadInserted { status } }))
+            }
+            other => {
+                log::error!("engine worker got a command it does not handle: {other:?}");
+                return None;
+            }
+        })
+    })
+}
+
+/// The conductor: leader checks and commits. Like op-node's client, a failed call is tried once more 50 ms later
+/// if the deadline allows.
+pub fn spawn_conductor(client: Arc<RpcClient>, m: Metrics, timeout: Duration, rx: Receiver<Command>, events: Sender<Event>) -> JoinHandle<()> {
+    spawn_loop("keel-conductor", rx, events, move |cmd| {
+        let (id, method, params) = match cmd {
+            Command::CheckLeader { id } => (id, "conductor_leader", json!([])),
+            Command::CommitToConductor { id, envelope } => (id, "conductor_commitUnsafePayload", json!([envelope.as_ref()])),
+            other => {
+                log::error!("conductor worker got a command it does not handle: {other:?}");
+                return None;
+            }
+        };
+        let started = Instant::now();
+        let mut r = timed_call(&client, &m, "conductor", method, params.clone());
+        if matches!(r, Err(RpcError::Transport(_))) && started.elapsed() + Duration::from_millis(50) < timeout {
+            std::thread::sleep(Duration::from_millis(50));
+            r = timed_call(&client, &m, "conductor", method, params);
+        }
+        let r = r.and_then(|v| match method {
+            "conductor_leader" => codec::boolean(method, v).map(ConductorReply::Leader),
+            _ => Ok(ConductorReply::Committed),
+        });
+        Some(answer(id, r.map(|reply| Event::ConductorResponded { id, reply })))
+    })
+}
+
+/// Queues of blocks for followers (`admin_postUnsafePayload`), off the building path.
+pub struct Publisher {
+    tx: Sender<Arc<keel_core::OpExecutionPayloadEnvelope>>,
+    rx: Receiver<Arc<keel_core::OpExecutionPayloadEnvelope>>,
+    m: Metrics,
+}
+
+impl Publisher {
+    /// Starts one thread posting to every follower in turn.
+    pub fn spawn(followers: Vec<Arc<RpcClient>>, m: Metrics) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = crossbeam_channel::bounded(PUBLISH_QUEUE);
+        let worker_rx: Receiver<Arc<keel_core::OpExecutionPayloadEnvelope>> = rx.clone();
+        let wm = m.clone();
+        let handle = std::thread::Builder::new()
+            .name("keel-publish".into())
+            .spawn(move || {
+                for env in worker_rx {
+                    for f in &followers {
+                        let _ = timed_call(f, &wm, "follower", "admin_postUnsafePayload", json!([env.as_ref()]));
+                    }
+                }
+            })
+            .expect("spawning the publisher");
+        (Self { tx, rx, m }, handle)
+    }
+
+    /// Queues a block; when the queue is full the oldest queued block is dropped (followers catch up by sync).
+    pub fn publish(&self, env: Arc<keel_core::OpExecutionPayloadEnvelope>) {
+        let mut env = env;
+        loop {
+            match self.tx.try_send(env) {
+                Ok(()) => return,
+                Err(TrySendError::Full(back)) => {
+                    let _ = self.rx.try_recv();
+                    self.m.inc("keel_publish_dropped_total", "Blocks dropped from the follower queue", &[], 1.0);
+                    env = back;
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+
+    /// Blocks waiting to be posted.
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+}
