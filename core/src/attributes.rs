@@ -14,6 +14,18 @@ use kona_genesis::{RollupConfig, SystemConfig};
 use kona_protocol::{L1BlockInfoTx, Predeploys};
 use op_alloy_rpc_types_engine::OpPayloadAttributes;
 
+/// Payload attributes as sent to the engine: op-alloy's OP attributes plus the Jovian `minBaseFee` field, which
+/// op-alloy 0.18 (the version the kona 0.4 crates pin) does not have. Serialises to the engine API's flat JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attributes {
+    /// Everything but `minBaseFee`.
+    #[serde(flatten)]
+    pub op: OpPayloadAttributes,
+    /// Jovian+: the minimum base fee (must be present from Jovian on).
+    #[serde(rename = "minBaseFee", default, skip_serializing_if = "Option::is_none", with = "alloy_serde::quantity::opt")]
+    pub min_base_fee: Option<u64>,
+}
+
 /// Why attributes could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AttributesError {
@@ -77,7 +89,7 @@ pub fn eip1559_params(rollup: &RollupConfig, system_config: &SystemConfig, times
 }
 
 /// Builds the attributes of the next sequenced block.
-pub fn build(input: &AttributesInput<'_>) -> Result<OpPayloadAttributes, AttributesError> {
+pub fn build(input: &AttributesInput<'_>) -> Result<Attributes, AttributesError> {
     let rollup = input.rollup;
     let ts = input.timestamp;
     let (_, deposit) = L1BlockInfoTx::try_new_with_deposit_tx(
@@ -99,7 +111,7 @@ pub fn build(input: &AttributesInput<'_>) -> Result<OpPayloadAttributes, Attribu
         .then(|| input.origin.header.parent_beacon_block_root.unwrap_or_default());
     let withdrawals = rollup.is_canyon_active(ts).then(Vec::new);
 
-    Ok(OpPayloadAttributes {
+    let op = OpPayloadAttributes {
         payload_attributes: PayloadAttributes {
             timestamp: ts,
             prev_randao: input.origin.header.mix_hash,
@@ -111,7 +123,8 @@ pub fn build(input: &AttributesInput<'_>) -> Result<OpPayloadAttributes, Attribu
         no_tx_pool: Some(input.no_tx_pool),
         gas_limit: Some(input.system_config.gas_limit),
         eip_1559_params: eip1559_params(rollup, input.system_config, ts),
-    })
+    };
+    Ok(Attributes { op, min_base_fee: None })
 }
 
 #[cfg(test)]
@@ -178,6 +191,7 @@ mod tests {
             no_tx_pool: true,
         })
         .unwrap()
+        .op
     }
 
     fn l1_info_selector(a: &OpPayloadAttributes) -> [u8; 4] {
@@ -221,6 +235,7 @@ mod tests {
             build(&AttributesInput { rollup: &cfg, system_config: &s, parent: &p, origin: &o, seq_num: 0, timestamp: ts,
                 no_tx_pool: false })
             .unwrap()
+            .op
         };
         assert_eq!(at(48).payload_attributes.withdrawals, None);
         assert_eq!(at(50).payload_attributes.withdrawals, Some(vec![]));

@@ -7,7 +7,8 @@
 use crate::types::{L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId};
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{ForkchoiceState, PayloadId, PayloadStatusEnum};
-use op_alloy_rpc_types_engine::{OpExecutionPayloadEnvelope, OpPayloadAttributes};
+use crate::attributes::Attributes;
+use op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope;
 use std::sync::Arc;
 
 /// Why an outbound call failed.
@@ -261,7 +262,7 @@ pub enum Command {
         /// Head / safe / finalized hashes.
         state: ForkchoiceState,
         /// Payload attributes; `None` only moves the forkchoice.
-        attributes: Option<Box<OpPayloadAttributes>>,
+        attributes: Option<Box<Attributes>>,
     },
     /// `engine_getPayloadVx`.
     GetPayload {

@@ -35,6 +35,7 @@ pub use io::{
     Command, ConductorReply, EngineHeads, EngineReply, EngineVersion, Event, RpcError, RpcFailure, RpcReply,
     RpcRequest, SyncStatus,
 };
+pub use attributes::Attributes;
 pub use node::{BlockReport, InvariantViolation, Node, Stats};
 pub use types::{Heads, L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId, Timestamp};
 

@@ -9,7 +9,7 @@ use alloy_rpc_types_engine::{
 use kona_genesis::ChainGenesis;
 use kona_protocol::L1BlockInfoTx;
 use keel_core::{
-    EngineVersion, L1Block, L1BlockRef, L2BlockRef, OpExecutionPayloadEnvelope, OpPayloadAttributes, RpcError,
+    Attributes, EngineVersion, L1Block, L1BlockRef, L2BlockRef, OpExecutionPayloadEnvelope, RpcError,
     SyncStatus,
 };
 use op_alloy_rpc_types_engine::{OpExecutionPayload, OpExecutionPayloadEnvelopeV3, OpExecutionPayloadEnvelopeV4};
@@ -123,7 +123,7 @@ pub fn new_payload_method(v: EngineVersion) -> &'static str {
 }
 
 /// Params of `engine_forkchoiceUpdated`.
-pub fn fcu_params(state: &ForkchoiceState, attributes: Option<&OpPayloadAttributes>) -> Value {
+pub fn fcu_params(state: &ForkchoiceState, attributes: Option<&Attributes>) -> Value {
     json!([state, attributes])
 }
 

@@ -174,7 +174,7 @@ fn build_block(w: &FakeWorld, get: &str, new: &str) -> (Value, Bytes) {
         no_tx_pool: false,
     })
     .unwrap();
-    let l1_info = attrs.transactions.as_ref().unwrap()[0].clone();
+    let l1_info = attrs.op.transactions.as_ref().unwrap()[0].clone();
     let genesis = rollup.genesis.l2.hash;
     let state = json!({"headBlockHash": parent.hash, "safeBlockHash": genesis, "finalizedBlockHash": genesis});
 
@@ -204,11 +204,7 @@ fn build_block(w: &FakeWorld, get: &str, new: &str) -> (Value, Bytes) {
     assert_eq!(payload["transactions"][0], json!(l1_info));
     assert_eq!(root, json!(origin.header.parent_beacon_block_root.unwrap()));
 
-    let params = if new == "engine_newPayloadV4" {
-        json!([payload, [], root, []])
-    } else {
-        json!([payload, [], root])
-    };
+    let params = if new == "engine_newPayloadV4" { json!([payload, [], root, []]) } else { json!([payload, [], root]) };
     let status = engine(w, new, params);
     assert_eq!(status["status"], "VALID", "{status}");
     assert_eq!(status["latestValidHash"], payload["blockHash"]);
@@ -269,11 +265,7 @@ fn engine_build_round_trip_advances_the_head() {
     assert_eq!(head2.number, 2);
     assert_eq!(head2.parent_hash, head.hash);
     let b2 = engine(&w, "eth_getBlockByNumber", json!(["latest", true]));
-    let proof = engine(
-        &w,
-        "eth_getProof",
-        json!(["0x4200000000000000000000000000000000000016", [], head2.hash]),
-    );
+    let proof = engine(&w, "eth_getProof", json!(["0x4200000000000000000000000000000000000016", [], head2.hash]));
     assert_eq!(b2["withdrawalsRoot"], proof["storageHash"]);
     let proof1 = engine(&w, "eth_getProof", json!(["0x4200000000000000000000000000000000000016", [], head.hash]));
     assert_ne!(proof1["storageHash"], proof["storageHash"]);

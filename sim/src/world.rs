@@ -379,7 +379,7 @@ impl Sim {
                 Event::L2BlockFetched { id, block: self.engine.by_number(number) }
             }
             Command::ForkchoiceUpdate { id, state, attributes, .. } => {
-                engine_event(id, self.engine.forkchoice_updated(&state, attributes.as_deref()))
+                engine_event(id, self.engine.forkchoice_updated(&state, attributes.as_deref().map(|a| &a.op)))
             }
             Command::GetPayload { id, payload_id, .. } => engine_event(id, self.engine.get_payload(payload_id, &mut self.rng)),
             Command::NewPayload { id, envelope, .. } => engine_event(id, self.engine.new_payload(&envelope)),

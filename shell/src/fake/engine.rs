@@ -48,7 +48,8 @@ fn unexpected(reply: &EngineReply) -> RpcErr {
 
 /// Any payload version as a V3 payload (missing fields empty / zero).
 fn payload_v3(p: &OpExecutionPayload) -> ExecutionPayloadV3 {
-    let from_v2 = |v2: ExecutionPayloadV2| ExecutionPayloadV3 { payload_inner: v2, blob_gas_used: 0, excess_blob_gas: 0 };
+    let from_v2 =
+        |v2: ExecutionPayloadV2| ExecutionPayloadV3 { payload_inner: v2, blob_gas_used: 0, excess_blob_gas: 0 };
     match p {
         OpExecutionPayload::V1(v1) => from_v2(ExecutionPayloadV2 { payload_inner: v1.clone(), withdrawals: vec![] }),
         OpExecutionPayload::V2(v2) => from_v2(v2.clone()),

@@ -61,7 +61,13 @@ pub struct FakeWorldConfig {
 impl FakeWorldConfig {
     /// Seed 1, 2 s L2 blocks, 12 s L1 blocks, L2 genesis two seconds ago.
     pub fn new(jwt: JwtSecret) -> Self {
-        Self { seed: 1, block_time_ms: 2_000, l1_block_time_s: 12, jwt, genesis_time_s: now_ms() / 1000 - 2 }
+        Self {
+            seed: 1,
+            block_time_ms: 2_000,
+            l1_block_time_s: 12,
+            jwt,
+            genesis_time_s: (now_ms() / 1000).saturating_sub(2),
+        }
     }
 }
 
@@ -156,11 +162,11 @@ impl FakeWorld {
     pub fn start(cfg: FakeWorldConfig) -> std::io::Result<FakeWorld> {
         let block_time_ms = cfg.block_time_ms.max(1);
         let l1_block_time_s = cfg.l1_block_time_s.max(1);
-        let genesis_time_s = if cfg.genesis_time_s == 0 { now_ms() / 1000 - 2 } else { cfg.genesis_time_s };
+        let genesis_time_s =
+            if cfg.genesis_time_s == 0 { (now_ms() / 1000).saturating_sub(2) } else { cfg.genesis_time_s };
 
         let mut l1_rng = Rng::new(cfg.seed);
-        let mut chain =
-            L1Chain::new(genesis_time_s.saturating_sub(l1_block_time_s * 2), l1_block_time_s, &mut l1_rng);
+        let mut chain = L1Chain::new(genesis_time_s.saturating_sub(l1_block_time_s * 2), l1_block_time_s, &mut l1_rng);
         let genesis_l2 = L2BlockRef {
             hash: keccak256(format!("keel-sim-l2-genesis-{}", cfg.seed)),
             number: 0,

@@ -106,9 +106,8 @@ impl RpcServer {
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
             let (srv, svc, flag) = (server.clone(), service.clone(), stop.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("fake-{name}-{i}"))
-                .spawn(move || worker(&srv, &*svc, &flag));
+            let spawned =
+                std::thread::Builder::new().name(format!("fake-{name}-{i}")).spawn(move || worker(&srv, &*svc, &flag));
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
