@@ -1,0 +1,221 @@
+//! End to end: the real node (builder, driver, workers, JSON-RPC server, metrics) against the fake L1, engine,
+//! conductor and follower servers over localhost HTTP, on wall-clock time.
+
+use keel_shell::builder::{NodeHandle, NodeMode, RollupNode, RpcConfig, SequencerConfig};
+use keel_shell::fake::{FakeWorld, FakeWorldConfig};
+use keel_shell::jwt::JwtSecret;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn world(seed: u64) -> FakeWorld {
+    let mut cfg = FakeWorldConfig::new(JwtSecret::new([seed as u8; 32]));
+    cfg.seed = seed;
+    cfg.block_time_ms = 1_000;
+    FakeWorld::start(cfg).unwrap()
+}
+
+fn start(w: &FakeWorld, jwt: JwtSecret, seq: SequencerConfig) -> NodeHandle {
+    RollupNode::builder(w.rollup_config())
+        .with_mode(NodeMode::Sequencer)
+        .with_sequencer_config(seq)
+        .with_l1_provider_rpc_url(w.l1_url())
+        .with_l2_engine_rpc_url(w.engine_url())
+        .with_jwt_secret(jwt)
+        .with_rpc(RpcConfig { addr: "127.0.0.1:0".parse().unwrap(), enable_admin: true })
+        .with_metrics("127.0.0.1:0".parse().unwrap())
+        .with_static_followers(vec![w.follower_url()])
+        .with_l1_poll_interval(Duration::from_millis(200))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap()
+}
+
+fn rpc(node: &NodeHandle, method: &str, params: Value) -> Value {
+    let url = format!("http://{}", node.rpc_addr().unwrap());
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let text = ureq::post(&url).send_string(&body.to_string()).unwrap().into_string().unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn seeded_jwt(seed: u64) -> JwtSecret {
+    JwtSecret::new([seed as u8; 32])
+}
+
+#[test]
+fn sequences_blocks_and_serves_rpc_and_metrics() {
+    let w = world(1);
+    let node = start(&w, seeded_jwt(1), SequencerConfig::default());
+    wait_for("5 blocks", Duration::from_secs(20), || w.engine_head().number >= 5);
+    wait_for("followers to receive blocks", Duration::from_secs(5), || w.published_count() >= 4);
+
+    let status = rpc(&node, "optimism_syncStatus", json!([]));
+    let unsafe_l2 = &status["result"]["unsafe_l2"];
+    assert!(unsafe_l2["number"].as_u64().unwrap() >= 5, "{status}");
+    assert!(unsafe_l2["l1origin"]["hash"].is_string() && unsafe_l2["sequenceNumber"].is_u64(), "{status}");
+    assert!(status["result"]["head_l1"]["number"].as_u64().unwrap() > 0);
+    assert_eq!(rpc(&node, "admin_sequencerActive", json!([]))["result"], json!(true));
+    let cfg = rpc(&node, "optimism_rollupConfig", json!([]));
+    assert_eq!(cfg["result"]["block_time"], json!(1));
+    assert!(rpc(&node, "optimism_version", json!([]))["result"].as_str().unwrap().contains("keel"));
+    let out = rpc(&node, "optimism_outputAtBlock", json!(["0x2"]));
+    assert_eq!(out["result"]["blockRef"]["number"], json!(2), "{out}");
+    assert!(out["result"]["outputRoot"].as_str().unwrap().starts_with("0x"));
+    // Errors distinguish bad params from unknown methods.
+    assert_eq!(rpc(&node, "admin_startSequencer", json!(["not-a-hash"]))["error"]["code"], json!(-32602));
+    assert_eq!(rpc(&node, "optimism_outputAtBlock", json!(["zz"]))["error"]["code"], json!(-32602));
+    assert_eq!(rpc(&node, "no_such_method", json!([]))["error"]["code"], json!(-32601));
+    let err = rpc(&node, "admin_startSequencer", json!([format!("0x{}", "11".repeat(32))]));
+    assert_eq!(err["error"]["message"], json!("sequencer already running"));
+
+    let metrics = ureq::get(&format!("http://{}/metrics", node.metrics_addr().unwrap())).call().unwrap().into_string().unwrap();
+    for m in ["keel_blocks_sequenced_total", "keel_unsafe_head_number", "keel_sequencer_active 1", "keel_block_build_seconds_bucket",
+        "keel_block_seal_delay_seconds_count", "keel_rpc_duration_seconds_bucket{target=\"engine\",method=\"engine_getPayloadV3\"",
+        "keel_transactions_sequenced_total"] {
+        assert!(metrics.contains(m), "metrics lack {m}\n{metrics}");
+    }
+    node.stop();
+    assert_eq!(node.join(), keel_shell::driver::Exit::Stopped);
+    w.stop();
+}
+
+#[test]
+fn stopped_start_and_stop_over_admin_rpc() {
+    let w = world(2);
+    let node = start(&w, seeded_jwt(2), SequencerConfig { sequencer_stopped: true, ..Default::default() });
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(w.engine_head().number, 0, "a stopped sequencer builds nothing");
+    assert_eq!(rpc(&node, "admin_sequencerActive", json!([]))["result"], json!(false));
+    assert_eq!(rpc(&node, "admin_stopSequencer", json!([]))["error"]["message"], json!("sequencer not running"));
+    let head = w.engine_head().hash;
+    let r = rpc(&node, "admin_startSequencer", json!([head]));
+    assert_eq!(r["result"], Value::Null, "{r}");
+    wait_for("3 blocks", Duration::from_secs(15), || w.engine_head().number >= 3);
+    let stopped = rpc(&node, "admin_stopSequencer", json!([]));
+    let at = w.engine_head();
+    assert_eq!(stopped["result"], json!(at.hash), "stop returns the unsafe head");
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert_eq!(w.engine_head(), at, "no blocks after stop");
+    node.stop();
+    node.join();
+    w.stop();
+}
+
+#[test]
+fn admin_methods_need_the_admin_flag() {
+    let w = world(3);
+    let node = RollupNode::builder(w.rollup_config())
+        .with_mode(NodeMode::Sequencer)
+        .with_sequencer_config(SequencerConfig { sequencer_stopped: true, ..Default::default() })
+        .with_l1_provider_rpc_url(w.l1_url())
+        .with_l2_engine_rpc_url(w.engine_url())
+        .with_jwt_secret(seeded_jwt(3))
+        .with_rpc(RpcConfig { addr: "127.0.0.1:0".parse().unwrap(), enable_admin: false })
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let r = rpc(&node, "admin_sequencerActive", json!([]));
+    assert_eq!(r["error"]["code"], json!(-32601), "{r}");
+    assert!(rpc(&node, "optimism_syncStatus", json!([]))["result"].is_object());
+    // Oversized and malformed requests get clear errors, not a crash.
+    let url = format!("http://{}", node.rpc_addr().unwrap());
+    let big = "x".repeat(6 * 1024 * 1024);
+    match ureq::post(&url).send_string(&big) {
+        Err(ureq::Error::Status(413, _)) => {}
+        other => panic!("expected 413, got {other:?}"),
+    }
+    let r: Value = serde_json::from_str(&ureq::post(&url).send_string("{not json").unwrap().into_string().unwrap()).unwrap();
+    assert_eq!(r["error"]["code"], json!(-32700));
+    node.stop();
+    node.join();
+    w.stop();
+}
+
+#[test]
+fn wrong_jwt_secret_is_reported_as_authentication_failure_with_backoff() {
+    let w = world(4);
+    let node = start(&w, JwtSecret::new([0xee; 32]), SequencerConfig::default());
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(w.engine_head().number, 0);
+    assert!(w.auth_failures() > 0);
+    let metrics = node.metrics().render();
+    assert!(metrics.contains("keel_rpc_errors_total{target=\"engine\",method=\"eth_getBlockByNumber\",class=\"transport\"}"), "{metrics}");
+    let attempts = node.metrics().value("keel_rpc_calls_total", &[("target", "engine"), ("method", "eth_getBlockByNumber")]).unwrap();
+    assert!(attempts <= 10.0, "{attempts} engine calls in 6 s: backoff, not a hot loop");
+    node.stop();
+    node.join();
+    w.stop();
+}
+
+#[test]
+fn dead_engine_gets_backoff_and_recovery_continues_the_chain() {
+    let w = world(5);
+    let node = start(&w, seeded_jwt(5), SequencerConfig::default());
+    wait_for("3 blocks", Duration::from_secs(15), || w.engine_head().number >= 3);
+    w.set_engine_down(true);
+    let before = node.metrics().render();
+    let count = |text: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("keel_rpc_calls_total{target=\"engine\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    std::thread::sleep(Duration::from_secs(8));
+    let calls = count(&node.metrics().render()) - count(&before);
+    assert!(calls <= 8.0, "{calls} engine calls in 8 s against a dead engine");
+    let stuck = w.engine_head().number;
+    w.set_engine_down(false);
+    wait_for("progress after the engine is back", Duration::from_secs(30), || w.engine_head().number >= stuck + 3);
+    node.stop();
+    node.join();
+    w.stop();
+}
+
+#[test]
+fn restart_resumes_from_the_engine_head() {
+    let w = world(6);
+    let node = start(&w, seeded_jwt(6), SequencerConfig::default());
+    wait_for("4 blocks", Duration::from_secs(20), || w.engine_head().number >= 4);
+    node.stop();
+    assert_eq!(node.join(), keel_shell::driver::Exit::Stopped);
+    let head = w.engine_head();
+    let node = start(&w, seeded_jwt(6), SequencerConfig::default());
+    wait_for("2 more blocks", Duration::from_secs(20), || w.engine_head().number >= head.number + 2);
+    // The new node continued the same chain: the old head is an ancestor of the new one.
+    let status = rpc(&node, "optimism_outputAtBlock", json!([format!("{:#x}", head.number)]));
+    assert_eq!(status["result"]["blockRef"]["hash"], json!(head.hash), "{status}");
+    node.stop();
+    node.join();
+    w.stop();
+}
+
+#[test]
+fn conductor_gates_the_node_over_http() {
+    let w = world(7);
+    let seq = SequencerConfig { conductor_rpc_url: Some(w.conductor_url()), ..Default::default() };
+    let node = start(&w, seeded_jwt(7), seq);
+    std::thread::sleep(Duration::from_millis(1_200));
+    assert_eq!(rpc(&node, "admin_sequencerActive", json!([]))["result"], json!(false), "a conductor starts it");
+    assert_eq!(rpc(&node, "admin_conductorEnabled", json!([]))["result"], json!(true));
+    w.set_leader(false);
+    let head = w.engine_head().hash;
+    assert_eq!(rpc(&node, "admin_startSequencer", json!([head]))["error"]["message"], json!("sequencer is not the leader, aborting"));
+    w.set_leader(true);
+    assert_eq!(rpc(&node, "admin_startSequencer", json!([head]))["result"], Value::Null);
+    wait_for("3 committed blocks", Duration::from_secs(15), || w.engine_head().number >= 3);
+    assert!(w.conductor_log_len() >= 3);
+    let published = w.published_hashes();
+    assert!(published.len() <= w.conductor_log_len(), "nothing published beyond what was committed");
+    node.stop();
+    node.join();
+    w.stop();
+}
