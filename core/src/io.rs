@@ -107,6 +107,9 @@ pub enum RpcRequest {
     OverrideLeader,
     /// `optimism_syncStatus()`.
     SyncStatus,
+    /// Graceful shutdown (from the driver, not an RPC method): like `StopSequencer`, but a block being built is
+    /// sealed at once and inserted instead of discarded. Answered with the unsafe head hash.
+    Shutdown,
 }
 
 /// The node's view of sync progress, as `optimism_syncStatus` reports it.

@@ -239,6 +239,8 @@ pub struct Node {
     halted: Option<String>,
     leader_override: bool,
     stops_waiting: Vec<ReplyTo>,
+    /// A shutdown is waiting: seal the block in flight now and insert it rather than discarding it.
+    finish_in_flight: bool,
     starts_waiting: Vec<(ReplyTo, B256)>,
     safe_lag_stalled: bool,
     leader_check_in_flight: bool,
@@ -289,6 +291,7 @@ impl Node {
             halted: None,
             leader_override: false,
             stops_waiting: Vec::new(),
+            finish_in_flight: false,
             starts_waiting: Vec::new(),
             safe_lag_stalled: false,
             leader_check_in_flight: false,
@@ -583,7 +586,9 @@ impl Node {
         let due = self.now >= self.retry_at;
         match &self.build {
             Build::Idle => self.try_start_build(),
-            Build::Building { job, payload_id } if self.now >= job.seal_at && self.engine_req.is_none() => {
+            Build::Building { job, payload_id }
+                if (self.now >= job.seal_at || self.finish_in_flight) && self.engine_req.is_none() =>
+            {
                 let (job, payload_id) = (job.clone(), *payload_id);
                 let version = engine::get_payload_version(&self.cfg.rollup, job.time_ms / 1000);
                 let req = self.request(Pending::Engine, |id| Command::GetPayload { id, version, payload_id });
@@ -1557,6 +1562,15 @@ impl Node {
                 }
                 self.stops_waiting.push(reply_to);
             }
+            RpcRequest::Shutdown => {
+                if !self.active || waiting >= MAX_WAITING_RPC {
+                    let hash = self.heads.unsafe_head.map(|u| u.hash).unwrap_or_default();
+                    return self.reply(reply_to, Ok(RpcReply::Hash(hash)));
+                }
+                info!("shutting down: sealing and inserting the block in flight stage={}", self.build.name());
+                self.finish_in_flight = true;
+                self.stops_waiting.push(reply_to);
+            }
             RpcRequest::SequencerActive => self.reply(reply_to, Ok(RpcReply::Bool(self.active))),
             RpcRequest::SetRecoverMode(on) => {
                 if on != self.recover {
@@ -1582,9 +1596,10 @@ impl Node {
 
     /// Answers admin calls that waited for the block in flight to settle.
     fn resolve_waiting_rpc(&mut self) {
-        if self.build.sealed().is_some() {
+        if self.build.sealed().is_some() || (self.finish_in_flight && !matches!(self.build, Build::Idle)) {
             return;
         }
+        self.finish_in_flight = false;
         if !self.stops_waiting.is_empty() {
             let hash = self.heads.unsafe_head.map(|u| u.hash).unwrap_or_default();
             if self.active {

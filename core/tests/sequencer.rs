@@ -549,6 +549,28 @@ fn stop_discards_an_unsealed_build() {
     assert_eq!(head(&s), before);
 }
 
+#[test]
+fn shutdown_seals_and_inserts_the_block_in_flight() {
+    let mut s = sim(98);
+    s.run_to_block(5, 60_000);
+    while s.node.build_stage() != "building" {
+        let until = s.now + 1;
+        s.step(until);
+    }
+    let before = head(&s);
+    let seal_target = before.time_ms + 2_000 - 50;
+    let asked_at = s.now;
+    let reply = call_and_settle(&mut s, RpcRequest::Shutdown);
+    let h = head(&s);
+    assert_eq!(h.number, before.number + 1, "the block being built was sealed and inserted");
+    assert_eq!(reply, Ok(RpcReply::Hash(h.hash)));
+    let sealed_at = *times(&s, CallKind::GetPayload).last().unwrap();
+    assert!(sealed_at < seal_target && sealed_at >= asked_at, "sealed at once ({sealed_at}), not at the slot ({seal_target})");
+    assert!(!s.node.is_active());
+    s.run_for(20_000);
+    assert_eq!(head(&s), h, "nothing after shutdown");
+}
+
 // ----- max safe lag ------------------------------------------------------------------------------------------------
 
 #[test]

@@ -30,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the sequencer node against real L1, engine and conductor endpoints.
     Node(NodeArgs),
+    /// Run a live sequencer against a simulated L1 and engine on localhost (no setup needed).
+    Devnet(crate::devnet::DevnetArgs),
 }
 
 fn parse_mode(s: &str) -> Result<NodeMode, String> {

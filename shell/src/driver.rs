@@ -126,7 +126,7 @@ impl Driver {
                     log::info!("shutdown requested");
                     let (tx, rx) = crossbeam_channel::bounded(1);
                     if self.node.is_active() {
-                        self.submit(RpcRequest::StopSequencer, tx);
+                        self.submit(RpcRequest::Shutdown, tx);
                     } else {
                         let _ = tx.send(Ok(RpcReply::Null));
                     }

@@ -8,6 +8,7 @@
 pub mod builder;
 pub mod cli;
 pub mod codec;
+pub mod devnet;
 pub mod driver;
 pub mod fake;
 pub mod jwt;

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_timestamp_millis().init();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match cli::parse_args(argv.clone()) {
         Ok(c) => c,
@@ -25,6 +24,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The devnet's status lines are its main output; its node logs only warnings unless RUST_LOG says otherwise.
+    let default_level = if matches!(parsed.command, Command::Devnet(_)) { "warn" } else { "info" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level)).format_timestamp_millis().init();
     match parsed.command {
         Command::Node(args) => {
             let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
@@ -36,6 +38,20 @@ fn main() -> ExitCode {
                 }
             };
             run(builder)
+        }
+        Command::Devnet(args) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                let _ = signal_hook::flag::register(sig, stop.clone());
+            }
+            match keel_shell::devnet::run(&args, &stop, &mut std::io::stdout()) {
+                Ok(s) if s.clean => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::from(3),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
     }
 }

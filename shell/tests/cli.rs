@@ -11,6 +11,7 @@ fn node(args: &[&str]) -> (NodeArgs, u64) {
     let cli = parse_args(argv).unwrap_or_else(|e| panic!("{args:?}: {e}"));
     match cli.command {
         Command::Node(n) => (n, cli.chain),
+        other => panic!("expected node, got {other:?}"),
     }
 }
 

@@ -10,6 +10,7 @@ fn parse(args: &[&str]) -> (NodeArgs, u64) {
     let cli = parse_args(argv).unwrap();
     match cli.command {
         Command::Node(n) => (n, cli.chain),
+        other => panic!("expected node, got {other:?}"),
     }
 }
 
