@@ -107,6 +107,9 @@ pub enum RpcRequest {
     OverrideLeader,
     /// `optimism_syncStatus()`.
     SyncStatus,
+    /// `admin_postUnsafePayload(envelope)`: a block built elsewhere (the conductor catching this node up) to insert
+    /// when it extends the unsafe head.
+    PostUnsafePayload(Arc<OpExecutionPayloadEnvelope>),
     /// Graceful shutdown (from the driver, not an RPC method): like `StopSequencer`, but a block being built is
     /// sealed at once and inserted instead of discarded. Answered with the unsafe head hash.
     Shutdown,

@@ -27,6 +27,7 @@ pub mod invariants;
 pub mod io;
 pub mod node;
 pub mod origin;
+pub mod payload;
 pub mod timing;
 pub mod types;
 

@@ -35,6 +35,8 @@ pub const MAX_WAITING_RPC: usize = 16;
 pub const MAX_COMMIT_ATTEMPTS: u32 = 32;
 /// L2 blocks a reset may walk back looking for a canonical L1 origin before settling on the safe head.
 pub const MAX_RESET_WALKBACK: u64 = 4_096;
+/// Blocks received from outside (admin_postUnsafePayload) queued for import.
+pub const MAX_QUEUED_PAYLOADS: usize = 64;
 /// State transitions one entry point may perform (each issues at most one request or timer).
 const MAX_DRIVE_STEPS: usize = 64;
 
@@ -119,6 +121,8 @@ enum Build {
     Committing { sealed: Box<Sealed>, req: Option<RequestId>, attempts: u32 },
     Inserting { sealed: Box<Sealed>, req: Option<RequestId> },
     Updating { sealed: Box<Sealed>, req: Option<RequestId> },
+    /// Inserting a block built elsewhere (conductor catch-up, another sequencer's block): newPayload, then FCU.
+    Importing { block: L2BlockRef, envelope: Arc<OpExecutionPayloadEnvelope>, req: Option<RequestId>, inserted: bool },
 }
 
 impl Build {
@@ -131,10 +135,16 @@ impl Build {
         }
     }
 
+    /// A block that is on its way in and must not be abandoned by a stop.
+    fn settling(&self) -> bool {
+        self.sealed().is_some() || matches!(self, Self::Importing { .. })
+    }
+
     fn job(&self) -> Option<&Job> {
         match self {
             Self::Idle => None,
             Self::Starting { job, .. } | Self::Building { job, .. } | Self::Sealing { job, .. } => Some(job),
+            Self::Importing { .. } => None,
             other => other.sealed().map(|s| &s.job),
         }
     }
@@ -148,6 +158,7 @@ impl Build {
             Self::Committing { .. } => "committing",
             Self::Inserting { .. } => "inserting",
             Self::Updating { .. } => "updating",
+            Self::Importing { .. } => "importing",
         }
     }
 }
@@ -269,6 +280,7 @@ pub struct Node {
     violation: Option<String>,
     stats: Stats,
     reports: VecDeque<BlockReport>,
+    imports: BTreeMap<u64, Arc<OpExecutionPayloadEnvelope>>,
 }
 
 impl Node {
@@ -315,6 +327,7 @@ impl Node {
             violation: None,
             stats: Stats::default(),
             reports: VecDeque::new(),
+            imports: BTreeMap::new(),
         };
         node.sync = Sync::Resetting(Box::new(Reset {
             reason: "startup".into(),
@@ -560,9 +573,10 @@ impl Node {
                 (self.may_build()).then(|| timing::build_start(parent.time_ms).max(self.not_before))
             }
             Build::Building { job, .. } => Some(job.seal_at),
-            Build::Committing { req: None, .. } | Build::Inserting { req: None, .. } | Build::Updating { req: None, .. } => {
-                Some(self.retry_at)
-            }
+            Build::Committing { req: None, .. }
+            | Build::Inserting { req: None, .. }
+            | Build::Updating { req: None, .. }
+            | Build::Importing { req: None, .. } => Some(self.retry_at),
             _ => None,
         }
     }
@@ -585,7 +599,22 @@ impl Node {
         }
         let due = self.now >= self.retry_at;
         match &self.build {
-            Build::Idle => self.try_start_build(),
+            Build::Idle => self.try_import() || self.try_start_build(),
+            Build::Importing { block, envelope, req: None, inserted } if due && self.engine_req.is_none() => {
+                let (block, envelope, inserted) = (*block, envelope.clone(), *inserted);
+                let id = if inserted {
+                    let state = self.forkchoice(block.hash);
+                    let version = engine::forkchoice_version(&self.cfg.rollup, None);
+                    self.request(Pending::Engine, |id| Command::ForkchoiceUpdate { id, version, state, attributes: None })
+                } else {
+                    let version = engine::new_payload_version(&self.cfg.rollup, block.timestamp());
+                    self.request(Pending::Engine, |id| Command::NewPayload { id, version, envelope })
+                };
+                if let Build::Importing { req, .. } = &mut self.build {
+                    *req = Some(id);
+                }
+                true
+            }
             Build::Building { job, payload_id }
                 if (self.now >= job.seal_at || self.finish_in_flight) && self.engine_req.is_none() =>
             {
@@ -828,7 +857,7 @@ impl Node {
                 self.stats.retries += 1;
                 let delay = self.backoff.next_delay(base_delay_ms, MAX_TEMPORARY_BACKOFF_MS);
                 warn!("temporary failure, retrying retry_in_ms={delay} stage={} error=\"{reason}\"", self.build.name());
-                if self.build.sealed().is_some() {
+                if self.build.settling() {
                     self.retry_at = self.now + delay;
                 } else {
                     self.build = Build::Idle;
@@ -879,6 +908,9 @@ impl Node {
             Build::Sealing { req, payload_id, job } if req == id => self.on_sealed(job, payload_id, reply),
             Build::Inserting { sealed, req: Some(r) } if r == id => self.on_inserted(sealed, reply),
             Build::Updating { sealed, req: Some(r) } if r == id => self.on_head_updated(sealed, reply),
+            Build::Importing { block, envelope, req: Some(r), inserted } if r == id => {
+                self.on_import(block, envelope, inserted, reply)
+            }
             other => {
                 debug!("engine response {id} for a discarded build ignored");
                 self.build = other;
@@ -1107,6 +1139,118 @@ impl Node {
             self.recent.pop_front();
         }
         self.heads.unsafe_head = Some(block);
+    }
+
+    // ----- blocks from outside -----------------------------------------------------------------------------------
+
+    fn queue_import(&mut self, envelope: Arc<OpExecutionPayloadEnvelope>) {
+        let number = envelope.execution_payload.block_number();
+        if self.heads.unsafe_head.is_some_and(|u| number <= u.number) {
+            debug!("ignoring posted payload {number}: not above the unsafe head");
+            return;
+        }
+        if self.imports.len() >= MAX_QUEUED_PAYLOADS && !self.imports.contains_key(&number) {
+            match self.imports.last_key_value() {
+                Some((&highest, _)) if highest > number => {
+                    self.imports.remove(&highest);
+                }
+                _ => {
+                    warn!("posted payload queue full ({MAX_QUEUED_PAYLOADS}); dropping block {number}");
+                    return;
+                }
+            }
+        }
+        self.imports.insert(number, envelope);
+    }
+
+    /// Starts importing the queued payload that extends the unsafe head, if any.
+    fn try_import(&mut self) -> bool {
+        let Some(head) = self.heads.unsafe_head else { return false };
+        if self.engine_req.is_some() || !matches!(self.sync, Sync::Ready) {
+            return false;
+        }
+        while self.imports.first_key_value().is_some_and(|(n, _)| *n <= head.number) {
+            self.imports.pop_first();
+        }
+        let Some(envelope) = self.imports.remove(&(head.number + 1)) else { return false };
+        match self.external_block_ref(&head, &envelope) {
+            Ok(block) => {
+                debug!("importing posted block {block}");
+                self.build = Build::Importing { block, envelope, req: None, inserted: false };
+                self.retry_at = self.now;
+            }
+            Err(e) => warn!("rejecting posted payload {}: {e}", head.number + 1),
+        }
+        true
+    }
+
+    /// The reference of a block built elsewhere, checked against the chain rules it must satisfy on top of `head`.
+    fn external_block_ref(&self, head: &L2BlockRef, env: &OpExecutionPayloadEnvelope) -> Result<L2BlockRef, String> {
+        let p = &env.execution_payload;
+        if p.parent_hash() != head.hash {
+            return Err(format!("parent {:#x} is not the unsafe head {head}", p.parent_hash()));
+        }
+        let hash = crate::payload::header_hash(env)?;
+        if hash != p.block_hash() {
+            return Err(format!("payload claims hash {:#x} but its header hashes to {hash:#x}", p.block_hash()));
+        }
+        let (l1_origin, seq_num) = crate::payload::l1_info(env)?;
+        let block = L2BlockRef {
+            hash: p.block_hash(),
+            number: p.block_number(),
+            parent_hash: p.parent_hash(),
+            time_ms: timing::next_block_time(head.time_ms, self.cfg.block_time_ms),
+            l1_origin,
+            seq_num,
+        };
+        if p.timestamp() != block.timestamp() {
+            return Err(format!("timestamp {} is not the next slot {}", p.timestamp(), block.timestamp()));
+        }
+        crate::invariants::check_chain([head, &block].into_iter(), self.cfg.block_time_ms)?;
+        Ok(block)
+    }
+
+    fn on_import(
+        &mut self,
+        block: L2BlockRef,
+        envelope: Arc<OpExecutionPayloadEnvelope>,
+        inserted: bool,
+        reply: Result<EngineReply, RpcError>,
+    ) {
+        let verdict = match (inserted, reply) {
+            (false, Ok(EngineReply::PayloadInserted { status })) => match engine::classify_insert_status(&status, &block) {
+                Ok(()) => {
+                    self.build = Build::Importing { block, envelope, req: None, inserted: true };
+                    self.retry_at = self.now;
+                    return;
+                }
+                Err(Verdict::Drop(reason)) => {
+                    warn!("posted block rejected by the engine: {reason}");
+                    return;
+                }
+                Err(v) => v,
+            },
+            (true, Ok(EngineReply::ForkchoiceUpdated { status, .. })) => match engine::classify_update_status(&status, &block) {
+                Ok(()) => {
+                    info!("imported block number={} hash={:#x} origin={}", block.number, block.hash, block.l1_origin.number);
+                    self.set_unsafe(block);
+                    self.backoff.reset();
+                    if let Some(cur) = self.l1_cache.get(&block.l1_origin.hash).cloned() {
+                        self.prefetch_next(&cur);
+                    }
+                    return;
+                }
+                Err(v) => v,
+            },
+            (false, Err(e)) => engine::classify_insert_error(&e, &block),
+            (true, Err(e)) => engine::classify_update_error(&e, &block),
+            (_, Ok(other)) => Verdict::Retry {
+                base_delay_ms: TEMPORARY_RETRY_MS,
+                reason: format!("unexpected engine answer while importing {block}: {other:?}"),
+            },
+        };
+        self.build = Build::Importing { block, envelope, req: None, inserted };
+        self.apply_verdict(verdict);
     }
 
     // ----- reset ----------------------------------------------------------------------------------------------
@@ -1556,7 +1700,7 @@ impl Node {
                 if waiting >= MAX_WAITING_RPC {
                     return self.reply(reply_to, Err(RpcFailure::server("too many admin calls in progress")));
                 }
-                if self.build.sealed().is_none() && !matches!(self.build, Build::Idle) {
+                if !self.build.settling() && !matches!(self.build, Build::Idle) {
                     debug!("discarding unsealed build on stop stage={}", self.build.name());
                     self.build = Build::Idle;
                 }
@@ -1570,6 +1714,10 @@ impl Node {
                 info!("shutting down: sealing and inserting the block in flight stage={}", self.build.name());
                 self.finish_in_flight = true;
                 self.stops_waiting.push(reply_to);
+            }
+            RpcRequest::PostUnsafePayload(envelope) => {
+                self.queue_import(envelope);
+                self.reply(reply_to, Ok(RpcReply::Null));
             }
             RpcRequest::SequencerActive => self.reply(reply_to, Ok(RpcReply::Bool(self.active))),
             RpcRequest::SetRecoverMode(on) => {
@@ -1596,7 +1744,7 @@ impl Node {
 
     /// Answers admin calls that waited for the block in flight to settle.
     fn resolve_waiting_rpc(&mut self) {
-        if self.build.sealed().is_some() || (self.finish_in_flight && !matches!(self.build, Build::Idle)) {
+        if self.build.settling() || (self.finish_in_flight && !matches!(self.build, Build::Idle)) {
             return;
         }
         self.finish_in_flight = false;

@@ -191,6 +191,10 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Fa
         "admin_setRecoverMode" => core(RpcRequest::SetRecoverMode(param::<bool>(params, 0, "recover mode")?)),
         "admin_conductorEnabled" => core(RpcRequest::ConductorEnabled),
         "admin_overrideLeader" => core(RpcRequest::OverrideLeader),
+        "admin_postUnsafePayload" => {
+            let env: keel_core::OpExecutionPayloadEnvelope = param(params, 0, "execution payload envelope")?;
+            core(RpcRequest::PostUnsafePayload(Arc::new(env)))
+        }
         "optimism_syncStatus" => core(RpcRequest::SyncStatus),
         "optimism_rollupConfig" => serde_json::to_value(ctx.rollup.as_ref()).map_err(|e| fail(INTERNAL_ERROR, e.to_string())),
         "optimism_version" => Ok(json!(format!("v{}-keel", env!("CARGO_PKG_VERSION")))),

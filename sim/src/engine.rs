@@ -3,7 +3,7 @@
 
 use crate::rng::Rng;
 use alloy_eips::eip2718::Decodable2718;
-use alloy_primitives::{keccak256, Bytes, B256, U256};
+use alloy_primitives::{Bytes, B256, U256};
 use alloy_rpc_types_engine::{
     ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3, ForkchoiceState, PayloadId, PayloadStatusEnum,
 };
@@ -180,28 +180,19 @@ impl Engine {
         let mut txs = job.attrs.transactions.clone().unwrap_or_default();
         if !job.attrs.no_tx_pool.unwrap_or(false) {
             for _ in 0..rng.range(0, self.mempool_max) {
-                let mut tx = vec![0x02];
-                tx.extend_from_slice(&rng.bytes32());
-                txs.push(Bytes::from(tx));
+                txs.push(mempool_tx(rng));
             }
         }
         let number = job.parent.number + 1;
         let timestamp = job.attrs.payload_attributes.timestamp;
-        let mut preimage = Vec::with_capacity(128);
-        preimage.extend_from_slice(job.parent.hash.as_slice());
-        preimage.extend_from_slice(&number.to_be_bytes());
-        preimage.extend_from_slice(&timestamp.to_be_bytes());
-        for tx in &txs {
-            preimage.extend_from_slice(keccak256(tx).as_slice());
-        }
-        preimage.extend_from_slice(&rng.bytes32());
-        let block_hash = keccak256(&preimage);
+        // The state root stands in for execution; the block hash is the real hash of the resulting header.
+        let state_root = B256::from(rng.bytes32());
         let payload = ExecutionPayloadV3 {
             payload_inner: ExecutionPayloadV2 {
                 payload_inner: ExecutionPayloadV1 {
                     parent_hash: job.parent.hash,
                     fee_recipient: job.attrs.payload_attributes.suggested_fee_recipient,
-                    state_root: keccak256(block_hash),
+                    state_root,
                     receipts_root: B256::ZERO,
                     logs_bloom: Default::default(),
                     prev_randao: job.attrs.payload_attributes.prev_randao,
@@ -211,7 +202,7 @@ impl Engine {
                     timestamp,
                     extra_data: Bytes::new(),
                     base_fee_per_gas: U256::from(1_000_000u64),
-                    block_hash,
+                    block_hash: B256::ZERO,
                     transactions: txs,
                 },
                 withdrawals: vec![],
@@ -219,10 +210,15 @@ impl Engine {
             blob_gas_used: 0,
             excess_blob_gas: 0,
         };
-        let envelope = Arc::new(OpExecutionPayloadEnvelope {
+        let mut envelope = OpExecutionPayloadEnvelope {
             parent_beacon_block_root: job.attrs.payload_attributes.parent_beacon_block_root,
             execution_payload: OpExecutionPayload::V3(payload),
-        });
+        };
+        let block_hash = keel_core::payload::header_hash(&envelope).map_err(|e| RpcError::Rpc { code: -32603, message: e })?;
+        if let OpExecutionPayload::V3(p) = &mut envelope.execution_payload {
+            p.payload_inner.payload_inner.block_hash = block_hash;
+        }
+        let envelope = Arc::new(envelope);
         let block = L2BlockRef {
             hash: block_hash,
             number,
@@ -268,6 +264,24 @@ impl Engine {
         self.blocks.insert(block.hash, EngineBlock { block, envelope: Some(envelope.clone()) });
         Ok(EngineReply::PayloadInserted { status: PayloadStatusEnum::Valid })
     }
+}
+
+/// A decodable user transaction (EIP-1559, arbitrary signature): the engine model does not execute it.
+fn mempool_tx(rng: &mut Rng) -> Bytes {
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    let tx = TxEip1559 {
+        chain_id: 901,
+        nonce: rng.range(0, 1 << 20),
+        gas_limit: 21_000,
+        max_fee_per_gas: 2_000_000_000,
+        max_priority_fee_per_gas: 1_000_000,
+        to: alloy_primitives::TxKind::Call(alloy_primitives::Address::from_slice(&rng.bytes32()[..20])),
+        value: U256::from(rng.range(1, 1_000_000)),
+        ..Default::default()
+    };
+    let sig = alloy_primitives::Signature::new(U256::from_be_bytes(rng.bytes32()), U256::from(rng.range(1, u64::MAX)), false);
+    TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718().into()
 }
 
 /// Origin and sequence number from an L1 info deposit (what a real engine's block would carry).
