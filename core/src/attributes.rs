@@ -1,17 +1,20 @@
-//! Payload attributes of a sequenced block (SPEC §3; derivation spec "Building individual payload attributes").
+//! Payload attributes of a sequenced block (SPEC §3; derivation spec "Building individual payload attributes";
+//! op-node `attributes.go` `PreparePayloadAttributes`).
 //!
-//! Pure: config, parent, origin and system config in; `OpPayloadAttributes` out. This version produces the
-//! L1 info deposit (through `kona_protocol::L1BlockInfoTx`, which also applies the "activation block uses the
-//! previous format" rule) and every header field. User deposits from the origin's receipts, SystemConfig updates
-//! and network upgrade transactions are added by the attributes issue (#4); until then a block at an epoch start
-//! carries no user deposits.
+//! Pure: config, parent, origin, SystemConfig and the epoch's user deposits in; `OpPayloadAttributes` plus Jovian's
+//! `minBaseFee` out. Transactions are the L1 info deposit ([`crate::l1_info`]), then the epoch's user deposits
+//! ([`crate::deposits`]) on its first block, then the network upgrade transactions ([`crate::upgrades`]) on a fork's
+//! activation block. The SystemConfig in force is the caller's responsibility ([`crate::system_config`]).
 
+use crate::l1_info::{self, L1InfoError};
+use crate::system_config::SystemConfig;
 use crate::types::{L1Block, L2BlockRef};
+use crate::upgrades::{self, UpgradeError};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, B64};
 use alloy_rpc_types_engine::PayloadAttributes;
-use kona_genesis::{RollupConfig, SystemConfig};
-use kona_protocol::{L1BlockInfoTx, Predeploys};
+use kona_genesis::RollupConfig;
+use kona_protocol::Predeploys;
 use op_alloy_rpc_types_engine::OpPayloadAttributes;
 
 /// Payload attributes as sent to the engine: op-alloy's OP attributes plus the Jovian `minBaseFee` field, which
@@ -29,15 +32,23 @@ pub struct Attributes {
 /// Why attributes could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AttributesError {
-    /// The L1 info transaction could not be formed from the system config.
-    #[error("cannot build the L1 info deposit for L2 block {l2_number} (origin {origin_number}): {reason}")]
+    /// The L1 info transaction could not be formed from the system config and origin.
+    #[error("cannot build the L1 info deposit for L2 block {l2_number} (origin {origin_number}): {source}")]
     L1Info {
         /// The block being built.
         l2_number: u64,
         /// Its origin.
         origin_number: u64,
-        /// kona's error.
-        reason: String,
+        /// Why.
+        source: L1InfoError,
+    },
+    /// The block activates a fork whose upgrade transactions Keel cannot produce.
+    #[error("cannot build the upgrade transactions of L2 block {l2_number}: {source}")]
+    Upgrade {
+        /// The block being built.
+        l2_number: u64,
+        /// Why.
+        source: UpgradeError,
     },
 }
 
@@ -46,7 +57,10 @@ pub enum AttributesError {
 pub struct AttributesInput<'a> {
     /// Chain rules.
     pub rollup: &'a RollupConfig,
-    /// SystemConfig in force at the origin.
+    /// The SystemConfig op-node would use: the one reconstructed from the L2 parent
+    /// ([`SystemConfig::from_l2_block`], or [`SystemConfig::after_block`] of the config the parent was built with),
+    /// with the `ConfigUpdate` logs of the origin's receipts applied ([`SystemConfig::apply_receipts`]) when
+    /// `seq_num == 0`. Its EIP-1559 parameters, minimum base fee and gas limit go into the attributes verbatim.
     pub system_config: &'a SystemConfig,
     /// The L2 parent.
     pub parent: &'a L2BlockRef,
@@ -56,8 +70,11 @@ pub struct AttributesInput<'a> {
     pub seq_num: u64,
     /// Timestamp of the new block (seconds).
     pub timestamp: u64,
-    /// Exclude the transaction pool.
+    /// Exclude the transaction pool (decided by the state machine: recovery mode, drift, upgrade blocks).
     pub no_tx_pool: bool,
+    /// The epoch's user deposits ([`crate::deposits::user_deposits`] of the origin's receipts), EIP-2718 encoded.
+    /// Only used when `seq_num == 0`; later blocks of the epoch carry none.
+    pub deposits: &'a [Bytes],
 }
 
 /// The fee recipient of every OP Stack block (sequencer fee vault).
@@ -73,58 +90,52 @@ pub fn is_upgrade_block_without_txs(rollup: &RollupConfig, timestamp: u64) -> bo
         || rollup.is_first_interop_block(timestamp)
 }
 
-/// EIP-1559 parameters for Holocene+ blocks: denominator ‖ elasticity, big-endian u32 each; zero on the Holocene
-/// activation block (the L1Block contract has not been updated yet).
+/// EIP-1559 parameters for Holocene+ blocks: the SystemConfig's denominator ‖ elasticity, big-endian `u32` each
+/// (op-node: `EIP1559Params = sysConfig.EIP1559Params` when Holocene is active). On the Holocene activation block
+/// they are zero because the SystemConfig reconstructed from a pre-Holocene parent has none, unless the same epoch's
+/// L1 receipts set them.
 pub fn eip1559_params(rollup: &RollupConfig, system_config: &SystemConfig, timestamp: u64) -> Option<B64> {
-    if !rollup.is_holocene_active(timestamp) {
-        return None;
-    }
-    if rollup.is_first_holocene_block(timestamp) {
-        return Some(B64::ZERO);
-    }
-    let mut out = [0u8; 8];
-    out[..4].copy_from_slice(&system_config.eip1559_denominator.unwrap_or_default().to_be_bytes());
-    out[4..].copy_from_slice(&system_config.eip1559_elasticity.unwrap_or_default().to_be_bytes());
-    Some(B64::from(out))
+    rollup.is_holocene_active(timestamp).then(|| system_config.eip1559_params())
 }
 
 /// Builds the attributes of the next sequenced block.
 pub fn build(input: &AttributesInput<'_>) -> Result<Attributes, AttributesError> {
     let rollup = input.rollup;
     let ts = input.timestamp;
-    let (_, deposit) = L1BlockInfoTx::try_new_with_deposit_tx(
-        rollup,
-        input.system_config,
-        input.seq_num,
-        &input.origin.header,
-        ts,
-    )
-    .map_err(|e| AttributesError::L1Info {
-        l2_number: input.parent.number + 1,
-        origin_number: input.origin.number(),
-        reason: e.to_string(),
-    })?;
-    let l1_info_tx: Bytes = deposit.inner().encoded_2718().into();
+    let sys = input.system_config;
+    let l2_number = input.parent.number + 1;
+    let header = &input.origin.header;
 
-    let parent_beacon_block_root = rollup
-        .is_ecotone_active(ts)
-        .then(|| input.origin.header.parent_beacon_block_root.unwrap_or_default());
+    let info = l1_info::l1_block_info(rollup, sys, input.seq_num, header, input.origin.hash(), ts).map_err(|source| {
+        AttributesError::L1Info { l2_number, origin_number: input.origin.number(), source }
+    })?;
+    let upgrade_txs =
+        upgrades::upgrade_transactions(rollup, ts).map_err(|source| AttributesError::Upgrade { l2_number, source })?;
+    let deposits = if input.seq_num == 0 { input.deposits } else { &[] };
+
+    let mut transactions = Vec::with_capacity(1 + deposits.len() + upgrade_txs.len());
+    transactions.push(Bytes::from(l1_info::l1_info_deposit(rollup, &info, ts).encoded_2718()));
+    transactions.extend_from_slice(deposits);
+    transactions.extend(upgrade_txs);
+
+    let parent_beacon_block_root =
+        rollup.is_ecotone_active(ts).then(|| header.parent_beacon_block_root.unwrap_or_default());
     let withdrawals = rollup.is_canyon_active(ts).then(Vec::new);
 
     let op = OpPayloadAttributes {
         payload_attributes: PayloadAttributes {
             timestamp: ts,
-            prev_randao: input.origin.header.mix_hash,
+            prev_randao: header.mix_hash,
             suggested_fee_recipient: FEE_RECIPIENT,
             withdrawals,
             parent_beacon_block_root,
         },
-        transactions: Some(vec![l1_info_tx]),
+        transactions: Some(transactions),
         no_tx_pool: Some(input.no_tx_pool),
-        gas_limit: Some(input.system_config.gas_limit),
-        eip_1559_params: eip1559_params(rollup, input.system_config, ts),
+        gas_limit: Some(sys.gas_limit),
+        eip_1559_params: eip1559_params(rollup, sys, ts),
     };
-    Ok(Attributes { op, min_base_fee: None })
+    Ok(Attributes { op, min_base_fee: rollup.is_jovian_active(ts).then_some(sys.min_base_fee) })
 }
 
 #[cfg(test)]
@@ -162,8 +173,8 @@ mod tests {
         SystemConfig {
             batcher_address: address!("0x6887246668a3b87f54deb3b94ba47a6f63f32985"),
             gas_limit: 30_000_000,
-            eip1559_denominator: Some(250),
-            eip1559_elasticity: Some(6),
+            eip1559_denominator: 250,
+            eip1559_elasticity: 6,
             ..Default::default()
         }
     }
@@ -189,6 +200,7 @@ mod tests {
             seq_num: 3,
             timestamp: ts,
             no_tx_pool: true,
+            deposits: &[],
         })
         .unwrap()
         .op
@@ -232,8 +244,16 @@ mod tests {
         cfg.hardforks.delta_time = Some(60);
         let (o, s, p) = (origin(), sys(), parent());
         let at = |ts| {
-            build(&AttributesInput { rollup: &cfg, system_config: &s, parent: &p, origin: &o, seq_num: 0, timestamp: ts,
-                no_tx_pool: false })
+            build(&AttributesInput {
+                rollup: &cfg,
+                system_config: &s,
+                parent: &p,
+                origin: &o,
+                seq_num: 0,
+                timestamp: ts,
+                no_tx_pool: false,
+                deposits: &[],
+            })
             .unwrap()
             .op
         };
@@ -261,7 +281,9 @@ mod tests {
     fn eip1559_params_from_holocene() {
         let (cfg, s) = (rollup(), sys());
         assert_eq!(eip1559_params(&cfg, &s, 298), None);
-        assert_eq!(eip1559_params(&cfg, &s, 300), Some(B64::ZERO), "activation block");
+        // The activation block's parent predates Holocene, so its reconstructed SystemConfig has no parameters.
+        assert_eq!(eip1559_params(&cfg, &s.after_block(&cfg, 298), 300), Some(B64::ZERO), "activation block");
+        assert_eq!(eip1559_params(&cfg, &s, 300), Some(B64::from([0, 0, 0, 250, 0, 0, 0, 6])), "set by L1 that epoch");
         assert_eq!(eip1559_params(&cfg, &s, 302), Some(B64::from([0, 0, 0, 250, 0, 0, 0, 6])));
     }
 

@@ -22,14 +22,18 @@ pub mod attributes;
 pub mod backoff;
 pub mod config;
 pub mod control;
+pub mod deposits;
 pub mod engine;
 pub mod invariants;
 pub mod io;
+pub mod l1_info;
 pub mod node;
 pub mod origin;
 pub mod payload;
+pub mod system_config;
 pub mod timing;
 pub mod types;
+pub mod upgrades;
 
 pub use config::{Config, ConfigError, SequencerConfig};
 pub use io::{

@@ -807,12 +807,22 @@ impl Node {
             self.recover || drift_exceeded || attributes::is_upgrade_block_without_txs(&rollup, timestamp);
         let attrs = match attributes::build(&AttributesInput {
             rollup: &rollup,
-            system_config: &self.system_config,
+            // Until the state machine tracks the SystemConfig per block and applies L1 updates (issue #4 wiring):
+            // the genesis SystemConfig as op-node would reconstruct it from the parent; no user deposits yet.
+            system_config: &{
+                let genesis = crate::system_config::SystemConfig::from(self.system_config);
+                if parent.number == rollup.genesis.l2.number {
+                    genesis
+                } else {
+                    genesis.after_block(&rollup, parent.timestamp())
+                }
+            },
             parent: &parent,
             origin: &origin,
             seq_num,
             timestamp,
             no_tx_pool,
+            deposits: &[],
         }) {
             Ok(a) => a,
             Err(e) => {

@@ -33,13 +33,13 @@ fn call_and_settle(s: &mut Sim, req: RpcRequest) -> Result<RpcReply, RpcFailure>
 }
 
 fn head(s: &Sim) -> L2BlockRef {
-    s.node.heads().unsafe_head.expect("unsafe head known")
+    s.node().heads().unsafe_head.expect("unsafe head known")
 }
 
 /// Transactions in the engine's copy of block `number`.
 fn txs_in(s: &Sim, number: u64) -> usize {
-    let b = s.engine.by_number(number).unwrap();
-    s.engine.block(&b.hash).unwrap().envelope.as_ref().unwrap().execution_payload.transactions().len()
+    let b = s.engine().by_number(number).unwrap();
+    s.engine().block(&b.hash).unwrap().envelope.as_ref().unwrap().execution_payload.transactions().len()
 }
 
 /// Times of calls of `kind`, in order.
@@ -53,14 +53,14 @@ fn times(s: &Sim, kind: CallKind) -> Vec<u64> {
 fn thousand_blocks_with_invariants_checked_every_step() {
     let mut s = sim(42);
     assert!(s.run_to_block(1_000, 2_100_000), "reached only block {}", s.unsafe_number());
-    let st = s.node.stats().clone();
+    let st = s.node().stats().clone();
     assert_eq!(st.blocks_sequenced, 1_000);
     assert_eq!(s.published.len(), 1_000, "every sequenced block is published once");
     assert!(s.checks > 3_000, "invariants checked after every step ({} checks)", s.checks);
     assert_eq!((st.resets, st.builds_dropped, st.retries), (0, 0, 0));
     let h = head(&s);
-    assert_eq!(s.engine.heads().unsafe_head, h, "the engine's head is the node's head");
-    assert_eq!(h.time_ms, s.engine.by_number(0).unwrap().time_ms + 2_000_000, "1000 blocks of exactly 2 s");
+    assert_eq!(s.engine().heads().unsafe_head, h, "the engine's head is the node's head");
+    assert_eq!(h.time_ms, s.engine().by_number(0).unwrap().time_ms + 2_000_000, "1000 blocks of exactly 2 s");
     assert!(h.l1_origin.number > 150, "epochs advanced with L1 (origin {})", h.l1_origin.number);
     // Exactly one build per block: no duplicate FCU-with-attributes.
     assert_eq!(s.call_count(CallKind::StartBuild), 1_000);
@@ -83,7 +83,7 @@ fn same_seed_same_trace_different_seed_different_trace() {
 fn builds_start_at_parent_time_and_seal_one_margin_before_the_slot() {
     let mut s = sim(3);
     s.run_to_block(50, 200_000);
-    let genesis_ms = s.engine.by_number(0).unwrap().time_ms;
+    let genesis_ms = s.engine().by_number(0).unwrap().time_ms;
     let starts = times(&s, CallKind::StartBuild);
     let seals = times(&s, CallKind::GetPayload);
     // Block n (n >= 2) has timestamp genesis + 2n s; its build starts at genesis + 2(n-1) s (the parent's time) once
@@ -100,7 +100,7 @@ fn builds_start_at_parent_time_and_seal_one_margin_before_the_slot() {
 fn seal_margin_is_configurable() {
     let mut s = sim_with(3, |c| c.sequencer.seal_margin_ms = 300);
     s.run_to_block(10, 100_000);
-    let genesis_ms = s.engine.by_number(0).unwrap().time_ms;
+    let genesis_ms = s.engine().by_number(0).unwrap().time_ms;
     assert_eq!(times(&s, CallKind::GetPayload)[5], genesis_ms + 2_000 * 6 - 300);
 }
 
@@ -113,7 +113,7 @@ fn sub_second_block_times() {
     let t0 = s.now;
     assert!(s.run_to_block(500, 200_000));
     let h = head(&s);
-    assert_eq!(h.time_ms, s.engine.by_number(0).unwrap().time_ms + 500 * 200);
+    assert_eq!(h.time_ms, s.engine().by_number(0).unwrap().time_ms + 500 * 200);
     // 500 blocks of 200 ms take about 100 s of wall time, not 500 s.
     assert!(s.now - t0 < 101_000, "took {} ms", s.now - t0);
 }
@@ -182,7 +182,7 @@ fn l1_stall_halts_exactly_at_the_drift_pre_fjord_600s_post_fjord_1800s() {
         assert_eq!(origin, origin_time, "still on the last L1 block");
         // The last block is the last one within the drift; the next would exceed it.
         assert_eq!(h.timestamp(), origin + drift, "fjord={fjord}: head at {} s, origin at {origin} s", h.timestamp());
-        assert!(s.node.stats().retries > 0, "the sequencer keeps retrying, with backoff");
+        assert!(s.node().stats().retries > 0, "the sequencer keeps retrying, with backoff");
         let late = s.calls_between(CallKind::L1, s.now - 100_000, s.now);
         assert!(late < 60, "no hot loop on L1 while waiting: {late} L1 calls in 100 s");
     }
@@ -201,7 +201,7 @@ fn late_l1_block_past_drift_gives_empty_blocks_on_the_old_origin_then_adopts_it(
     let late_l1 = s.l1.by_number(stuck.l1_origin.number + 1).unwrap().info.timestamp;
     let mut empty = 0;
     for n in stuck.number + 1..=h.number {
-        let b = s.engine.by_number(n).unwrap();
+        let b = s.engine().by_number(n).unwrap();
         if b.timestamp() < late_l1 {
             assert_eq!(b.l1_origin.number, stuck.l1_origin.number, "block {n} keeps the old origin");
             assert_eq!(txs_in(&s, n), 1, "block {n} past the drift has no pool transactions");
@@ -221,13 +221,13 @@ fn shallow_l1_reorg_below_confirmation_depth_changes_nothing() {
     s.run_to_block(100, 300_000);
     s.reorg_l1(3);
     s.run_to_block(200, 300_000);
-    assert_eq!(s.node.stats().resets, 0);
+    assert_eq!(s.node().stats().resets, 0);
 }
 
 fn assert_origins_canonical(s: &Sim) {
     let h = head(s);
     for n in 1..=h.number {
-        let b = s.engine.by_number(n).unwrap();
+        let b = s.engine().by_number(n).unwrap();
         let canonical = s.l1.by_number(b.l1_origin.number).map(|l| l.hash());
         assert_eq!(canonical, Some(b.l1_origin.hash), "block {n} has a non-canonical origin");
     }
@@ -242,7 +242,7 @@ fn deep_l1_reorg_orphaning_the_origin_resets_and_rebuilds_on_canonical_l1() {
     s.reorg_l1(8);
     s.run_for(120_000);
     let after = head(&s);
-    assert!(s.node.stats().resets >= 1, "an orphaned origin forces a reset");
+    assert!(s.node().stats().resets >= 1, "an orphaned origin forces a reset");
     assert!(after.number > before.number, "building resumed after the reset");
     assert_origins_canonical(&s);
 }
@@ -255,7 +255,7 @@ fn l1_reorg_detected_through_the_next_origin_parent_hash() {
     s.run_to_block(100, 300_000);
     s.reorg_l1(1);
     s.run_for(60_000);
-    assert!(s.node.stats().resets >= 1);
+    assert!(s.node().stats().resets >= 1);
     assert_origins_canonical(&s);
 }
 
@@ -268,7 +268,7 @@ fn l1_reorg_seen_only_in_the_head_rechecks_the_origin() {
     s.l1.stalled_until = u64::MAX / 2;
     s.reorg_l1(1);
     s.run_for(30_000);
-    assert!(s.node.stats().resets >= 1, "orphaned origin not detected");
+    assert!(s.node().stats().resets >= 1, "orphaned origin not detected");
     let h = head(&s);
     assert_eq!(s.l1.by_number(h.l1_origin.number).map(|l| l.hash()), Some(h.l1_origin.hash));
 }
@@ -280,13 +280,13 @@ fn recovery_mode_builds_empty_blocks_back_to_back_and_exits_when_caught_up() {
         c.sequencer.recover = true;
         c.start_offset_ms = 3_600_000;
     });
-    assert!(s.node.recover_mode());
+    assert!(s.node().recover_mode());
     assert!(s.run_to_block(1_800, 400_000), "caught up to {}", s.unsafe_number());
     for n in 1..1_700 {
         assert_eq!(txs_in(&s, n), 1, "block {n} in recovery mode carries only the L1 info deposit");
     }
     s.run_for(60_000);
-    assert!(!s.node.recover_mode(), "recovery mode ends once the chain reaches wall time");
+    assert!(!s.node().recover_mode(), "recovery mode ends once the chain reaches wall time");
     let h = head(&s).number;
     let with_txs = (h - 20..=h).filter(|n| txs_in(&s, *n) > 1).count();
     assert!(with_txs > 0, "after recovery blocks take pool transactions again");
@@ -300,9 +300,9 @@ fn recover_mode_can_be_toggled_over_admin_rpc() {
     let mut s = sim(31);
     s.run_to_block(5, 60_000);
     assert_eq!(call_and_settle(&mut s, RpcRequest::SetRecoverMode(true)), Ok(RpcReply::Null));
-    assert!(s.node.recover_mode());
+    assert!(s.node().recover_mode());
     assert_eq!(call_and_settle(&mut s, RpcRequest::SetRecoverMode(false)), Ok(RpcReply::Null));
-    assert!(!s.node.recover_mode());
+    assert!(!s.node().recover_mode());
 }
 
 // ----- engine error classes ----------------------------------------------------------------------------------------
@@ -315,9 +315,9 @@ fn engine_reset_class_rereads_heads_and_continues() {
         s.inject(CallKind::StartBuild, Fault::Fail(RpcError::Rpc { code, message: "nope".into() }));
         let heads_reads = s.call_count(CallKind::ReadL2);
         assert!(s.run_to_block(30, 120_000));
-        assert_eq!(s.node.stats().resets, 1, "code {code}");
+        assert_eq!(s.node().stats().resets, 1, "code {code}");
         assert_eq!(s.call_count(CallKind::ReadL2), heads_reads + 1, "a reset re-reads the engine heads");
-        assert!(s.node.halted().is_none());
+        assert!(s.node().halted().is_none());
     }
 }
 
@@ -337,9 +337,13 @@ fn build_waits_one_block_time_after_a_reset() {
 fn fork_activation_block_takes_no_pool_transactions() {
     let mut s = sim_with(5, |c| c.isthmus_offset_s = Some(100));
     assert!(s.run_to_block(80, 400_000));
-    let genesis = s.engine.by_number(0).unwrap().timestamp();
-    let n = (1..=80).find(|n| s.engine.by_number(*n).unwrap().timestamp() == genesis + 100).unwrap();
-    assert_eq!(txs_in(&s, n), 1, "Isthmus activation block carries only the L1 info deposit");
+    let genesis = s.engine().by_number(0).unwrap().timestamp();
+    let n = (1..=80).find(|n| s.engine().by_number(*n).unwrap().timestamp() == genesis + 100).unwrap();
+    let b = s.engine().by_number(n).unwrap();
+    let env = s.engine().block(&b.hash).unwrap().envelope.clone().unwrap();
+    let txs = env.execution_payload.transactions();
+    assert!(txs.len() > 1, "the activation block carries the upgrade transactions");
+    assert!(txs.iter().all(|tx| tx.first() == Some(&0x7e)), "Isthmus activation block carries only deposits (no pool txs)");
     let neighbours_with_txs = (n - 5..n).chain(n + 1..n + 6).filter(|m| txs_in(&s, *m) > 1).count();
     assert!(neighbours_with_txs > 0, "neighbouring blocks take pool transactions");
 }
@@ -359,7 +363,7 @@ fn engine_temporary_class_retries_after_a_second_and_backs_off() {
     assert!(gaps[0] >= 1_000 && gaps[0] < 1_100, "{gaps:?}");
     assert!(gaps[1] >= 2_000 && gaps[1] < 2_100, "{gaps:?}");
     assert!(gaps[2] >= 4_000 && gaps[2] < 4_100, "{gaps:?}");
-    assert_eq!(s.node.stats().retries, 3);
+    assert_eq!(s.node().stats().retries, 3);
 }
 
 #[test]
@@ -379,7 +383,7 @@ fn invalid_payload_attributes_stop_sequencing_loudly_but_rpc_stays_up() {
     s.run_to_block(10, 60_000);
     s.inject(CallKind::StartBuild, Fault::Fail(RpcError::Rpc { code: -38003, message: "bad attrs".into() }));
     s.run_for(60_000);
-    let halted = s.node.halted().expect("critical error halts sequencing").to_string();
+    let halted = s.node().halted().expect("critical error halts sequencing").to_string();
     assert!(halted.contains("-38003") && halted.contains("bad attrs"), "{halted}");
     let stuck = s.unsafe_number();
     let builds = s.call_count(CallKind::StartBuild);
@@ -391,7 +395,7 @@ fn invalid_payload_attributes_stop_sequencing_loudly_but_rpc_stays_up() {
     let h = head(&s).hash;
     assert_eq!(call_and_settle(&mut s, RpcRequest::StartSequencer(h)), Ok(RpcReply::Null));
     assert!(s.run_to_block(stuck + 5, 60_000));
-    assert!(s.node.halted().is_none());
+    assert!(s.node().halted().is_none());
 }
 
 #[test]
@@ -400,8 +404,8 @@ fn invalid_status_on_build_start_is_critical() {
     s.run_to_block(3, 60_000);
     s.inject(CallKind::StartBuild, Fault::Status(PayloadStatusEnum::Invalid { validation_error: "x".into() }));
     s.run_for(20_000);
-    assert!(s.node.halted().is_some());
-    assert!(!s.node.is_active());
+    assert!(s.node().halted().is_some());
+    assert!(!s.node().is_active());
 }
 
 #[test]
@@ -411,16 +415,16 @@ fn invalid_sequenced_payload_is_dropped_and_rebuilt_one_block_time_later() {
     s.inject(CallKind::NewPayload, Fault::Status(PayloadStatusEnum::Invalid { validation_error: "bad block".into() }));
     let n0 = s.call_count(CallKind::NewPayload) as usize;
     assert!(s.run_to_block(20, 120_000));
-    assert_eq!(s.node.stats().builds_dropped, 1);
+    assert_eq!(s.node().stats().builds_dropped, 1);
     let invalid_at = times(&s, CallKind::NewPayload)[n0];
     let next_start = times(&s, CallKind::StartBuild).into_iter().find(|t| *t > invalid_at).unwrap();
     assert!(next_start - invalid_at >= 2_000, "rebuild waited {} ms", next_start - invalid_at);
     // No block is skipped or repeated: the chain is contiguous (also checked by the invariants).
     let h = head(&s);
     for n in 1..=h.number {
-        assert_eq!(s.engine.by_number(n).unwrap().number, n);
+        assert_eq!(s.engine().by_number(n).unwrap().number, n);
     }
-    assert!(!s.published.iter().any(|h| s.engine.block(h).is_none()), "the invalid block was never published");
+    assert!(!s.published.iter().any(|h| s.engine().block(h).is_none()), "the invalid block was never published");
 }
 
 #[test]
@@ -429,8 +433,8 @@ fn get_payload_failure_drops_the_build() {
     s.run_to_block(10, 60_000);
     s.inject(CallKind::GetPayload, Fault::Fail(RpcError::Rpc { code: -38001, message: "Unknown payload".into() }));
     assert!(s.run_to_block(20, 120_000));
-    assert_eq!(s.node.stats().builds_dropped, 1);
-    assert_eq!(s.node.stats().resets, 0);
+    assert_eq!(s.node().stats().builds_dropped, 1);
+    assert_eq!(s.node().stats().resets, 0);
 }
 
 #[test]
@@ -439,7 +443,7 @@ fn invalid_forkchoice_state_during_seal_is_a_reset() {
     s.run_to_block(10, 60_000);
     s.inject(CallKind::NewPayload, Fault::Fail(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() }));
     assert!(s.run_to_block(20, 120_000));
-    assert_eq!(s.node.stats().resets, 1);
+    assert_eq!(s.node().stats().resets, 1);
 }
 
 #[test]
@@ -451,7 +455,7 @@ fn insert_and_head_update_failures_retry_the_same_block() {
     let t10 = s.now;
     assert!(s.run_to_block(11, 60_000));
     assert_eq!(s.calls_between(CallKind::StartBuild, t10, s.now), 1, "the sealed block was kept, not rebuilt");
-    assert_eq!(s.node.stats().retries, 2);
+    assert_eq!(s.node().stats().retries, 2);
 }
 
 #[test]
@@ -459,7 +463,7 @@ fn dead_engine_gets_backoff_not_a_hot_loop() {
     let mut s = sim(73);
     s.run_to_block(10, 60_000);
     let t0 = s.now;
-    s.engine_down_until = t0 + 120_000;
+    s.set_engine_down_until(t0 + 120_000);
     s.run_for(120_000);
     let engine_calls: usize = [CallKind::StartBuild, CallKind::GetPayload, CallKind::NewPayload, CallKind::UpdateHead]
         .into_iter()
@@ -507,7 +511,7 @@ fn start_stop_error_strings_and_order() {
 fn start_before_heads_are_known_has_no_prestate() {
     let mut s = sim_with(83, |c| c.sequencer.stopped = true);
     // The engine cannot be read yet.
-    s.engine_down_until = u64::MAX;
+    s.set_engine_down_until(u64::MAX);
     for _ in 0..3 {
         s.inject(CallKind::ReadL2, Fault::Fail(RpcError::Transport("connection refused".into())));
     }
@@ -523,7 +527,7 @@ fn stop_waits_for_a_sealed_block_to_become_head() {
     let mut s = sim(89);
     s.run_to_block(5, 60_000);
     // Run until a block is sealed and on its way in.
-    while s.node.build_stage() != "inserting" && s.node.build_stage() != "updating" {
+    while s.node().build_stage() != "inserting" && s.node().build_stage() != "updating" {
         let until = s.now + 1;
         s.step(until);
     }
@@ -539,7 +543,7 @@ fn stop_waits_for_a_sealed_block_to_become_head() {
 fn stop_discards_an_unsealed_build() {
     let mut s = sim(97);
     s.run_to_block(5, 60_000);
-    while s.node.build_stage() != "building" {
+    while s.node().build_stage() != "building" {
         let until = s.now + 1;
         s.step(until);
     }
@@ -553,7 +557,7 @@ fn stop_discards_an_unsealed_build() {
 fn shutdown_seals_and_inserts_the_block_in_flight() {
     let mut s = sim(98);
     s.run_to_block(5, 60_000);
-    while s.node.build_stage() != "building" {
+    while s.node().build_stage() != "building" {
         let until = s.now + 1;
         s.step(until);
     }
@@ -566,7 +570,7 @@ fn shutdown_seals_and_inserts_the_block_in_flight() {
     assert_eq!(reply, Ok(RpcReply::Hash(h.hash)));
     let sealed_at = *times(&s, CallKind::GetPayload).last().unwrap();
     assert!(sealed_at < seal_target && sealed_at >= asked_at, "sealed at once ({sealed_at}), not at the slot ({seal_target})");
-    assert!(!s.node.is_active());
+    assert!(!s.node().is_active());
     s.run_for(20_000);
     assert_eq!(head(&s), h, "nothing after shutdown");
 }
@@ -578,15 +582,15 @@ fn max_safe_lag_stalls_and_resumes_when_safe_catches_up() {
     let mut s = sim_with(101, |c| c.sequencer.max_safe_lag = 10);
     s.run_for(100_000);
     assert_eq!(s.unsafe_number(), 10, "stalls at safe (0) + 10");
-    assert!(s.node.is_safe_lag_stalled());
+    assert!(s.node().is_safe_lag_stalled());
     let builds = s.call_count(CallKind::StartBuild);
     s.run_for(30_000);
     assert_eq!(s.call_count(CallKind::StartBuild), builds, "no build attempts while stalled");
-    let safe = s.engine.by_number(4).unwrap();
+    let safe = s.engine().by_number(4).unwrap();
     s.deliver(keel_core::Event::SafeHeadObserved(safe));
     s.run_for(100_000);
     assert_eq!(s.unsafe_number(), 14, "resumes until safe (4) + 10");
-    assert!(s.node.is_safe_lag_stalled());
+    assert!(s.node().is_safe_lag_stalled());
 }
 
 // ----- conductor ---------------------------------------------------------------------------------------------------
@@ -605,16 +609,16 @@ fn start(s: &mut Sim) -> Result<RpcReply, RpcFailure> {
 #[test]
 fn conductor_gates_start_with_a_leader_check() {
     let mut s = conductor_sim(103);
-    assert!(!s.node.is_active(), "with a conductor the sequencer starts stopped");
+    assert!(!s.node().is_active(), "with a conductor the sequencer starts stopped");
     assert_eq!(call_and_settle(&mut s, RpcRequest::ConductorEnabled), Ok(RpcReply::Bool(true)));
-    s.conductor.leader = false;
+    s.leader = None;
     assert_eq!(start(&mut s), rpc_err("sequencer is not the leader, aborting"));
     // The leader check comes first: even a wrong hash reports leadership.
     assert_eq!(
         call_and_settle(&mut s, RpcRequest::StartSequencer(B256::repeat_byte(1))),
         rpc_err("sequencer is not the leader, aborting")
     );
-    s.conductor.leader = true;
+    s.leader = Some(0);
     s.inject(CallKind::Leader, Fault::Fail(RpcError::Timeout));
     assert_eq!(start(&mut s), rpc_err("sequencer leader check failed: timed out"));
     assert_eq!(start(&mut s), Ok(RpcReply::Null));
@@ -634,7 +638,7 @@ fn commit_failure_is_retried_and_nothing_is_published_until_committed() {
     let t5 = s.now;
     assert!(s.run_to_block(6, 60_000));
     assert_eq!(s.calls_between(CallKind::StartBuild, t5, s.now), 1, "the same sealed block was committed on retry");
-    assert_eq!(s.node.stats().commit_failures, 3);
+    assert_eq!(s.node().stats().commit_failures, 3);
     assert_eq!(s.published.len(), s.conductor.log.len());
     assert!(s.run_to_block(15, 60_000));
 }
@@ -656,9 +660,9 @@ fn lost_leadership_during_commit_stops_sequencing_without_publishing() {
     let mut s = conductor_sim(113);
     start(&mut s).unwrap();
     s.run_to_block(5, 60_000);
-    s.conductor.leader = false;
+    s.leader = None;
     s.run_for(30_000);
-    assert!(!s.node.is_active(), "leadership lost: sequencer stopped");
+    assert!(!s.node().is_active(), "leadership lost: sequencer stopped");
     assert_eq!(s.published.len(), s.conductor.log.len(), "nothing published beyond the commit log");
     let h = head(&s);
     assert_eq!(h.hash, s.conductor.log.back().unwrap().hash);
@@ -667,7 +671,7 @@ fn lost_leadership_during_commit_stops_sequencing_without_publishing() {
 #[test]
 fn override_leader_bypasses_the_conductor() {
     let mut s = conductor_sim(127);
-    s.conductor.leader = false;
+    s.leader = None;
     assert_eq!(call_and_settle(&mut s, RpcRequest::OverrideLeader), Ok(RpcReply::Null));
     assert_eq!(start(&mut s), Ok(RpcReply::Null));
     assert!(s.run_to_block(5, 60_000));

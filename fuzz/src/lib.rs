@@ -134,7 +134,7 @@ pub fn case() -> impl Strategy<Value = Case> {
 
 fn admin(sim: &mut Sim, call: AdminCall) {
     let req = match call {
-        AdminCall::Start => match sim.node.heads().unsafe_head {
+        AdminCall::Start => match sim.node().heads().unsafe_head {
             Some(h) => RpcRequest::StartSequencer(h.hash),
             None => return,
         },
@@ -164,10 +164,10 @@ pub fn run(case: &Case) -> Result<Outcome, String> {
         sim.run_for(step.delay_ms);
         match &step.action {
             Action::Inject(k, f) => sim.inject(*k, f.clone()),
-            Action::EngineDown(ms) => sim.engine_down_until = sim.now + ms,
+            Action::EngineDown(ms) => sim.set_engine_down_until(sim.now + ms),
             Action::L1Reorg(depth) => sim.reorg_l1(*depth),
             Action::L1Stall(ms) => sim.l1.stalled_until = sim.now + ms,
-            Action::Leadership(l) => sim.conductor.leader = *l,
+            Action::Leadership(l) => sim.leader = if *l { Some(0) } else { None },
             Action::Admin(call) => admin(&mut sim, *call),
         }
     }
@@ -176,22 +176,22 @@ pub fn run(case: &Case) -> Result<Outcome, String> {
 
     // Phase 2: heal everything, make sure the node is (re)started, and demand progress.
     sim.faults.clear();
-    sim.engine_down_until = 0;
+    sim.set_engine_down_until(0);
     sim.l1.stalled_until = 0;
-    sim.conductor.leader = true;
+    sim.leader = Some(0);
     sim.rpc(RpcRequest::SetRecoverMode(false));
     sim.run_for(20_000);
-    let mut started = sim.node.is_active();
+    let mut started = sim.node().is_active();
     for _ in 0..5 {
         if started {
             break;
         }
         admin(&mut sim, AdminCall::Start);
         sim.run_for(5_000);
-        started = sim.node.is_active();
+        started = sim.node().is_active();
     }
     if !started {
-        let last = sim.replies.last().map(|(_, r)| format!("{r:?}")).unwrap_or_default();
+        let last = sim.replies.last().map(|(_, _, r)| format!("{r:?}")).unwrap_or_default();
         return Err(format!("seed {}: could not restart the sequencer after healing; last reply {last}", case.seed));
     }
     let from = sim.unsafe_number();
@@ -209,8 +209,8 @@ pub fn run(case: &Case) -> Result<Outcome, String> {
         return Err(format!(
             "seed {}: liveness: healed world advanced from {from} only to {after_heal} in {HEAL_MS} ms (stage {}, halted {:?})",
             case.seed,
-            sim.node.build_stage(),
-            sim.node.halted()
+            sim.node().build_stage(),
+            sim.node().halted()
         ));
     }
     Ok(Outcome { after_faults, after_heal })

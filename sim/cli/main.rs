@@ -76,7 +76,7 @@ fn main() -> ExitCode {
         }
     };
     let wall = started.elapsed();
-    let st = sim.node.stats();
+    let st = sim.node().stats();
     println!(
         "seed={} blocks={} txs={} l1_blocks={} invariant_checks={} resets={} retries={} wall_ms={} blocks_per_sec={:.0} trace={:#x}",
         args.seed,

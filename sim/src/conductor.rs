@@ -7,12 +7,13 @@ use alloy_eips::BlockNumHash;
 use alloy_primitives::B256;
 use keel_core::{ConductorReply, OpExecutionPayloadEnvelope, RpcError};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Committed blocks remembered (older ones are forgotten; long simulations stay bounded).
 pub const LOG_CAPACITY: usize = 4_096;
 
 /// One committed block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committed {
     /// Block number.
     pub number: u64,
@@ -22,6 +23,8 @@ pub struct Committed {
     pub parent_hash: B256,
     /// L1 origin, from the block's L1 info deposit.
     pub l1_origin: BlockNumHash,
+    /// The payload, for catching up a new leader (op-conductor posts it with admin_postUnsafePayload).
+    pub envelope: Arc<OpExecutionPayloadEnvelope>,
 }
 
 /// The conductor (raft collapsed to one log).
@@ -49,9 +52,15 @@ impl Conductor {
         Ok(ConductorReply::Leader(self.leader))
     }
 
-    /// `conductor_commitUnsafePayload`. Re-committing the tip is accepted (a retry after a lost answer).
-    pub fn commit(&mut self, env: &OpExecutionPayloadEnvelope) -> Result<CommitOutcome, RpcError> {
-        if !self.leader {
+    /// `conductor_commitUnsafePayload` from this conductor's own node (leader per `self.leader`).
+    pub fn commit(&mut self, env: &Arc<OpExecutionPayloadEnvelope>) -> Result<CommitOutcome, RpcError> {
+        self.commit_as(self.leader, env)
+    }
+
+    /// `conductor_commitUnsafePayload` from a node whose leadership is `is_leader`. Re-committing the tip is accepted
+    /// (a retry after a lost answer).
+    pub fn commit_as(&mut self, is_leader: bool, env: &Arc<OpExecutionPayloadEnvelope>) -> Result<CommitOutcome, RpcError> {
+        if !is_leader {
             return Err(RpcError::Rpc { code: -32000, message: "node is not the leader".into() });
         }
         let p = &env.execution_payload;
@@ -60,7 +69,13 @@ impl Conductor {
             message: "payload without L1 info deposit".into(),
         })?;
         let (l1_origin, _) = decode_l1_info(first).map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
-        let c = Committed { number: p.block_number(), hash: p.block_hash(), parent_hash: p.parent_hash(), l1_origin };
+        let c = Committed {
+            number: p.block_number(),
+            hash: p.block_hash(),
+            parent_hash: p.parent_hash(),
+            l1_origin,
+            envelope: env.clone(),
+        };
         let mut replaced = Vec::new();
         if let Some(tip) = self.log.back() {
             if tip.hash == c.hash {
@@ -76,6 +91,11 @@ impl Conductor {
             self.log.pop_front();
         }
         Ok(CommitOutcome { reply: ConductorReply::Committed, replaced })
+    }
+
+    /// The newest committed block.
+    pub fn head(&self) -> Option<&Committed> {
+        self.log.back()
     }
 
     /// Whether `hash` is in the (recent) log.

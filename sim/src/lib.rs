@@ -12,4 +12,4 @@ pub mod l1;
 pub mod rng;
 pub mod world;
 
-pub use world::{CallKind, Fault, Sim, SimConfig};
+pub use world::{CallKind, Fault, FaultRates, Member, Sim, SimConfig};

@@ -1,5 +1,9 @@
 //! The runner: owns virtual time, the world models and every in-flight request; delivers answers with seeded
-//! latencies; injects faults; checks the node's and the world's invariants after every step.
+//! latencies; injects faults; crashes and restarts sequencers; models op-conductor failover; checks every node's
+//! and the world's invariants after every step.
+//!
+//! A world holds one or more *members* (a sequencer node with its own engine) sharing one L1 and one conductor.
+//! Member 0 is the leader at start. Blocks a member publishes reach the others as `admin_postUnsafePayload`.
 
 use crate::conductor::Conductor;
 use crate::engine::Engine;
@@ -14,6 +18,11 @@ use keel_core::{
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
+/// Events kept for the failure timeline.
+pub const TIMELINE: usize = 30;
+/// How often the conductor model retries starting a new leader (ms).
+pub const CONDUCTOR_RETRY_MS: u64 = 1_000;
+
 /// Knobs of a simulated world.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -23,8 +32,10 @@ pub struct SimConfig {
     pub block_time_ms: u64,
     /// L1 block time (s).
     pub l1_block_time_s: u64,
-    /// Sequencer settings under test.
+    /// Sequencer settings under test (every member gets the same).
     pub sequencer: SequencerConfig,
+    /// Number of sequencer nodes.
+    pub sequencers: usize,
     /// Pre-Fjord max sequencer drift (s); Fjord and later use 1800 s.
     pub max_sequencer_drift_s: u64,
     /// Whether Fjord (and with it the 1800 s drift constant) is active from genesis.
@@ -52,6 +63,7 @@ impl Default for SimConfig {
             block_time_ms: 2_000,
             l1_block_time_s: 12,
             sequencer: SequencerConfig::default(),
+            sequencers: 1,
             max_sequencer_drift_s: 600,
             fjord: true,
             engine_latency_ms: (1, 20),
@@ -97,6 +109,27 @@ pub enum Fault {
     Status(PayloadStatusEnum),
 }
 
+/// Probabilities of faults drawn per call (the scenario runner's swarm faults). Explicitly injected faults win.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultRates {
+    /// An engine call fails with a transport error.
+    pub engine_error: f64,
+    /// An engine call times out.
+    pub engine_timeout: f64,
+    /// A build start answers SYNCING.
+    pub engine_syncing: f64,
+    /// A newPayload of a sealed block answers INVALID.
+    pub invalid_payload: f64,
+    /// An engine call answers -38002 (invalid forkchoice state).
+    pub engine_reset: f64,
+    /// A conductor commit fails.
+    pub commit_failure: f64,
+    /// A conductor commit is carried out but its answer is lost.
+    pub commit_lost: f64,
+    /// An L1 fetch fails.
+    pub l1_error: f64,
+}
+
 /// Genesis and rollup config of a simulated chain.
 pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> RollupConfig {
     let mut rollup = RollupConfig {
@@ -133,45 +166,69 @@ pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> Ro
     rollup
 }
 
-/// A deterministic world around one node.
+/// One sequencer with its engine.
+pub struct Member {
+    /// The node (`None` while crashed).
+    pub node: Option<Node>,
+    /// Its execution engine (survives crashes).
+    pub engine: Engine,
+    /// Every engine call fails with "connection refused" until this time.
+    pub engine_down_until: Timestamp,
+    /// When a crashed node comes back.
+    pub restart_at: Option<Timestamp>,
+    /// Bumped on every crash so answers to the dead incarnation's requests are dropped.
+    pub incarnation: u64,
+}
+
+/// A deterministic world around one or more nodes.
 pub struct Sim {
     /// Virtual wall time (ms).
     pub now: Timestamp,
-    /// The node under test.
-    pub node: Node,
+    /// The sequencers.
+    pub members: Vec<Member>,
     /// L1.
     pub l1: L1Chain,
-    /// The execution engine.
-    pub engine: Engine,
-    /// The conductor.
+    /// The conductor's commit log (shared by all members).
     pub conductor: Conductor,
+    /// Which member the conductor considers leader (`None`: nobody).
+    pub leader: Option<usize>,
     /// Settings.
     pub cfg: SimConfig,
+    core_cfg: Config,
     rng: Rng,
-    queue: BTreeMap<(Timestamp, u64), Event>,
+    queue: BTreeMap<(Timestamp, u64), (usize, u64, Event)>,
     seq: u64,
     /// Per-kind injected faults, applied to the next calls of that kind in order.
     pub faults: HashMap<CallKind, VecDeque<Fault>>,
-    /// Every engine call fails with "connection refused" until this time.
-    pub engine_down_until: Timestamp,
+    /// Faults drawn at random per call.
+    pub rates: FaultRates,
     /// Calls made, by kind.
     pub calls: BTreeMap<CallKind, u64>,
-    /// Time of every call made, by kind (for hot-loop checks).
+    /// Time of every call made, by kind (for hot-loop checks; cleared by long runs).
     pub call_times: Vec<(Timestamp, CallKind)>,
-    /// Replies to RPC calls, in order.
-    pub replies: Vec<(ReplyTo, Result<RpcReply, RpcFailure>)>,
+    /// Replies to RPC calls, in order: (member, reply id, result).
+    pub replies: Vec<(usize, ReplyTo, Result<RpcReply, RpcFailure>)>,
     /// Blocks published, in order.
     pub published: Vec<B256>,
+    /// Keep `call_times` and `published` (tests); long runs turn this off to stay bounded.
+    pub keep_history: bool,
     next_reply: u64,
     trace: B256,
     /// Invariant checks performed.
     pub checks: u64,
+    /// Crashes performed.
+    pub crashes: u64,
+    /// Leadership changes performed.
+    pub failovers: u64,
     last_l1_head: Option<B256>,
     leader_overridden: bool,
+    /// A new leader the conductor is still trying to start, and when it tries next.
+    pending_start: Option<(usize, Timestamp, Option<ReplyTo>)>,
+    timeline: VecDeque<String>,
 }
 
 impl Sim {
-    /// Builds the world and the node; the node starts reading the engine's heads at once.
+    /// Builds the world and its nodes; they start by reading their engines' heads.
     pub fn new(cfg: SimConfig) -> Self {
         let mut rng = Rng::new(cfg.seed);
         let genesis_time_s = 1_700_000_000;
@@ -188,34 +245,62 @@ impl Sim {
         let mut core_cfg = Config::new(Arc::new(rollup), cfg.sequencer.clone());
         core_cfg.block_time_ms = cfg.block_time_ms;
         let now = genesis_l2.time_ms + cfg.start_offset_ms;
-        let node = Node::new(core_cfg, now).expect("valid sim config");
-        let engine = Engine::new(genesis_l2, cfg.block_time_ms);
+        let members = (0..cfg.sequencers.max(1))
+            .map(|_| Member {
+                node: Some(Node::new(core_cfg.clone(), now).expect("valid sim config")),
+                engine: Engine::new(genesis_l2, cfg.block_time_ms),
+                engine_down_until: 0,
+                restart_at: None,
+                incarnation: 0,
+            })
+            .collect();
         let mut sim = Self {
             now,
-            node,
+            members,
             l1,
-            engine,
             conductor: Conductor { leader: true, ..Default::default() },
+            leader: Some(0),
             cfg,
+            core_cfg,
             rng,
             queue: BTreeMap::new(),
             seq: 0,
             faults: HashMap::new(),
-            engine_down_until: 0,
+            rates: FaultRates::default(),
             calls: BTreeMap::new(),
             call_times: Vec::new(),
             replies: Vec::new(),
             published: Vec::new(),
+            keep_history: true,
             next_reply: 1,
             trace: B256::ZERO,
             checks: 0,
+            crashes: 0,
+            failovers: 0,
             last_l1_head: None,
             leader_overridden: false,
+            pending_start: None,
+            timeline: VecDeque::new(),
         };
         sim.l1.advance(now, &mut sim.rng);
         sim.observe_l1();
-        sim.dispatch();
+        sim.dispatch_all();
         sim
+    }
+
+    /// Member 0's node (panics if it is crashed).
+    pub fn node(&self) -> &Node {
+        self.members[0].node.as_ref().expect("member 0 is running")
+    }
+
+    /// Member 0's engine.
+    pub fn engine(&self) -> &Engine {
+        &self.members[0].engine
+    }
+
+    /// Makes member 0's engine refuse connections until `t`.
+    pub fn set_engine_down_until(&mut self, t: Timestamp) {
+        self.members[0].engine_down_until = t;
     }
 
     /// A hash of everything that happened, for determinism checks.
@@ -223,58 +308,80 @@ impl Sim {
         self.trace
     }
 
-    fn record(&mut self, what: &str) {
+    /// The last events, oldest first (for failure reports).
+    pub fn timeline(&self) -> impl Iterator<Item = &String> {
+        self.timeline.iter()
+    }
+
+    fn record(&mut self, what: String) {
         let mut buf = Vec::with_capacity(40 + what.len());
         buf.extend_from_slice(self.trace.as_slice());
         buf.extend_from_slice(&self.now.to_be_bytes());
         buf.extend_from_slice(what.as_bytes());
         self.trace = keccak256(&buf);
+        if self.timeline.len() >= TIMELINE {
+            self.timeline.pop_front();
+        }
+        self.timeline.push_back(format!("t={} {what}", self.now));
     }
 
-    /// Queues an injected fault for the next call of `kind`.
+    /// Queues an injected fault for the next call of `kind` (from any member).
     pub fn inject(&mut self, kind: CallKind, fault: Fault) {
         self.faults.entry(kind).or_default().push_back(fault);
     }
 
-    /// Delivers `event` to the node at the current time (as if it just arrived).
+    /// Delivers `event` to member 0 now.
     pub fn deliver(&mut self, event: Event) {
-        self.schedule(0, event);
+        self.deliver_to(0, event);
     }
 
-    /// Sends an RPC call to the node; returns the id its reply will carry.
+    /// Delivers `event` to `member` now.
+    pub fn deliver_to(&mut self, member: usize, event: Event) {
+        self.schedule(member, 0, event);
+    }
+
+    /// Sends an RPC call to member 0; returns the id its reply will carry.
     pub fn rpc(&mut self, request: RpcRequest) -> ReplyTo {
+        self.rpc_to(0, request)
+    }
+
+    /// Sends an RPC call to `member`.
+    pub fn rpc_to(&mut self, member: usize, request: RpcRequest) -> ReplyTo {
         let reply_to = ReplyTo(self.next_reply);
         self.next_reply += 1;
         if request == RpcRequest::OverrideLeader {
             self.leader_overridden = true;
         }
-        self.deliver(Event::RpcRequested { reply_to, request });
+        self.deliver_to(member, Event::RpcRequested { reply_to, request });
         reply_to
     }
 
     /// The reply to `id`, if it arrived.
     pub fn reply(&self, id: ReplyTo) -> Option<&Result<RpcReply, RpcFailure>> {
-        self.replies.iter().find(|(r, _)| *r == id).map(|(_, res)| res)
+        self.replies.iter().rev().find(|(_, r, _)| *r == id).map(|(_, _, res)| res)
     }
 
-    fn schedule(&mut self, delay: u64, event: Event) {
+    fn schedule(&mut self, member: usize, delay: u64, event: Event) {
         self.seq += 1;
-        self.queue.insert((self.now + delay, self.seq), event);
+        let incarnation = self.members[member].incarnation;
+        self.queue.insert((self.now + delay, self.seq), (member, incarnation, event));
     }
 
     fn latency(&mut self, range: (u64, u64)) -> u64 {
         self.rng.range(range.0, range.1)
     }
 
-    /// Announces the current L1 head to the node (after its L1 latency) if it changed.
+    /// Announces the current L1 head to every node (after its L1 latency) if it changed.
     pub fn observe_l1(&mut self) {
         let head = self.l1.head_ref();
         if self.last_l1_head != Some(head.hash) {
             self.last_l1_head = Some(head.hash);
-            let d = self.latency(self.cfg.l1_latency_ms);
-            self.schedule(d, Event::L1HeadObserved(head));
             let fin = self.l1.finalized().info;
-            self.schedule(d, Event::L1FinalizedObserved(fin));
+            for m in 0..self.members.len() {
+                let d = self.latency(self.cfg.l1_latency_ms);
+                self.schedule(m, d, Event::L1HeadObserved(head));
+                self.schedule(m, d, Event::L1FinalizedObserved(fin));
+            }
         }
     }
 
@@ -282,14 +389,50 @@ impl Sim {
         self.faults.get_mut(&kind).and_then(|q| q.pop_front())
     }
 
-    /// Carries out every command the node has queued.
-    fn dispatch(&mut self) {
-        while let Some(cmd) = self.node.poll_command() {
-            self.execute(cmd);
+    fn dispatch_all(&mut self) {
+        for m in 0..self.members.len() {
+            self.dispatch(m);
         }
     }
 
-    fn execute(&mut self, cmd: Command) {
+    /// Carries out every command member `m` has queued.
+    fn dispatch(&mut self, m: usize) {
+        loop {
+            let Some(cmd) = self.members[m].node.as_mut().and_then(|n| n.poll_command()) else { break };
+            self.execute(m, cmd);
+        }
+    }
+
+    /// A fault to apply to the next call of `kind`; the scenario runner overrides this to inject by probability.
+    fn fault_for(&mut self, kind: CallKind) -> Option<Fault> {
+        if let Some(f) = self.take_fault(kind) {
+            return Some(f);
+        }
+        let r = self.rates.clone();
+        let engine = !matches!(kind, CallKind::L1 | CallKind::Leader | CallKind::Commit);
+        let rng = &mut self.rng;
+        if engine && rng.chance(r.engine_error) {
+            return Some(Fault::Fail(RpcError::Transport("connection reset by peer".into())));
+        }
+        if engine && rng.chance(r.engine_timeout) {
+            return Some(Fault::Fail(RpcError::Timeout));
+        }
+        if engine && kind != CallKind::ReadL2 && rng.chance(r.engine_reset) {
+            return Some(Fault::Fail(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() }));
+        }
+        match kind {
+            CallKind::StartBuild if rng.chance(r.engine_syncing) => Some(Fault::Status(PayloadStatusEnum::Syncing)),
+            CallKind::NewPayload if rng.chance(r.invalid_payload) => {
+                Some(Fault::Status(PayloadStatusEnum::Invalid { validation_error: "simulated invalid block".into() }))
+            }
+            CallKind::Commit if rng.chance(r.commit_failure) => Some(Fault::Fail(RpcError::Transport("raft: no quorum".into()))),
+            CallKind::Commit if rng.chance(r.commit_lost) => Some(Fault::LoseAnswer),
+            CallKind::L1 if rng.chance(r.l1_error) => Some(Fault::Fail(RpcError::Transport("L1 node overloaded".into()))),
+            _ => None,
+        }
+    }
+
+    fn execute(&mut self, m: usize, cmd: Command) {
         let kind = match &cmd {
             Command::FetchL1BlockByHash { .. } | Command::FetchL1BlockByNumber { .. } => Some(CallKind::L1),
             Command::FetchL2Heads { .. } | Command::FetchL2BlockByNumber { .. } => Some(CallKind::ReadL2),
@@ -301,26 +444,41 @@ impl Sim {
             Command::CommitToConductor { .. } => Some(CallKind::Commit),
             Command::Publish { .. } | Command::Reply { .. } => None,
         };
-        self.record(&format!("{cmd:?}").chars().take(200).collect::<String>());
+        self.record(format!("n{m} {}", summarize_command(&cmd)));
         let Some(kind) = kind else {
             match cmd {
                 Command::Publish { envelope } => {
                     let hash = envelope.execution_payload.block_hash();
-                    if self.node.config().sequencer.conductor_enabled
-                        && !self.leader_overridden
-                        && !self.conductor.contains(&hash)
-                    {
-                        panic!("safety: block {hash} published but never committed to the conductor (seed {})", self.cfg.seed);
+                    if self.core_cfg.sequencer.conductor_enabled && !self.leader_overridden && !self.conductor.contains(&hash) {
+                        panic!("safety: block {hash} published by n{m} but never committed to the conductor (seed {})", self.cfg.seed);
                     }
-                    self.published.push(hash);
+                    if self.keep_history {
+                        self.published.push(hash);
+                    }
+                    // Gossip: every other member receives the block.
+                    for other in 0..self.members.len() {
+                        if other != m {
+                            let d = self.latency(self.cfg.l1_latency_ms);
+                            let reply_to = ReplyTo(self.next_reply);
+                            self.next_reply += 1;
+                            let request = RpcRequest::PostUnsafePayload(envelope.clone());
+                            self.schedule(other, d, Event::RpcRequested { reply_to, request });
+                        }
+                    }
                 }
-                Command::Reply { reply_to, result } => self.replies.push((reply_to, result)),
+                Command::Reply { reply_to, result } => {
+                    if self.keep_history || self.pending_start.is_some_and(|p| p.2 == Some(reply_to)) {
+                        self.replies.push((m, reply_to, result));
+                    }
+                }
                 _ => unreachable!(),
             }
             return;
         };
         *self.calls.entry(kind).or_default() += 1;
-        self.call_times.push((self.now, kind));
+        if self.keep_history {
+            self.call_times.push((self.now, kind));
+        }
         let id = cmd.request_id().expect("calls carry ids");
         let is_engine = !matches!(kind, CallKind::L1 | CallKind::Leader | CallKind::Commit);
         let is_conductor = matches!(kind, CallKind::Leader | CallKind::Commit);
@@ -332,16 +490,16 @@ impl Sim {
         } else {
             self.latency(self.cfg.l1_latency_ms)
         };
-        if is_engine && self.now < self.engine_down_until {
+        if is_engine && self.now < self.members[m].engine_down_until {
             let error = RpcError::Transport("connection refused".into());
-            return self.schedule(latency, Event::RequestFailed { id, error });
+            return self.schedule(m, latency, Event::RequestFailed { id, error });
         }
-        let fault = self.take_fault(kind);
+        let fault = self.fault_for(kind);
         match fault {
             Some(Fault::Fail(RpcError::Timeout)) => {
-                return self.schedule(timeout, Event::RequestFailed { id, error: RpcError::Timeout })
+                return self.schedule(m, timeout, Event::RequestFailed { id, error: RpcError::Timeout })
             }
-            Some(Fault::Fail(error)) => return self.schedule(latency, Event::RequestFailed { id, error }),
+            Some(Fault::Fail(error)) => return self.schedule(m, latency, Event::RequestFailed { id, error }),
             _ => {}
         }
         // A status fault replaces the engine's answer and has none of the call's effects (an engine that says
@@ -354,99 +512,213 @@ impl Sim {
             (Some(Fault::Status(status)), Command::NewPayload { .. }) => {
                 Event::EngineResponded { id, reply: EngineReply::PayloadInserted { status: status.clone() } }
             }
-            _ => self.answer(cmd),
+            _ => self.answer(m, cmd),
         };
         if fault == Some(Fault::LoseAnswer) {
-            return self.schedule(timeout, Event::RequestFailed { id, error: RpcError::Timeout });
+            return self.schedule(m, timeout, Event::RequestFailed { id, error: RpcError::Timeout });
         }
-        self.schedule(latency, event);
+        self.schedule(m, latency, event);
     }
 
-    fn answer(&mut self, cmd: Command) -> Event {
+    fn answer(&mut self, m: usize, cmd: Command) -> Event {
         let engine_event = |id, r: Result<EngineReply, RpcError>| match r {
             Ok(reply) => Event::EngineResponded { id, reply },
             Err(error) => Event::RequestFailed { id, error },
         };
+        let engine = &mut self.members[m].engine;
         match cmd {
-            Command::FetchL1BlockByHash { id, hash } => {
-                Event::L1BlockFetched { id, block: self.l1.by_hash(&hash).cloned() }
-            }
+            Command::FetchL1BlockByHash { id, hash } => Event::L1BlockFetched { id, block: self.l1.by_hash(&hash).cloned() },
             Command::FetchL1BlockByNumber { id, number } => {
                 Event::L1BlockFetched { id, block: self.l1.by_number(number).cloned() }
             }
-            Command::FetchL2Heads { id } => Event::L2HeadsFetched { id, heads: self.engine.heads() },
-            Command::FetchL2BlockByNumber { id, number } => {
-                Event::L2BlockFetched { id, block: self.engine.by_number(number) }
-            }
+            Command::FetchL2Heads { id } => Event::L2HeadsFetched { id, heads: engine.heads() },
+            Command::FetchL2BlockByNumber { id, number } => Event::L2BlockFetched { id, block: engine.by_number(number) },
             Command::ForkchoiceUpdate { id, state, attributes, .. } => {
-                engine_event(id, self.engine.forkchoice_updated(&state, attributes.as_deref().map(|a| &a.op)))
+                engine_event(id, engine.forkchoice_updated(&state, attributes.as_deref().map(|a| &a.op)))
             }
-            Command::GetPayload { id, payload_id, .. } => engine_event(id, self.engine.get_payload(payload_id, &mut self.rng)),
-            Command::NewPayload { id, envelope, .. } => engine_event(id, self.engine.new_payload(&envelope)),
-            Command::CheckLeader { id } => match self.conductor.check_leader() {
-                Ok(reply) => Event::ConductorResponded { id, reply },
-                Err(error) => Event::RequestFailed { id, error },
-            },
-            Command::CommitToConductor { id, envelope } => match self.conductor.commit(&envelope) {
-                Ok(outcome) => {
-                    for r in &outcome.replaced {
-                        // Legitimate only if the engine never accepted the block (INVALID on insert) or L1
-                        // reorged its origin out.
-                        let canonical = self.l1.by_number(r.l1_origin.number).map(|b| b.hash());
-                        if canonical == Some(r.l1_origin.hash) && self.engine.block(&r.hash).is_some() {
-                            panic!(
-                                "safety: committed block {}:{} replaced by {:#x} although it is valid and its L1 origin {} is canonical (seed {})",
-                                r.hash, r.number, envelope.execution_payload.block_hash(), r.l1_origin.number, self.cfg.seed
-                            );
+            Command::GetPayload { id, payload_id, .. } => engine_event(id, engine.get_payload(payload_id, &mut self.rng)),
+            Command::NewPayload { id, envelope, .. } => engine_event(id, engine.new_payload(&envelope)),
+            Command::CheckLeader { id } => {
+                Event::ConductorResponded { id, reply: keel_core::ConductorReply::Leader(self.leader == Some(m)) }
+            }
+            Command::CommitToConductor { id, envelope } => {
+                match self.conductor.commit_as(self.leader == Some(m), &envelope) {
+                    Ok(outcome) => {
+                        for r in &outcome.replaced {
+                            // Legitimate only if no engine accepted the block (INVALID on insert) or L1 reorged its
+                            // origin out.
+                            let canonical = self.l1.by_number(r.l1_origin.number).map(|b| b.hash());
+                            let accepted = self.members.iter().any(|mm| mm.engine.block(&r.hash).is_some());
+                            if canonical == Some(r.l1_origin.hash) && accepted {
+                                panic!(
+                                    "safety: committed block {}:{} replaced by {:#x} from n{m} although it is valid and its L1 origin {} is canonical (seed {})",
+                                    r.hash, r.number, envelope.execution_payload.block_hash(), r.l1_origin.number, self.cfg.seed
+                                );
+                            }
                         }
+                        Event::ConductorResponded { id, reply: outcome.reply }
                     }
-                    Event::ConductorResponded { id, reply: outcome.reply }
+                    Err(error) => Event::RequestFailed { id, error },
                 }
-                Err(error) => Event::RequestFailed { id, error },
-            },
+            }
             Command::Publish { .. } | Command::Reply { .. } => unreachable!("handled by execute"),
         }
     }
 
-    fn check(&mut self) {
+    fn check(&mut self, m: usize) {
         self.checks += 1;
-        if let Err(v) = self.node.check_invariants() {
-            panic!("safety: {v} (seed {}, t={} ms, stage {})", self.cfg.seed, self.now, self.node.build_stage());
+        let Some(node) = self.members[m].node.as_ref() else { return };
+        if let Err(v) = node.check_invariants() {
+            panic!("safety: n{m}: {v} (seed {}, t={} ms, stage {})", self.cfg.seed, self.now, node.build_stage());
         }
     }
 
-    /// Advances to the next moment anything happens, no later than `until`. Returns false if nothing is left to do
-    /// before `until` (time is then set to `until`).
+    /// Crashes member `m` now; it restarts after `down_ms` with only what its engine kept.
+    pub fn crash(&mut self, m: usize, down_ms: u64) {
+        if self.members[m].node.is_none() {
+            return;
+        }
+        self.record(format!("n{m} CRASH for {down_ms} ms"));
+        self.crashes += 1;
+        let member = &mut self.members[m];
+        member.node = None;
+        member.incarnation += 1;
+        member.restart_at = Some(self.now + down_ms);
+    }
+
+    fn restart(&mut self, m: usize) {
+        self.record(format!("n{m} RESTART"));
+        let node = Node::new(self.core_cfg.clone(), self.now).expect("valid sim config");
+        let member = &mut self.members[m];
+        member.node = Some(node);
+        member.restart_at = None;
+        // A restarted node needs the L1 head again (a real shell polls it).
+        self.last_l1_head = None;
+        self.observe_l1();
+        // A restarted leader must be started again by the conductor (with a conductor it starts stopped).
+        if self.core_cfg.sequencer.conductor_enabled && self.leader == Some(m) {
+            self.pending_start = Some((m, self.now + CONDUCTOR_RETRY_MS, None));
+        }
+        self.dispatch(m);
+    }
+
+    /// op-conductor's failover: `to` becomes leader; the old leader is told to stop; the new one is started at the
+    /// conductor's head, after being caught up with `admin_postUnsafePayload` if it is behind.
+    pub fn failover(&mut self, to: usize) {
+        let from = self.leader;
+        self.record(format!("FAILOVER {from:?} -> n{to}"));
+        self.failovers += 1;
+        self.leader = Some(to);
+        if let Some(f) = from {
+            if f != to && self.members[f].node.is_some() {
+                self.rpc_to(f, RpcRequest::StopSequencer);
+            }
+        }
+        self.pending_start = Some((to, self.now, None));
+    }
+
+    /// The conductor model's loop: keep trying to start the pending leader.
+    fn conductor_tick(&mut self) {
+        let Some((m, at, last)) = self.pending_start else { return };
+        if self.now < at {
+            return;
+        }
+        if let Some(id) = last {
+            match self.reply(id).cloned() {
+                Some(Ok(_)) => {
+                    self.pending_start = None;
+                    return;
+                }
+                Some(Err(e)) if e.message.contains("already running") => {
+                    self.pending_start = None;
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if self.leader != Some(m) {
+            self.pending_start = None;
+            return;
+        }
+        let Some(node) = self.members[m].node.as_ref() else {
+            self.pending_start = Some((m, self.now + CONDUCTOR_RETRY_MS, None));
+            return;
+        };
+        let node_head = node.heads().unsafe_head;
+        let raft_head = self.conductor.head().map(|c| (c.number, c.hash));
+        let start_hash = match (raft_head, node_head) {
+            (Some((n, h)), Some(u)) if u.number < n || u.hash != h => {
+                // Catch the node up from the raft log, then try again.
+                let missing: Vec<_> =
+                    self.conductor.log.iter().filter(|c| c.number > u.number).map(|c| c.envelope.clone()).collect();
+                for env in missing {
+                    self.rpc_to(m, RpcRequest::PostUnsafePayload(env));
+                }
+                h
+            }
+            (Some((_, h)), _) => h,
+            (None, Some(u)) => u.hash,
+            (None, None) => B256::ZERO,
+        };
+        let id = self.rpc_to(m, RpcRequest::StartSequencer(start_hash));
+        self.pending_start = Some((m, self.now + CONDUCTOR_RETRY_MS, Some(id)));
+    }
+
+    /// Advances to the next moment anything happens, no later than `until`. Returns whether anything was due.
     pub fn step(&mut self, until: Timestamp) -> bool {
-        self.dispatch();
+        self.dispatch_all();
         let mut next = until;
         if let Some((&(t, _), _)) = self.queue.iter().next() {
             next = next.min(t);
         }
-        if let Some(t) = self.node.poll_timeout() {
-            next = next.min(t);
+        for member in &self.members {
+            if let Some(t) = member.node.as_ref().and_then(|n| n.poll_timeout()) {
+                next = next.min(t);
+            }
+            if let Some(t) = member.restart_at {
+                next = next.min(t);
+            }
+        }
+        if let Some((_, at, _)) = self.pending_start {
+            next = next.min(at.max(self.now));
         }
         next = next.min(self.l1.next_block_time());
-        let progressed = next < until || self.queue.keys().next().map(|k| k.0 <= until).unwrap_or(false);
+        let progressed = next < until || self.queue.keys().next().is_some_and(|k| k.0 <= until);
         self.now = self.now.max(next);
         if self.l1.advance(self.now, &mut self.rng) {
             self.observe_l1();
+        }
+        for m in 0..self.members.len() {
+            if self.members[m].restart_at.is_some_and(|t| t <= self.now) {
+                self.restart(m);
+            }
         }
         while let Some(entry) = self.queue.first_entry() {
             if entry.key().0 > self.now {
                 break;
             }
-            let event = entry.remove();
-            self.record(&format!("{event:?}").chars().take(200).collect::<String>());
-            self.node.handle_event(self.now, event);
-            self.check();
-            self.dispatch();
+            let (m, incarnation, event) = entry.remove();
+            if incarnation != self.members[m].incarnation || self.members[m].node.is_none() {
+                continue;
+            }
+            self.record(format!("n{m} {}", summarize_event(&event)));
+            let now = self.now;
+            if let Some(node) = self.members[m].node.as_mut() {
+                node.handle_event(now, event);
+            }
+            self.check(m);
+            self.dispatch(m);
         }
-        if self.node.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.node.handle_timeout(self.now);
-            self.check();
-            self.dispatch();
+        for m in 0..self.members.len() {
+            let now = self.now;
+            let Some(node) = self.members[m].node.as_mut() else { continue };
+            if node.poll_timeout().is_some_and(|t| t <= now) {
+                node.handle_timeout(now);
+                self.check(m);
+                self.dispatch(m);
+            }
         }
+        self.conductor_tick();
         progressed
     }
 
@@ -455,7 +727,7 @@ impl Sim {
         while self.now < until {
             self.step(until);
         }
-        self.dispatch();
+        self.dispatch_all();
     }
 
     /// Runs for `ms` more milliseconds.
@@ -464,7 +736,7 @@ impl Sim {
         self.run_until(until);
     }
 
-    /// Runs until the node's unsafe head reaches `number`, or `max_ms` of virtual time pass. Returns whether it did.
+    /// Runs until member 0's unsafe head reaches `number`, or `max_ms` of virtual time pass. Returns whether it did.
     pub fn run_to_block(&mut self, number: u64, max_ms: u64) -> bool {
         let deadline = self.now + max_ms;
         while self.now < deadline {
@@ -478,24 +750,33 @@ impl Sim {
 
     /// Replaces the last `depth` L1 blocks, drawing the new blocks from the world's seed.
     pub fn reorg_l1(&mut self, depth: u64) {
+        self.record(format!("L1 REORG depth {depth}"));
         self.l1.reorg(depth, &mut self.rng);
         self.observe_l1();
     }
 
-    /// Models derivation: the safe head follows the engine's unsafe head `lag` blocks behind.
+    /// Models derivation: each node's safe head follows its engine's unsafe head `lag` blocks behind.
     pub fn follow_safe_head(&mut self, lag: u64) {
-        let target = self.engine.heads().unsafe_head.number.saturating_sub(lag);
-        let current = self.node.heads().safe.map(|s| s.number).unwrap_or(0);
-        if target > current {
-            if let Some(b) = self.engine.by_number(target) {
-                self.deliver(Event::SafeHeadObserved(b));
+        for m in 0..self.members.len() {
+            let target = self.members[m].engine.heads().unsafe_head.number.saturating_sub(lag);
+            let Some(node) = self.members[m].node.as_ref() else { continue };
+            let current = node.heads().safe.map(|s| s.number).unwrap_or(0);
+            if target > current {
+                if let Some(b) = self.members[m].engine.by_number(target) {
+                    self.deliver_to(m, Event::SafeHeadObserved(b));
+                }
             }
         }
     }
 
-    /// The node's unsafe head number (0 if unknown).
+    /// Member 0's unsafe head number (0 if unknown or crashed).
     pub fn unsafe_number(&self) -> u64 {
-        self.node.heads().unsafe_head.map(|h| h.number).unwrap_or(0)
+        self.members[0].node.as_ref().and_then(|n| n.heads().unsafe_head).map(|h| h.number).unwrap_or(0)
+    }
+
+    /// The highest unsafe head among members' engines (the chain's progress whoever leads).
+    pub fn chain_height(&self) -> u64 {
+        self.members.iter().map(|m| m.engine.heads().unsafe_head.number).max().unwrap_or(0)
     }
 
     /// Calls of `kind` made in `[from, to)`.
@@ -506,5 +787,53 @@ impl Sim {
     /// Calls of `kind` so far.
     pub fn call_count(&self, kind: CallKind) -> u64 {
         self.calls.get(&kind).copied().unwrap_or(0)
+    }
+}
+
+fn summarize_command(cmd: &Command) -> String {
+    match cmd {
+        Command::FetchL1BlockByHash { id, hash } => format!("{id} FetchL1BlockByHash {hash:#x}"),
+        Command::FetchL1BlockByNumber { id, number } => format!("{id} FetchL1BlockByNumber {number}"),
+        Command::FetchL2Heads { id } => format!("{id} FetchL2Heads"),
+        Command::FetchL2BlockByNumber { id, number } => format!("{id} FetchL2BlockByNumber {number}"),
+        Command::ForkchoiceUpdate { id, state, attributes, .. } => format!(
+            "{id} ForkchoiceUpdate head={:#x} attrs={}",
+            state.head_block_hash,
+            attributes.as_ref().map(|a| a.op.payload_attributes.timestamp.to_string()).unwrap_or("-".into())
+        ),
+        Command::GetPayload { id, payload_id, .. } => format!("{id} GetPayload {payload_id}"),
+        Command::NewPayload { id, envelope, .. } => {
+            let p = &envelope.execution_payload;
+            format!("{id} NewPayload {}:{:#x}", p.block_number(), p.block_hash())
+        }
+        Command::CheckLeader { id } => format!("{id} CheckLeader"),
+        Command::CommitToConductor { id, envelope } => {
+            format!("{id} CommitToConductor {}", envelope.execution_payload.block_number())
+        }
+        Command::Publish { envelope } => format!("Publish {}", envelope.execution_payload.block_number()),
+        Command::Reply { reply_to, result } => format!("Reply {reply_to:?} {:?}", result.as_ref().map(|_| "ok")),
+    }
+}
+
+fn summarize_event(ev: &Event) -> String {
+    match ev {
+        Event::L1HeadObserved(b) => format!("L1HeadObserved {}:{:#x}", b.number, b.hash),
+        Event::L1FinalizedObserved(b) => format!("L1FinalizedObserved {}", b.number),
+        Event::SafeHeadObserved(b) => format!("SafeHeadObserved {b}"),
+        Event::FinalizedHeadObserved(b) => format!("FinalizedHeadObserved {b}"),
+        Event::L1BlockFetched { id, block } => format!("{id} L1BlockFetched {:?}", block.as_ref().map(|b| b.number())),
+        Event::L2HeadsFetched { id, heads } => format!("{id} L2HeadsFetched unsafe={}", heads.unsafe_head),
+        Event::L2BlockFetched { id, block } => format!("{id} L2BlockFetched {:?}", block.map(|b| b.number)),
+        Event::EngineResponded { id, reply } => match reply {
+            EngineReply::ForkchoiceUpdated { status, payload_id } => format!("{id} ForkchoiceUpdated {} {payload_id:?}", status.as_str()),
+            EngineReply::PayloadFetched(env) => format!("{id} PayloadFetched {}", env.execution_payload.block_number()),
+            EngineReply::PayloadInserted { status } => format!("{id} PayloadInserted {}", status.as_str()),
+        },
+        Event::ConductorResponded { id, reply } => format!("{id} ConductorResponded {reply:?}"),
+        Event::RequestFailed { id, error } => format!("{id} RequestFailed {error}"),
+        Event::RpcRequested { reply_to, request } => match request {
+            RpcRequest::PostUnsafePayload(env) => format!("Rpc {reply_to:?} PostUnsafePayload {}", env.execution_payload.block_number()),
+            other => format!("Rpc {reply_to:?} {other:?}"),
+        },
     }
 }

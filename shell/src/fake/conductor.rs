@@ -16,7 +16,7 @@ impl Service for ConductorService {
             "conductor_paused" | "conductor_stopped" => Ok(Value::Bool(false)),
             "conductor_commitUnsafePayload" => {
                 let env: OpExecutionPayloadEnvelope = param(params, 0, "payload envelope")?;
-                match lock(&self.0.conductor).commit(&env) {
+                match lock(&self.0.conductor).commit(&std::sync::Arc::new(env)) {
                     Ok(_) => Ok(Value::Null),
                     // op-conductor reports every method error with the generic server-error code.
                     Err(RpcError::Rpc { message, .. }) | Err(RpcError::Transport(message)) => {
