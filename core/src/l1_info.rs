@@ -387,10 +387,16 @@ pub fn blob_update_fraction(rollup: &RollupConfig, header: &Header) -> u64 {
     if rollup.hardforks.pectra_blob_schedule_time.is_some_and(|p| t < p) {
         return CANCUN_UPDATE_FRACTION;
     }
-    let known = KNOWN_BLOB_SCHEDULES.iter().find(|(id, _)| *id == rollup.l1_chain_id).and_then(|(_, schedule)| {
-        schedule.iter().rev().find(|(activation, _)| t >= *activation).map(|(_, fraction)| *fraction)
-    });
-    known.unwrap_or(if header.requests_hash.is_some() { PRAGUE_UPDATE_FRACTION } else { CANCUN_UPDATE_FRACTION })
+    match KNOWN_BLOB_SCHEDULES.iter().find(|(id, _)| *id == rollup.l1_chain_id) {
+        // A known chain's headers carry excess blob gas only from Cancun on; earlier ones never reach here.
+        Some((_, schedule)) => schedule
+            .iter()
+            .rev()
+            .find(|(activation, _)| t >= *activation)
+            .map_or(CANCUN_UPDATE_FRACTION, |(_, fraction)| *fraction),
+        None if header.requests_hash.is_some() => PRAGUE_UPDATE_FRACTION,
+        None => CANCUN_UPDATE_FRACTION,
+    }
 }
 
 /// The blob base fee written into the L1 info deposit: 1 when the L1 block predates EIP-4844.

@@ -41,7 +41,7 @@ pub use io::{
     RpcRequest, SyncStatus,
 };
 pub use attributes::Attributes;
-pub use node::{BlockReport, InvariantViolation, Node, Stats};
+pub use node::{BlockReport, InvariantViolation, Node, Sabotage, Stats};
 pub use types::{Heads, L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId, Timestamp};
 
 /// Re-exported so drivers build the same types the core consumes.

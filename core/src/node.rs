@@ -229,6 +229,15 @@ enum Pending {
     Commit,
 }
 
+/// Rules a sabotaged node breaks on purpose (tests of the checks themselves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Hand a sealed block to followers before the conductor committed it.
+    PublishBeforeCommit,
+    /// Adopt the next L1 origin without waiting for its confirmation depth.
+    IgnoreConfDepth,
+}
+
 /// An invariant the node broke. The simulator treats this as a safety violation.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invariant violated: {0}")]
@@ -281,6 +290,7 @@ pub struct Node {
     stats: Stats,
     reports: VecDeque<BlockReport>,
     imports: BTreeMap<u64, Arc<OpExecutionPayloadEnvelope>>,
+    sabotage: Option<Sabotage>,
 }
 
 impl Node {
@@ -328,6 +338,7 @@ impl Node {
             stats: Stats::default(),
             reports: VecDeque::new(),
             imports: BTreeMap::new(),
+            sabotage: None,
         };
         node.sync = Sync::Resetting(Box::new(Reset {
             reason: "startup".into(),
@@ -380,6 +391,12 @@ impl Node {
     /// When to call [`Node::handle_timeout`] next. `None`: nothing is timed; wait for an event.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.raw_deadline().filter(|t| *t > self.now)
+    }
+
+    /// Makes the node break a rule on purpose, to show that the simulator's checks catch it. Test builds only.
+    #[cfg(feature = "sabotage")]
+    pub fn sabotage(&mut self, s: Sabotage) {
+        self.sabotage = Some(s);
     }
 
     /// Heads as the node sees them.
@@ -772,6 +789,9 @@ impl Node {
     }
 
     fn next_confirmed(&self, cur: &L1Block) -> bool {
+        if self.sabotage == Some(Sabotage::IgnoreConfDepth) {
+            return true;
+        }
         origin::confirmed(cur.number() + 1, self.heads.l1_head.map(|h| h.number), self.cfg.sequencer.l1_confs)
     }
 
@@ -975,7 +995,7 @@ impl Node {
         };
         let txs = p.transactions().len();
         let sealed = Box::new(Sealed { job, envelope, block, sealed_at: self.now, txs, committed: false });
-        if cfg!(feature = "broken-publish-before-commit") {
+        if self.sabotage == Some(Sabotage::PublishBeforeCommit) {
             self.publish(&sealed);
         }
         self.build = if self.conductor_gated() {
@@ -1106,7 +1126,7 @@ impl Node {
             self.now.saturating_sub(sealed.sealed_at),
             self.now.saturating_sub(block.time_ms),
         );
-        if !cfg!(feature = "broken-publish-before-commit") {
+        if self.sabotage != Some(Sabotage::PublishBeforeCommit) {
             self.publish(&sealed);
         }
         if self.reports.len() >= MAX_REPORTS {

@@ -163,7 +163,7 @@ fn build_block(w: &FakeWorld, get: &str, new: &str) -> (Value, Bytes) {
     let rollup = w.rollup_config();
     let parent: L2BlockRef = w.engine_head();
     let (_, origin) = l1_block(w, "0x0");
-    let sys = rollup.genesis.system_config.unwrap();
+    let sys = keel_core::system_config::SystemConfig::from(rollup.genesis.system_config.unwrap());
     let attrs = build(&AttributesInput {
         rollup: &rollup,
         system_config: &sys,
@@ -172,6 +172,7 @@ fn build_block(w: &FakeWorld, get: &str, new: &str) -> (Value, Bytes) {
         seq_num: parent.number + 1,
         timestamp: parent.timestamp() + rollup.block_time,
         no_tx_pool: false,
+        deposits: &[],
     })
     .unwrap();
     let l1_info = attrs.op.transactions.as_ref().unwrap()[0].clone();

@@ -2,61 +2,69 @@
 //! here, to report throughput; the simulation itself runs on virtual time.
 //!
 //! ```text
-//! keel-sim run [--seed N] [--blocks N] [--block-time-ms MS] [--check-determinism]
+//! keel-sim run   --scenario <name|file> --seed <u64> [--blocks N] [--check-determinism]
+//! keel-sim sweep --scenario <name|file> --seeds A..B [--blocks N]
+//! keel-sim list
 //! ```
+//!
+//! Exit codes: 0 ok; 2 bad arguments; 3 safety violation; 4 liveness failure; 5 non-deterministic trace; 6 panic.
 
-use keel_sim::{Sim, SimConfig};
+use keel_sim::scenario::{self, Failure, Scenario, BUILTIN};
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: keel-sim run [--seed N] [--blocks N] [--block-time-ms MS] [--check-determinism]";
+const USAGE: &str = "usage:
+  keel-sim run   --scenario <name|file> [--seed N] [--blocks N] [--check-determinism]
+  keel-sim sweep --scenario <name|file> --seeds A..B [--blocks N]
+  keel-sim list";
 
 struct Args {
+    command: String,
+    scenario: String,
     seed: u64,
-    blocks: u64,
-    block_time_ms: u64,
+    seeds: (u64, u64),
+    blocks: Option<u64>,
     check_determinism: bool,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    match argv.next().as_deref() {
-        Some("run") => {}
-        Some(other) => return Err(format!("unknown command {other:?}\n{USAGE}")),
-        None => return Err(USAGE.to_string()),
+    let command = argv.next().ok_or(USAGE)?;
+    if !["run", "sweep", "list"].contains(&command.as_str()) {
+        return Err(format!("unknown command {command:?}\n{USAGE}"));
     }
-    let mut a = Args { seed: 1, blocks: 10_000, block_time_ms: 2_000, check_determinism: false };
+    let mut a = Args { command, scenario: "steady-state".into(), seed: 1, seeds: (0, 100), blocks: None, check_determinism: false };
     while let Some(flag) = argv.next() {
-        let mut num = |name: &str| -> Result<u64, String> {
-            let v = argv.next().ok_or_else(|| format!("{name} needs a value"))?;
-            v.parse().map_err(|_| format!("{name}: {v:?} is not a whole number"))
-        };
+        let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
+        let num = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name}: {v:?} is not a whole number"));
         match flag.as_str() {
-            "--seed" => a.seed = num("--seed")?,
-            "--blocks" => a.blocks = num("--blocks")?,
-            "--block-time-ms" => a.block_time_ms = num("--block-time-ms")?,
+            "--scenario" => a.scenario = value("--scenario")?,
+            "--seed" => a.seed = num("--seed", value("--seed")?)?,
+            "--blocks" => a.blocks = Some(num("--blocks", value("--blocks")?)?),
+            "--seeds" => {
+                let v = value("--seeds")?;
+                let (lo, hi) = v.split_once("..").ok_or_else(|| format!("--seeds {v:?}: expected A..B"))?;
+                a.seeds = (num("--seeds", lo.to_string())?, num("--seeds", hi.to_string())?);
+                if a.seeds.1 <= a.seeds.0 {
+                    return Err(format!("--seeds {v:?}: empty range"));
+                }
+            }
             "--check-determinism" => a.check_determinism = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown flag {other:?}\n{USAGE}")),
         }
     }
-    if a.block_time_ms == 0 {
-        return Err("--block-time-ms must be positive".into());
-    }
     Ok(a)
 }
 
-fn run(a: &Args) -> Result<Sim, String> {
-    let mut sim = Sim::new(SimConfig { seed: a.seed, block_time_ms: a.block_time_ms, ..Default::default() });
-    let budget = a.blocks.saturating_mul(a.block_time_ms).saturating_mul(2) + 60_000;
-    if !sim.run_to_block(a.blocks, budget) {
-        return Err(format!(
-            "liveness: reached block {} of {} within {budget} ms of simulated time (seed {})",
-            sim.unsafe_number(),
-            a.blocks,
-            a.seed
-        ));
+fn report_failure(scn: &Scenario, scenario_arg: &str, seed: u64, blocks: Option<u64>, f: &Failure) -> ExitCode {
+    eprintln!("FAILED ({:?}) scenario={} seed={seed}: {}", f.kind, scn.name, f.message);
+    eprintln!("last {} events:", f.timeline.len());
+    for line in &f.timeline {
+        eprintln!("  {line}");
     }
-    Ok(sim)
+    let blocks = blocks.map(|b| format!(" --blocks {b}")).unwrap_or_default();
+    eprintln!("replay: cargo run --release -p keel-sim -- run --scenario {scenario_arg} --seed {seed}{blocks}");
+    ExitCode::from(f.kind.exit_code())
 }
 
 fn main() -> ExitCode {
@@ -67,41 +75,62 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let started = Instant::now();
-    let sim = match run(&args) {
+    if args.command == "list" {
+        for (name, text) in BUILTIN {
+            let s = Scenario::parse(text).expect("built-in scenarios parse");
+            println!("{name:26} {}", s.description);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let scn = match Scenario::load(&args.scenario) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}\nreplay: keel-sim run --seed {} --blocks {}", args.seed, args.blocks);
-            return ExitCode::from(4);
+            eprintln!("{e}");
+            return ExitCode::from(2);
         }
     };
-    let wall = started.elapsed();
-    let st = sim.node().stats();
-    println!(
-        "seed={} blocks={} txs={} l1_blocks={} invariant_checks={} resets={} retries={} wall_ms={} blocks_per_sec={:.0} trace={:#x}",
-        args.seed,
-        st.blocks_sequenced,
-        st.txs_sequenced,
-        sim.l1.head().number(),
-        sim.checks,
-        st.resets,
-        st.retries,
-        wall.as_millis(),
-        st.blocks_sequenced as f64 / wall.as_secs_f64().max(1e-9),
-        sim.trace_hash(),
-    );
-    if args.check_determinism {
-        match run(&args) {
-            Ok(again) if again.trace_hash() == sim.trace_hash() => println!("determinism: ok (same trace twice)"),
-            Ok(again) => {
-                eprintln!("determinism: FAILED: {:#x} != {:#x}", sim.trace_hash(), again.trace_hash());
-                return ExitCode::from(5);
-            }
-            Err(e) => {
-                eprintln!("determinism: second run failed: {e}");
-                return ExitCode::from(5);
+    // Failures are reported with their timeline; the default panic message would only repeat it.
+    std::panic::set_hook(Box::new(|_| {}));
+    let seeds: Vec<u64> = if args.command == "run" { vec![args.seed] } else { (args.seeds.0..args.seeds.1).collect() };
+    let started = Instant::now();
+    let mut total_blocks = 0;
+    for &seed in &seeds {
+        let t0 = Instant::now();
+        let report = match scenario::run(&scn, seed, args.blocks) {
+            Ok(r) => r,
+            Err(f) => return report_failure(&scn, &args.scenario, seed, args.blocks, &f),
+        };
+        total_blocks += report.blocks;
+        let secs = t0.elapsed().as_secs_f64().max(1e-9);
+        if args.command == "run" {
+            println!(
+                "scenario={} seed={seed} blocks={} sequenced={} l1_blocks_reorged={} faults={} crashes={} failovers={} resets={} invariant_checks={} wall_ms={} blocks_per_sec={:.0} trace={:#x}",
+                scn.name, report.blocks, report.sequenced, report.reorged_l1_blocks, report.faults_injected, report.crashes,
+                report.failovers, report.resets, report.invariants_checked, t0.elapsed().as_millis(),
+                report.blocks as f64 / secs, report.trace,
+            );
+        }
+        if args.check_determinism {
+            match scenario::run(&scn, seed, args.blocks) {
+                Ok(again) if again.trace == report.trace => println!("determinism: ok (same trace twice)"),
+                Ok(again) => {
+                    eprintln!("determinism: FAILED for seed {seed}: {:#x} != {:#x}", report.trace, again.trace);
+                    return ExitCode::from(5);
+                }
+                Err(f) => return report_failure(&scn, &args.scenario, seed, args.blocks, &f),
             }
         }
+    }
+    if args.command == "sweep" {
+        println!(
+            "scenario={} seeds={}..{} passed={} blocks={} wall_ms={}",
+            scn.name,
+            args.seeds.0,
+            args.seeds.1,
+            seeds.len(),
+            total_blocks,
+            started.elapsed().as_millis()
+        );
     }
     ExitCode::SUCCESS
 }

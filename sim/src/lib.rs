@@ -10,6 +10,7 @@ pub mod conductor;
 pub mod engine;
 pub mod l1;
 pub mod rng;
+pub mod scenario;
 pub mod world;
 
 pub use world::{CallKind, Fault, FaultRates, Member, Sim, SimConfig};
