@@ -79,6 +79,11 @@ fn temporary(reason: String) -> Verdict {
     Verdict::Retry { base_delay_ms: TEMPORARY_RETRY_MS, reason }
 }
 
+/// An answer of the wrong kind for the call (a driver bug or a confused endpoint): retry the step.
+pub fn unexpected_reply(method: &str, reply: &crate::io::EngineReply) -> Verdict {
+    temporary(format!("{method} answered with {reply:?}"))
+}
+
 /// Classifies a failed `engine_forkchoiceUpdated` that carried attributes.
 pub fn classify_start_error(err: &RpcError, parent: &L2BlockRef) -> Verdict {
     let ctx = format!("engine_forkchoiceUpdated with attributes on parent {parent}");

@@ -964,10 +964,7 @@ impl Node {
                     }
                 }
             }
-            Ok(other) => Verdict::Retry {
-                base_delay_ms: TEMPORARY_RETRY_MS,
-                reason: format!("engine_forkchoiceUpdated answered with {other:?}"),
-            },
+            Ok(other) => engine::unexpected_reply("engine_forkchoiceUpdated", &other),
             Err(e) => engine::classify_start_error(&e, &job.parent),
         };
         self.apply_verdict(verdict);
@@ -1075,10 +1072,7 @@ impl Node {
                     }
                 }
             }
-            Ok(other) => Verdict::Retry {
-                base_delay_ms: TEMPORARY_RETRY_MS,
-                reason: format!("engine_newPayload answered with {other:?}"),
-            },
+            Ok(other) => engine::unexpected_reply("engine_newPayload", &other),
             Err(e) => engine::classify_insert_error(&e, &sealed.block),
         };
         self.build = Build::Inserting { sealed, req: None };
@@ -1096,10 +1090,7 @@ impl Node {
                     }
                 }
             }
-            Ok(other) => Verdict::Retry {
-                base_delay_ms: TEMPORARY_RETRY_MS,
-                reason: format!("engine_forkchoiceUpdated answered with {other:?}"),
-            },
+            Ok(other) => engine::unexpected_reply("engine_forkchoiceUpdated", &other),
             Err(e) => engine::classify_update_error(&e, &sealed.block),
         };
         self.build = Build::Updating { sealed, req: None };
@@ -1274,10 +1265,9 @@ impl Node {
             },
             (false, Err(e)) => engine::classify_insert_error(&e, &block),
             (true, Err(e)) => engine::classify_update_error(&e, &block),
-            (_, Ok(other)) => Verdict::Retry {
-                base_delay_ms: TEMPORARY_RETRY_MS,
-                reason: format!("unexpected engine answer while importing {block}: {other:?}"),
-            },
+            (inserted, Ok(other)) => {
+                engine::unexpected_reply(if inserted { "engine_forkchoiceUpdated" } else { "engine_newPayload" }, &other)
+            }
         };
         self.build = Build::Importing { block, envelope, req: None, inserted };
         self.apply_verdict(verdict);
@@ -1475,10 +1465,7 @@ impl Node {
                 Ok(()) => return self.finish_reset(engine, target),
                 Err(v) => v,
             },
-            Ok(other) => Verdict::Retry {
-                base_delay_ms: TEMPORARY_RETRY_MS,
-                reason: format!("engine_forkchoiceUpdated answered with {other:?}"),
-            },
+            Ok(other) => engine::unexpected_reply("engine_forkchoiceUpdated", &other),
             Err(e) => engine::classify_update_error(&e, &target),
         };
         match verdict {
