@@ -25,7 +25,12 @@ pub struct Attributes {
     #[serde(flatten)]
     pub op: OpPayloadAttributes,
     /// Jovian+: the minimum base fee (must be present from Jovian on).
-    #[serde(rename = "minBaseFee", default, skip_serializing_if = "Option::is_none", with = "alloy_serde::quantity::opt")]
+    #[serde(
+        rename = "minBaseFee",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "alloy_serde::quantity::opt"
+    )]
     pub min_base_fee: Option<u64>,
 }
 
@@ -106,9 +111,8 @@ pub fn build(input: &AttributesInput<'_>) -> Result<Attributes, AttributesError>
     let l2_number = input.parent.number + 1;
     let header = &input.origin.header;
 
-    let info = l1_info::l1_block_info(rollup, sys, input.seq_num, header, input.origin.hash(), ts).map_err(|source| {
-        AttributesError::L1Info { l2_number, origin_number: input.origin.number(), source }
-    })?;
+    let info = l1_info::l1_block_info(rollup, sys, input.seq_num, header, input.origin.hash(), ts)
+        .map_err(|source| AttributesError::L1Info { l2_number, origin_number: input.origin.number(), source })?;
     let upgrade_txs =
         upgrades::upgrade_transactions(rollup, ts).map_err(|source| AttributesError::Upgrade { l2_number, source })?;
     let deposits = if input.seq_num == 0 { input.deposits } else { &[] };
@@ -209,10 +213,9 @@ mod tests {
     fn l1_info_selector(a: &OpPayloadAttributes) -> [u8; 4] {
         let tx = &a.transactions.as_ref().unwrap()[0];
         // Decode through op-alloy and kona rather than hand-parsing the deposit envelope.
-        let env = <op_alloy_consensus::OpTxEnvelope as alloy_eips::eip2718::Decodable2718>::decode_2718(
-            &mut tx.as_ref(),
-        )
-        .unwrap();
+        let env =
+            <op_alloy_consensus::OpTxEnvelope as alloy_eips::eip2718::Decodable2718>::decode_2718(&mut tx.as_ref())
+                .unwrap();
         let dep = env.as_deposit().unwrap();
         assert_eq!(dep.to.to().copied(), Some(Predeploys::L1_BLOCK_INFO));
         let input = dep.input.as_ref();
@@ -227,7 +230,10 @@ mod tests {
         let a = attrs_at(150);
         assert_eq!(a.payload_attributes.timestamp, 150);
         assert_eq!(a.payload_attributes.prev_randao, origin().header.mix_hash);
-        assert_eq!(a.payload_attributes.suggested_fee_recipient, address!("0x4200000000000000000000000000000000000011"));
+        assert_eq!(
+            a.payload_attributes.suggested_fee_recipient,
+            address!("0x4200000000000000000000000000000000000011")
+        );
         assert_eq!(a.payload_attributes.withdrawals, Some(vec![]));
         assert_eq!(a.payload_attributes.parent_beacon_block_root, Some(B256::repeat_byte(0x22)));
         assert_eq!(a.gas_limit, Some(30_000_000));

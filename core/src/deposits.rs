@@ -39,10 +39,16 @@ pub struct DepositLogError {
 fn check_slice_header(data: &[u8]) -> Result<(), String> {
     if data.len() >= 64 {
         if data[..24].iter().any(|b| *b != 0) {
-            return Err(format!("opaqueData offset word {} is not a uint64", alloy_primitives::hex::encode(&data[..32])));
+            return Err(format!(
+                "opaqueData offset word {} is not a uint64",
+                alloy_primitives::hex::encode(&data[..32])
+            ));
         }
         if data[32..56].iter().any(|b| *b != 0) {
-            return Err(format!("opaqueData length word {} is not a uint64", alloy_primitives::hex::encode(&data[32..64])));
+            return Err(format!(
+                "opaqueData length word {} is not a uint64",
+                alloy_primitives::hex::encode(&data[32..64])
+            ));
         }
     }
     // With the offset at 32 (kona checks that next), opaqueData starts at byte 64 with the 32-byte mint.

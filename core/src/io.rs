@@ -62,6 +62,21 @@ pub struct EngineHeads {
     pub finalized: L2BlockRef,
 }
 
+/// The header facts of an L2 block that the SystemConfig in force after it is reconstructed from (op-node
+/// `PayloadToSystemConfig`): gas limit, extraData (Holocene EIP-1559 parameters, Jovian min base fee) and the input
+/// of its L1 info deposit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct L2Header {
+    /// Block hash (identifies which block these facts belong to).
+    pub hash: B256,
+    /// Header gas limit.
+    pub gas_limit: u64,
+    /// Header extraData.
+    pub extra_data: alloy_primitives::Bytes,
+    /// Calldata of the first transaction (the L1 info deposit); `None` for a block without transactions.
+    pub l1_info_input: Option<alloy_primitives::Bytes>,
+}
+
 /// A successful engine API answer. Which variant is expected depends on the command that was sent.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EngineReply {
@@ -186,12 +201,26 @@ pub enum Event {
         /// The block, if the L1 node has it.
         block: Option<L1Block>,
     },
+    /// Answer to `FetchL1Receipts`: every receipt of the block, in transaction order.
+    L1ReceiptsFetched {
+        /// Echoed request id.
+        id: RequestId,
+        /// The receipts (shared; they can be large).
+        receipts: Arc<Vec<alloy_consensus::Receipt>>,
+    },
     /// Answer to `FetchL2Heads`.
     L2HeadsFetched {
         /// Echoed request id.
         id: RequestId,
         /// The engine's heads.
         heads: EngineHeads,
+    },
+    /// Answer to `FetchL2Header`; `None` = the engine has no such block.
+    L2HeaderFetched {
+        /// Echoed request id.
+        id: RequestId,
+        /// The facts, if present.
+        header: Option<L2Header>,
     },
     /// Answer to `FetchL2BlockByNumber`; `None` = the engine has no such block.
     L2BlockFetched {
@@ -247,10 +276,24 @@ pub enum Command {
         /// Block number.
         number: u64,
     },
+    /// `eth_getBlockReceipts` on L1: deposits and SystemConfig updates of an epoch's origin.
+    FetchL1Receipts {
+        /// Request id.
+        id: RequestId,
+        /// Block hash.
+        hash: B256,
+    },
     /// Read the engine's `latest`, `safe` and `finalized` L2 blocks.
     FetchL2Heads {
         /// Request id.
         id: RequestId,
+    },
+    /// Read the header facts of one L2 block from the engine by number (to reconstruct its SystemConfig).
+    FetchL2Header {
+        /// Request id.
+        id: RequestId,
+        /// Block number.
+        number: u64,
     },
     /// Read one L2 block from the engine by number.
     FetchL2BlockByNumber {
@@ -320,8 +363,10 @@ impl Command {
         match self {
             Self::FetchL1BlockByHash { id, .. }
             | Self::FetchL1BlockByNumber { id, .. }
+            | Self::FetchL1Receipts { id, .. }
             | Self::FetchL2Heads { id }
             | Self::FetchL2BlockByNumber { id, .. }
+            | Self::FetchL2Header { id, .. }
             | Self::ForkchoiceUpdate { id, .. }
             | Self::GetPayload { id, .. }
             | Self::NewPayload { id, .. }

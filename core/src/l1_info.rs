@@ -156,7 +156,7 @@ impl L1InfoFormat {
     }
 
     /// The calldata length in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn calldata_len(self) -> usize {
         match self {
             Self::Bedrock => L1BlockInfoBedrock::L1_INFO_TX_LEN,
             Self::Ecotone => L1BlockInfoEcotone::L1_INFO_TX_LEN,
@@ -401,7 +401,9 @@ pub fn blob_update_fraction(rollup: &RollupConfig, header: &Header) -> u64 {
 
 /// The blob base fee written into the L1 info deposit: 1 when the L1 block predates EIP-4844.
 pub fn blob_base_fee(rollup: &RollupConfig, header: &Header) -> Result<u128, L1InfoError> {
-    let Some(excess_blob_gas) = header.excess_blob_gas else { return Ok(1) };
+    let Some(excess_blob_gas) = header.excess_blob_gas else {
+        return Ok(1);
+    };
     blob_fee(excess_blob_gas, blob_update_fraction(rollup, header))
         .ok_or(L1InfoError::BlobBaseFeeOverflow { l1_number: header.number, excess_blob_gas })
 }
@@ -498,7 +500,9 @@ mod tests {
     fn blob_fee_matches_go_ethereum_and_alloy_in_range() {
         // op-node `TestStripBPOBlobBaseFee`: Sepolia L1 block 10253939, excess 226664020, Prague fraction.
         assert_eq!(blob_fee(226_664_020, PRAGUE_UPDATE_FRACTION), Some(45_441_352_348_192_177_559));
-        for (excess, fraction) in [(0, CANCUN_UPDATE_FRACTION), (82_706_432, CANCUN_UPDATE_FRACTION), (1 << 27, BPO2_UPDATE_FRACTION)] {
+        for (excess, fraction) in
+            [(0, CANCUN_UPDATE_FRACTION), (82_706_432, CANCUN_UPDATE_FRACTION), (1 << 27, BPO2_UPDATE_FRACTION)]
+        {
             let alloy = alloy_eips::eip4844::fake_exponential(1, excess as u128, fraction as u128);
             assert_eq!(blob_fee(excess, fraction), Some(alloy));
         }

@@ -37,7 +37,7 @@ pub mod upgrades;
 
 pub use config::{Config, ConfigError, SequencerConfig};
 pub use io::{
-    Command, ConductorReply, EngineHeads, EngineReply, EngineVersion, Event, RpcError, RpcFailure, RpcReply,
+    Command, ConductorReply, EngineHeads, EngineReply, EngineVersion, Event, L2Header, RpcError, RpcFailure, RpcReply,
     RpcRequest, SyncStatus,
 };
 pub use attributes::Attributes;

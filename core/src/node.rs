@@ -15,7 +15,8 @@ use crate::timing;
 use crate::types::{Heads, L1Block, L2BlockRef, ReplyTo, RequestId, Timestamp};
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{ForkchoiceState, PayloadId};
-use kona_genesis::SystemConfig;
+use crate::system_config::SystemConfig;
+use alloy_consensus::Receipt;
 use log::{debug, error, info, warn};
 use op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope;
 use std::collections::{BTreeMap, VecDeque};
@@ -91,6 +92,8 @@ pub struct BlockReport {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Job {
     parent: L2BlockRef,
+    /// The SystemConfig the block is built with (after its epoch's updates).
+    config: SystemConfig,
     origin: L1Block,
     seq_num: u64,
     time_ms: u64,
@@ -170,6 +173,8 @@ enum ResetStep {
     FetchHeads,
     CheckOrigin { engine: EngineHeads, candidate: L2BlockRef },
     WalkBack { engine: EngineHeads, number: u64 },
+    /// Read the target's header to reconstruct the SystemConfig its children are built with.
+    Header { engine: EngineHeads, target: L2BlockRef },
     Forkchoice { engine: EngineHeads, target: L2BlockRef },
 }
 
@@ -182,6 +187,8 @@ struct Reset {
     walked: u64,
     /// Wait one block time after the reset before building (op-node), except at boot.
     wait_after: bool,
+    /// The SystemConfig reconstructed from the target block.
+    config: Option<SystemConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,8 +229,10 @@ enum Pending {
     L1Next(u64),
     L1Verify(u64),
     ResetL1(u64),
+    L1Receipts(B256),
     L2Heads,
     L2ByNumber(u64),
+    L2Header(u64),
     Engine,
     Leader(LeaderPurpose),
     Commit,
@@ -252,7 +261,12 @@ pub struct Node {
     commands: VecDeque<Command>,
     pending: BTreeMap<RequestId, Pending>,
     heads: Heads,
-    system_config: SystemConfig,
+    /// The SystemConfig the children of the unsafe head are built with (op-node `SystemConfigByL2Hash`), before
+    /// the updates of a new epoch's origin.
+    parent_config: SystemConfig,
+    /// Receipts of the next origin (deposits and SystemConfig updates of a new epoch).
+    receipts: Option<(B256, Arc<Vec<Receipt>>)>,
+    receipts_fetch: Option<(RequestId, B256)>,
 
     active: bool,
     recover: bool,
@@ -297,7 +311,7 @@ impl Node {
     /// Creates a node at wall time `now`. It starts by reading the engine's heads.
     pub fn new(cfg: Config, now: Timestamp) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        let system_config = cfg.rollup.genesis.system_config.unwrap_or_default();
+        let parent_config = cfg.rollup.genesis.system_config.map(SystemConfig::from).unwrap_or_default();
         let active = !(cfg.sequencer.stopped || cfg.sequencer.conductor_enabled);
         let recover = cfg.sequencer.recover;
         let mut node = Self {
@@ -307,7 +321,9 @@ impl Node {
             commands: VecDeque::new(),
             pending: BTreeMap::new(),
             heads: Heads::default(),
-            system_config,
+            parent_config,
+            receipts: None,
+            receipts_fetch: None,
             active,
             recover,
             halted: None,
@@ -347,6 +363,7 @@ impl Node {
             retry_at: now,
             walked: 0,
             wait_after: false,
+            config: None,
         }));
         info!(
             "keel sequencer core created active={} recover={} conductor={} block_time_ms={}",
@@ -367,7 +384,9 @@ impl Node {
             Event::SafeHeadObserved(safe) => self.on_safe_head(safe),
             Event::FinalizedHeadObserved(fin) => self.on_finalized_head(fin),
             Event::L1BlockFetched { id, block } => self.on_l1_block(id, Ok(block)),
+            Event::L1ReceiptsFetched { id, receipts } => self.on_receipts(id, Ok(receipts)),
             Event::L2HeadsFetched { id, heads } => self.on_l2_heads(id, Ok(heads)),
+            Event::L2HeaderFetched { id, header } => self.on_l2_header(id, Ok(header)),
             Event::L2BlockFetched { id, block } => self.on_l2_block(id, Ok(block)),
             Event::EngineResponded { id, reply } => self.on_engine(id, Ok(reply)),
             Event::ConductorResponded { id, reply } => self.on_conductor(id, Ok(reply)),
@@ -766,6 +785,10 @@ impl Node {
             Ok(OriginChoice::Current) => self.start_build(parent, cur, next_time),
             Ok(OriginChoice::Next) => {
                 let next = next_block.expect("Next is only chosen when the next block is known");
+                if !self.receipts.as_ref().is_some_and(|(h, _)| *h == next.hash()) {
+                    // The epoch's deposits and SystemConfig updates are needed first.
+                    return self.fetch_receipts(next.hash()) || issued;
+                }
                 self.start_build(parent, next, next_time)
             }
             Err(OriginError::NextRequired { .. }) => match &self.next {
@@ -814,6 +837,36 @@ impl Node {
         true
     }
 
+    /// Issues the receipts fetch of `hash` unless it is in flight or waiting for a retry.
+    fn fetch_receipts(&mut self, hash: B256) -> bool {
+        if self.receipts_fetch.is_some_and(|(_, h)| h == hash) || self.receipts.as_ref().is_some_and(|(h, _)| *h == hash) {
+            return false;
+        }
+        let id = self.request(Pending::L1Receipts(hash), |id| Command::FetchL1Receipts { id, hash });
+        self.receipts_fetch = Some((id, hash));
+        true
+    }
+
+    fn on_receipts(&mut self, id: RequestId, result: Result<Arc<Vec<Receipt>>, RpcError>) {
+        let Some(Pending::L1Receipts(hash)) = self.pending.remove(&id) else { return };
+        if self.receipts_fetch.map(|(r, _)| r) != Some(id) {
+            return;
+        }
+        self.receipts_fetch = None;
+        match result {
+            Ok(receipts) => {
+                self.l1_backoff.reset();
+                self.receipts = Some((hash, receipts));
+            }
+            Err(e) => {
+                self.stats.l1_errors += 1;
+                let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
+                warn!("cannot fetch receipts of L1 block {hash:#x}: {e}; retry_in_ms={delay}");
+                self.not_before = self.not_before.max(self.now + delay);
+            }
+        }
+    }
+
     fn start_build(&mut self, parent: L2BlockRef, origin: L1Block, time_ms: u64) -> bool {
         let rollup = self.cfg.rollup.clone();
         let timestamp = time_ms / 1000;
@@ -825,24 +878,35 @@ impl Node {
         );
         let no_tx_pool =
             self.recover || drift_exceeded || attributes::is_upgrade_block_without_txs(&rollup, timestamp);
+        // The SystemConfig of the parent, updated with the new origin's ConfigUpdate logs at an epoch start; the
+        // epoch's user deposits come from the same receipts (op-node `PreparePayloadAttributes`).
+        let mut config = self.parent_config;
+        let mut deposits = Vec::new();
+        if seq_num == 0 {
+            let Some(receipts) = self.receipts.as_ref().filter(|(h, _)| *h == origin.hash()).map(|(_, r)| r.clone()) else {
+                debug_assert!(false, "start_build at an epoch start without the origin's receipts");
+                return false;
+            };
+            for skipped in config.apply_receipts(&receipts, &rollup, origin.info.timestamp) {
+                warn!("skipping malformed ConfigUpdate log in L1 block {}: {skipped:?}", origin.number());
+            }
+            deposits = match crate::deposits::user_deposits(origin.info.id(), &receipts, rollup.deposit_contract_address) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.apply_verdict(Verdict::Critical(format!("failed to derive deposits of L1 block {}: {e}", origin.number())));
+                    return true;
+                }
+            };
+        }
         let attrs = match attributes::build(&AttributesInput {
             rollup: &rollup,
-            // Until the state machine tracks the SystemConfig per block and applies L1 updates (issue #4 wiring):
-            // the genesis SystemConfig as op-node would reconstruct it from the parent; no user deposits yet.
-            system_config: &{
-                let genesis = crate::system_config::SystemConfig::from(self.system_config);
-                if parent.number == rollup.genesis.l2.number {
-                    genesis
-                } else {
-                    genesis.after_block(&rollup, parent.timestamp())
-                }
-            },
+            system_config: &config,
             parent: &parent,
             origin: &origin,
             seq_num,
             timestamp,
             no_tx_pool,
-            deposits: &[],
+            deposits: &deposits,
         }) {
             Ok(a) => a,
             Err(e) => {
@@ -859,6 +923,7 @@ impl Node {
         }
         let job = Job {
             parent,
+            config,
             origin,
             seq_num,
             time_ms,
@@ -1100,6 +1165,7 @@ impl Node {
     fn complete_block(&mut self, sealed: Box<Sealed>) {
         let block = sealed.block;
         self.committed_pending = None;
+        self.parent_config = sealed.job.config.after_block(&self.cfg.rollup, block.timestamp());
         self.set_unsafe(block);
         self.backoff.reset();
         self.reset_backoff.reset();
@@ -1254,6 +1320,10 @@ impl Node {
             (true, Ok(EngineReply::ForkchoiceUpdated { status, .. })) => match engine::classify_update_status(&status, &block) {
                 Ok(()) => {
                     info!("imported block number={} hash={:#x} origin={}", block.number, block.hash, block.l1_origin.number);
+                    match config_from_payload(&self.cfg.rollup, &block, &envelope) {
+                        Ok(c) => self.parent_config = c,
+                        Err(e) => error!("cannot reconstruct the SystemConfig of imported block {block}: {e}"),
+                    }
                     self.set_unsafe(block);
                     self.backoff.reset();
                     if let Some(cur) = self.l1_cache.get(&block.l1_origin.hash).cloned() {
@@ -1294,6 +1364,7 @@ impl Node {
             retry_at: self.now + delay,
             walked: 0,
             wait_after: true,
+            config: None,
         }));
     }
 
@@ -1312,12 +1383,15 @@ impl Node {
                 if candidate.number <= engine.safe.number || candidate.number == self.cfg.rollup.genesis.l2.number {
                     // Never walk below safe: that is derivation's business.
                     let target = if candidate.number < engine.safe.number { engine.safe } else { *candidate };
-                    return self.set_reset_step(ResetStep::Forkchoice { engine: *engine, target });
+                    return self.set_reset_step(ResetStep::Header { engine: *engine, target });
                 }
                 (Pending::ResetL1(candidate.l1_origin.number), |id, number| Command::FetchL1BlockByNumber { id, number })
             }
             ResetStep::WalkBack { number, .. } => {
                 (Pending::L2ByNumber(*number), |id, number| Command::FetchL2BlockByNumber { id, number })
+            }
+            ResetStep::Header { target, .. } => {
+                (Pending::L2Header(target.number), |id, number| Command::FetchL2Header { id, number })
             }
             ResetStep::Forkchoice { engine, target } => {
                 if target.hash == engine.unsafe_head.hash {
@@ -1343,7 +1417,7 @@ impl Node {
             }
         };
         let number = match what {
-            Pending::ResetL1(n) | Pending::L2ByNumber(n) => n,
+            Pending::ResetL1(n) | Pending::L2ByNumber(n) | Pending::L2Header(n) => n,
             _ => unreachable!("only numbered lookups reach here"),
         };
         let id = self.request(what, |id| cmd(id, number));
@@ -1413,7 +1487,7 @@ impl Node {
         match block {
             Some(b) if b.hash() == candidate.l1_origin.hash => {
                 self.cache_l1(b);
-                self.set_reset_step(ResetStep::Forkchoice { engine, target: candidate });
+                self.set_reset_step(ResetStep::Header { engine, target: candidate });
             }
             Some(b) => {
                 warn!(
@@ -1427,14 +1501,14 @@ impl Node {
                     Sync::Ready => 0,
                 };
                 if prev <= engine.safe.number || walked >= MAX_RESET_WALKBACK {
-                    self.set_reset_step(ResetStep::Forkchoice { engine, target: engine.safe });
+                    self.set_reset_step(ResetStep::Header { engine, target: engine.safe });
                 } else {
                     self.set_reset_step(ResetStep::WalkBack { engine, number: prev });
                 }
             }
             None => {
                 // L1 has no block at that height yet (our origin is ahead of this L1 node): keep the head.
-                self.set_reset_step(ResetStep::Forkchoice { engine, target: candidate });
+                self.set_reset_step(ResetStep::Header { engine, target: candidate });
             }
         }
     }
@@ -1458,6 +1532,37 @@ impl Node {
         }
     }
 
+    fn on_l2_header(&mut self, id: RequestId, result: Result<Option<crate::io::L2Header>, RpcError>) {
+        self.pending.remove(&id);
+        if !self.is_reset_req(id) {
+            return;
+        }
+        let Some(ResetStep::Header { engine, target }) = self.reset_step() else { return };
+        let header = match result {
+            Ok(Some(h)) if h.hash == target.hash => h,
+            Ok(Some(h)) => {
+                // The engine's chain moved under us: start the reset over.
+                self.reset_failed(format!("engine block {} is now {:#x}, expected {target}", target.number, h.hash));
+                self.set_reset_step(ResetStep::FetchHeads);
+                return;
+            }
+            Ok(None) => return self.reset_failed(format!("engine has no block {} to read the SystemConfig from", target.number)),
+            Err(e) => return self.reset_failed(format!("reading the header of L2 block {}: {e}", target.number)),
+        };
+        match config_from_header(&self.cfg.rollup, &target, &header) {
+            Ok(config) => {
+                if let Sync::Resetting(r) = &mut self.sync {
+                    r.config = Some(config);
+                }
+                self.set_reset_step(ResetStep::Forkchoice { engine, target });
+            }
+            Err(e) => {
+                error!("cannot reconstruct the SystemConfig of L2 block {target}: {e}");
+                self.reset_failed(format!("SystemConfig of {target}: {e}"));
+            }
+        }
+    }
+
     fn on_reset_forkchoice(&mut self, reply: Result<EngineReply, RpcError>) {
         let Some(ResetStep::Forkchoice { engine, target }) = self.reset_step() else { return };
         let verdict = match reply {
@@ -1478,10 +1583,13 @@ impl Node {
     }
 
     fn finish_reset(&mut self, engine: EngineHeads, target: L2BlockRef) {
-        let (wait, reason) = match &self.sync {
-            Sync::Resetting(r) => (r.wait_after, r.reason.clone()),
-            Sync::Ready => (false, String::new()),
+        let (wait, reason, config) = match &self.sync {
+            Sync::Resetting(r) => (r.wait_after, r.reason.clone(), r.config.clone()),
+            Sync::Ready => (false, String::new(), None),
         };
+        if let Some(config) = config {
+            self.parent_config = config;
+        }
         info!(
             "engine heads synced unsafe={target} safe={} finalized={} reason=\"{reason}\"",
             engine.safe, engine.finalized
@@ -1573,6 +1681,7 @@ impl Node {
                     Ok(Some(b)) if b.number() == number => {
                         self.l1_backoff.reset();
                         self.cache_l1(b.clone());
+                        self.fetch_receipts(b.hash());
                         NextSlot::Known(b)
                     }
                     Ok(None) => NextSlot::Absent { number, l1_head: self.heads.l1_head.map(|h| h.number) },
@@ -1829,10 +1938,58 @@ impl Node {
             }
             Pending::L2Heads => self.on_l2_heads(id, Err(error)),
             Pending::L2ByNumber(_) => self.on_l2_block(id, Err(error)),
+            Pending::L2Header(_) => self.on_l2_header(id, Err(error)),
+            Pending::L1Receipts(_) => self.on_receipts(id, Err(error)),
             Pending::Engine => self.on_engine(id, Err(error)),
             Pending::Leader(_) | Pending::Commit => self.on_conductor(id, Err(error)),
         }
     }
+}
+
+/// op-node `PayloadToSystemConfig` from header facts: the L1 info calldata is wrapped back into a deposit, the form
+/// [`SystemConfig::from_l2_block`] reads.
+fn config_from_header(
+    rollup: &kona_genesis::RollupConfig,
+    block: &L2BlockRef,
+    header: &crate::io::L2Header,
+) -> Result<SystemConfig, String> {
+    use alloy_eips::eip2718::Encodable2718;
+    let first_tx = header.l1_info_input.as_ref().map(|input| {
+        op_alloy_consensus::TxDeposit { input: input.clone(), ..Default::default() }.encoded_2718()
+    });
+    SystemConfig::from_l2_block(
+        rollup,
+        &crate::system_config::L2BlockFacts {
+            number: block.number,
+            hash: block.hash,
+            timestamp: block.timestamp(),
+            gas_limit: header.gas_limit,
+            extra_data: &header.extra_data,
+            first_tx: first_tx.as_deref(),
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The SystemConfig after a block built elsewhere, read from its payload.
+fn config_from_payload(
+    rollup: &kona_genesis::RollupConfig,
+    block: &L2BlockRef,
+    env: &OpExecutionPayloadEnvelope,
+) -> Result<SystemConfig, String> {
+    let p = env.execution_payload.as_v1();
+    SystemConfig::from_l2_block(
+        rollup,
+        &crate::system_config::L2BlockFacts {
+            number: block.number,
+            hash: block.hash,
+            timestamp: block.timestamp(),
+            gas_limit: p.gas_limit,
+            extra_data: &p.extra_data,
+            first_tx: p.transactions.first().map(|t| t.as_ref()),
+        },
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// The `req` slot of a `Committing` stage.

@@ -340,7 +340,12 @@ impl SystemConfig {
     /// of `rollup.l1_system_config_address` with the `ConfigUpdate` topic, from successful receipts, in log order.
     /// Each log applies atomically; a malformed one is skipped and reported, and later logs still apply.
     /// `l1_time` is the L1 block's timestamp.
-    pub fn apply_receipts(&mut self, receipts: &[Receipt], rollup: &RollupConfig, l1_time: u64) -> Vec<SkippedConfigLog> {
+    pub fn apply_receipts(
+        &mut self,
+        receipts: &[Receipt],
+        rollup: &RollupConfig,
+        l1_time: u64,
+    ) -> Vec<SkippedConfigLog> {
         let ecotone = rollup.is_ecotone_active(l1_time);
         let mut skipped = Vec::new();
         let mut log_index = 0u64;
@@ -413,7 +418,11 @@ impl SystemConfig {
         let number = block.number;
         if number == rollup.genesis.l2.number {
             if block.hash != rollup.genesis.l2.hash {
-                return Err(ReconstructError::GenesisHash { number, expected: rollup.genesis.l2.hash, actual: block.hash });
+                return Err(ReconstructError::GenesisHash {
+                    number,
+                    expected: rollup.genesis.l2.hash,
+                    actual: block.hash,
+                });
             }
             return rollup.genesis.system_config.map(Self::from).ok_or(ReconstructError::MissingGenesisConfig);
         }
@@ -466,7 +475,8 @@ impl SystemConfig {
             extra_data: alloy_primitives::Bytes::copy_from_slice(extra),
             reason,
         };
-        let params = |p: &[u8]| (u32::from_be_bytes([p[0], p[1], p[2], p[3]]), u32::from_be_bytes([p[4], p[5], p[6], p[7]]));
+        let params =
+            |p: &[u8]| (u32::from_be_bytes([p[0], p[1], p[2], p[3]]), u32::from_be_bytes([p[4], p[5], p[6], p[7]]));
         if rollup.is_jovian_active(block.timestamp) {
             // op-geth `ValidateJovianExtraData`: version 1, 17 bytes, both parameters non-zero.
             if extra.len() != 17 || extra[0] != 1 {
@@ -533,7 +543,10 @@ mod tests {
     fn log(ty: u8, data: &[u8]) -> Log {
         Log {
             address: SYS,
-            data: LogData::new_unchecked(vec![CONFIG_UPDATE_TOPIC, B256::ZERO, topic(ty)], Bytes::copy_from_slice(data)),
+            data: LogData::new_unchecked(
+                vec![CONFIG_UPDATE_TOPIC, B256::ZERO, topic(ty)],
+                Bytes::copy_from_slice(data),
+            ),
         }
     }
 
@@ -558,17 +571,26 @@ mod tests {
     #[test]
     fn every_update_type_decodes() {
         let d = |ty, data: &[u8], ecotone| decode_config_update(&log(ty, data), ecotone);
-        assert_eq!(d(0, &BATCHER, true), Ok(ConfigUpdate::Batcher(address!("0x6887246668a3b87f54deb3b94ba47a6f63f32985"))));
+        assert_eq!(
+            d(0, &BATCHER, true),
+            Ok(ConfigUpdate::Batcher(address!("0x6887246668a3b87f54deb3b94ba47a6f63f32985")))
+        );
         let v1 = U256::from_be_slice(&SCALARS_V1[96..]);
         assert_eq!(d(1, &SCALARS_V1, true), Ok(ConfigUpdate::FeeScalars { overhead: U256::ZERO, scalar: v1 }));
         assert_eq!(
             d(1, &SCALARS_PRE, false),
             Ok(ConfigUpdate::FeeScalars { overhead: U256::from(0xff), scalar: U256::from(0xaa) })
         );
-        assert_eq!(d(1, &SCALARS_PRE, true), Ok(ConfigUpdate::FeeScalars { overhead: U256::ZERO, scalar: U256::from(0xaa) }));
+        assert_eq!(
+            d(1, &SCALARS_PRE, true),
+            Ok(ConfigUpdate::FeeScalars { overhead: U256::ZERO, scalar: U256::from(0xaa) })
+        );
         assert_eq!(d(2, &GAS, true), Ok(ConfigUpdate::GasLimit(0xbb)));
         assert_eq!(d(3, &SIGNER, true), Ok(ConfigUpdate::UnsafeBlockSigner));
-        assert_eq!(d(4, &EIP1559, true), Ok(ConfigUpdate::Eip1559 { denominator: 0x0102_0304, elasticity: 0x0506_0708 }));
+        assert_eq!(
+            d(4, &EIP1559, true),
+            Ok(ConfigUpdate::Eip1559 { denominator: 0x0102_0304, elasticity: 0x0506_0708 })
+        );
         assert_eq!(d(5, &OPERATOR, true), Ok(ConfigUpdate::OperatorFee { scalar: 5, constant: 0x70d08 }));
         assert_eq!(d(6, &MIN_BASE_FEE, true), Ok(ConfigUpdate::MinBaseFee(1_000_000_000)));
         assert_eq!(d(7, &DA, true), Ok(ConfigUpdate::DaFootprintGasScalar(100)));

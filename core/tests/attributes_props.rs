@@ -139,7 +139,9 @@ mod reference {
 
     /// The blob base fee, or `None` if it does not fit 128 bits (Keel refuses those).
     pub fn blob_base_fee(chain_id: u64, pectra: Option<u64>, h: &Header) -> Option<u128> {
-        let Some(excess) = h.excess_blob_gas else { return Some(1) };
+        let Some(excess) = h.excess_blob_gas else {
+            return Some(1);
+        };
         let fraction = if pectra.is_some_and(|p| h.timestamp < p) {
             3338477
         } else if let Some((_, s)) = SCHEDULES.iter().find(|(id, _)| *id == chain_id) {
@@ -356,9 +358,8 @@ fn u256_small() -> impl Strategy<Value = U256> {
 fn scalar() -> impl Strategy<Value = U256> {
     prop_oneof![
         any::<u32>().prop_map(U256::from),
-        (any::<u32>(), any::<u32>()).prop_map(|(blob, base)| {
-            U256::from(1u8) << 248 | U256::from(blob) << 32 | U256::from(base)
-        }),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(blob, base)| { U256::from(1u8) << 248 | U256::from(blob) << 32 | U256::from(base) }),
         any::<u64>().prop_map(|x| U256::from(x) << 64), // version 0 with non-empty padding: u32::MAX
         (1u8..=3, any::<u64>()).prop_map(|(v, x)| U256::from(v) << 248 | U256::from(x) << 192), // bad padding/version
     ]
@@ -650,15 +651,14 @@ fn fork_boundary_table() {
         })
         .unwrap();
         let txs = a.op.transactions.as_ref().unwrap();
-        let env = <op_alloy_consensus::OpTxEnvelope as alloy_eips::eip2718::Decodable2718>::decode_2718(
-            &mut txs[0].as_ref(),
-        )
-        .unwrap();
+        let env =
+            <op_alloy_consensus::OpTxEnvelope as alloy_eips::eip2718::Decodable2718>::decode_2718(&mut txs[0].as_ref())
+                .unwrap();
         let l1_info = env.as_deposit().unwrap();
         let input = l1_info.input.as_ref();
         let format = [Bedrock, Ecotone, Isthmus, Jovian]
             .into_iter()
-            .find(|f| input[..4] == f.selector() && input.len() == f.len())
+            .find(|f| input[..4] == f.selector() && input.len() == f.calldata_len())
             .unwrap_or_else(|| panic!("{name}: unknown L1 info format"));
         let got = Row {
             format,
@@ -692,7 +692,13 @@ fn interop_activation_is_refused() {
 fn json_field_names() {
     let rollup = staggered();
     let origin = L1Block::from_header(Header { number: 5, timestamp: 1_700_000_000, ..Default::default() });
-    let sys = SystemConfig { gas_limit: 30_000_000, eip1559_denominator: 250, eip1559_elasticity: 6, min_base_fee: 0x10, ..Default::default() };
+    let sys = SystemConfig {
+        gas_limit: 30_000_000,
+        eip1559_denominator: 250,
+        eip1559_elasticity: 6,
+        min_base_fee: 0x10,
+        ..Default::default()
+    };
     let a = attributes::build(&AttributesInput {
         rollup: &rollup,
         system_config: &sys,

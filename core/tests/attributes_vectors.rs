@@ -326,10 +326,8 @@ fn user_deposit_viem_fixture_log_109() {
     };
     let mut before: Vec<Receipt> = (0..109).map(|_| receipt(true, vec![noise(Address::ZERO)])).collect();
     before.push(receipt(true, vec![log]));
-    let block = BlockNumHash {
-        number: 1,
-        hash: b256!("0x634c52556471c589f42db9131467e0c9484f5c73049e32d1a74e2a4ce0f91d57"),
-    };
+    let block =
+        BlockNumHash { number: 1, hash: b256!("0x634c52556471c589f42db9131467e0c9484f5c73049e32d1a74e2a4ce0f91d57") };
     let txs = user_deposits(block, &before, portal).unwrap();
     assert_eq!(
         txs,
@@ -348,7 +346,8 @@ fn malformed_deposit_names_block_and_log() {
         data: LogData::new_unchecked(vec![DEPOSIT_TOPIC, B256::ZERO, B256::ZERO], Bytes::new()),
     };
     let block = BlockNumHash { number: 42, hash: B256::repeat_byte(0x42) };
-    let err = user_deposits(block, &[receipt(true, vec![noise(portal)]), receipt(true, vec![bad])], portal).unwrap_err();
+    let err =
+        user_deposits(block, &[receipt(true, vec![noise(portal)]), receipt(true, vec![bad])], portal).unwrap_err();
     assert_eq!((err.l1_number, err.l1_hash, err.receipt_index, err.log_index), (42, block.hash, 1, 1));
     let msg = err.to_string();
     assert!(msg.contains("L1 block 42") && msg.contains("log index 1"), "{msg}");
@@ -468,7 +467,7 @@ fn check_activation_block(number: u64, expected: &[Expected], l1_info_format: L1
     .unwrap();
     let txs = a.op.transactions.clone().unwrap();
     assert_eq!(txs.len(), 1 + expected.len(), "block {number}");
-    assert_eq!(txs[0][txs[0].len() - l1_info_format.len()..][..4], l1_info_format.selector(), "block {number}");
+    assert_eq!(txs[0][txs[0].len() - l1_info_format.calldata_len()..][..4], l1_info_format.selector(), "block {number}");
     for (i, (got, want)) in txs[1..].iter().zip(expected).enumerate() {
         assert_eq!(got.len(), want.len, "block {number} upgrade tx {i}");
         assert_eq!(keccak256(got), want.hash, "block {number} upgrade tx {i}");

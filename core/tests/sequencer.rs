@@ -146,7 +146,7 @@ fn origins_respect_confirmation_depth_and_are_adopted_promptly() {
         for _ in 0..20_000 {
             let until = s.now + 1_000;
             s.step(until);
-            let origin = head(&s).l1_origin.number;
+            let Some(origin) = s.node().heads().unsafe_head.map(|h| h.l1_origin.number) else { continue };
             let l1_head = s.l1.head().number();
             assert!(origin == 0 || origin + confs <= l1_head, "confs {confs}: origin {origin}, L1 head {l1_head}");
             if s.unsafe_number() > 30 {
@@ -283,7 +283,13 @@ fn recovery_mode_builds_empty_blocks_back_to_back_and_exits_when_caught_up() {
     assert!(s.node().recover_mode());
     assert!(s.run_to_block(1_800, 400_000), "caught up to {}", s.unsafe_number());
     for n in 1..1_700 {
-        assert_eq!(txs_in(&s, n), 1, "block {n} in recovery mode carries only the L1 info deposit");
+        let b = s.engine().by_number(n).unwrap();
+        let env = s.engine().block(&b.hash).unwrap().envelope.clone().unwrap();
+        let txs = env.execution_payload.transactions();
+        assert!(txs.iter().all(|tx| tx.first() == Some(&0x7e)), "block {n} in recovery mode carries only deposits");
+        if b.seq_num > 0 {
+            assert_eq!(txs.len(), 1, "block {n} (not an epoch start) carries only the L1 info deposit");
+        }
     }
     s.run_for(60_000);
     assert!(!s.node().recover_mode(), "recovery mode ends once the chain reaches wall time");
@@ -316,7 +322,7 @@ fn engine_reset_class_rereads_heads_and_continues() {
         let heads_reads = s.call_count(CallKind::ReadL2);
         assert!(s.run_to_block(30, 120_000));
         assert_eq!(s.node().stats().resets, 1, "code {code}");
-        assert_eq!(s.call_count(CallKind::ReadL2), heads_reads + 1, "a reset re-reads the engine heads");
+        assert_eq!(s.call_count(CallKind::ReadL2), heads_reads + 2, "a reset re-reads the engine heads and the target's header");
         assert!(s.node().halted().is_none());
     }
 }
@@ -676,6 +682,68 @@ fn override_leader_bypasses_the_conductor() {
     assert_eq!(start(&mut s), Ok(RpcReply::Null));
     assert!(s.run_to_block(5, 60_000));
     assert!(s.conductor.log.is_empty(), "no commits while overridden");
+}
+
+#[test]
+fn epoch_starts_carry_the_origins_deposits_and_config_updates_apply() {
+    let mut s = sim(131);
+    s.l1.deposit_rate = 0.5;
+    s.l1.config_update_rate = 0.3;
+    assert!(s.run_to_block(400, 1_000_000));
+    let rollup = s.node().config().rollup.clone();
+    let mut config = keel_core::system_config::SystemConfig::from(rollup.genesis.system_config.unwrap());
+    let (mut epochs_with_deposits, mut gas_changes) = (0, 0);
+    for n in 1..=400u64 {
+        let b = s.engine().by_number(n).unwrap();
+        let env = s.engine().block(&b.hash).unwrap().envelope.clone().unwrap();
+        let txs = env.execution_payload.transactions().clone();
+        if b.seq_num == 0 {
+            let receipts = s.l1.receipts(&b.l1_origin.hash).expect("origin receipts");
+            let origin_time = s.l1.by_hash(&b.l1_origin.hash).unwrap().info.timestamp;
+            let before = config.gas_limit;
+            config.apply_receipts(&receipts, &rollup, origin_time);
+            gas_changes += (config.gas_limit != before) as u32;
+            let expected = keel_core::deposits::user_deposits(b.l1_origin, &receipts, keel_sim::l1::DEPOSIT_CONTRACT).unwrap();
+            assert_eq!(&txs[1..1 + expected.len()], &expected[..], "block {n}: the epoch's user deposits follow the L1 info deposit");
+            epochs_with_deposits += (!expected.is_empty()) as u32;
+        } else {
+            assert!(txs[1..].iter().all(|t| t.first() != Some(&0x7e)), "block {n}: deposits only at epoch starts");
+        }
+        assert_eq!(env.execution_payload.as_v1().gas_limit, config.gas_limit, "block {n}: gas limit from the SystemConfig");
+    }
+    assert!(epochs_with_deposits > 5 && gas_changes > 0, "{epochs_with_deposits} epochs with deposits, {gas_changes} gas limit updates");
+}
+
+#[test]
+fn restart_reconstructs_the_system_config_from_the_head_block() {
+    let mut s = sim(137);
+    s.l1.config_update_rate = 1.0;
+    assert!(s.run_to_block(200, 1_000_000));
+    let gas = |s: &Sim, n: u64| {
+        let b = s.engine().by_number(n).unwrap();
+        s.engine().block(&b.hash).unwrap().envelope.clone().unwrap().execution_payload.as_v1().gas_limit
+    };
+    let genesis_gas = s.node().config().rollup.genesis.system_config.unwrap().gas_limit;
+    assert_ne!(gas(&s, 200), genesis_gas, "updates changed the gas limit");
+    s.l1.config_update_rate = 0.0;
+    let head = s.unsafe_number();
+    let before = gas(&s, head);
+    s.crash(0, 500);
+    s.run_for(1_000);
+    // The restarted node has only its engine: the gas limit must come from the head block, not the genesis config.
+    let t = s.now;
+    while s.members[0].node.as_ref().and_then(|n| n.heads().unsafe_head).map_or(true, |h| h.number < head + 3) {
+        let until = s.now + 500;
+        s.step(until);
+        assert!(s.now - t < 120_000, "restarted node made no progress");
+    }
+    let h = s.unsafe_number();
+    for n in head + 1..=h {
+        let b = s.engine().by_number(n).unwrap();
+        if b.seq_num != 0 {
+            assert_eq!(gas(&s, n), before, "block {n} after the restart keeps the head's gas limit");
+        }
+    }
 }
 
 #[test]

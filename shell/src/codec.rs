@@ -86,6 +86,74 @@ pub fn l2_block(method: &str, v: Value, genesis: &ChainGenesis) -> Result<Option
     Ok(Some(L2BlockRef { hash: block_hash, number, parent_hash, time_ms: timestamp.saturating_mul(1000), l1_origin, seq_num }))
 }
 
+/// Most receipts accepted for one L1 block (a block holds at most a few thousand transactions).
+pub const MAX_RECEIPTS: usize = 20_000;
+/// Most logs accepted in one receipt.
+pub const MAX_LOGS_PER_RECEIPT: usize = 10_000;
+
+fn bytes_field(method: &str, v: &Value, field: &str) -> Result<alloy_primitives::Bytes, RpcError> {
+    let s = v.get(field).and_then(Value::as_str).ok_or_else(|| bad(method, format!("missing {field}")))?;
+    hex_bytes(s).map(Into::into).ok_or_else(|| bad(method, format!("{field} is not 0x-hex")))
+}
+
+/// The receipts of an L1 block from `eth_getBlockReceipts`: status, cumulative gas and logs (address, topics, data).
+pub fn receipts(method: &str, v: Value) -> Result<Vec<alloy_consensus::Receipt>, RpcError> {
+    let list = v.as_array().ok_or_else(|| bad(method, "expected an array of receipts"))?;
+    if list.len() > MAX_RECEIPTS {
+        return Err(bad(method, format!("{} receipts (more than {MAX_RECEIPTS})", list.len())));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let status = quantity(method, r, "status").map_err(|e| bad(method, format!("receipt {i}: {e}")))? == 1;
+            let cumulative_gas_used = quantity(method, r, "cumulativeGasUsed").unwrap_or(0);
+            let logs = r.get("logs").and_then(Value::as_array).ok_or_else(|| bad(method, format!("receipt {i} has no logs array")))?;
+            if logs.len() > MAX_LOGS_PER_RECEIPT {
+                return Err(bad(method, format!("receipt {i} has {} logs", logs.len())));
+            }
+            let logs = logs
+                .iter()
+                .enumerate()
+                .map(|(j, l)| {
+                    let address: alloy_primitives::Address = l
+                        .get("address")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| bad(method, format!("receipt {i} log {j}: bad address")))?;
+                    let topics = l
+                        .get("topics")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| bad(method, format!("receipt {i} log {j}: no topics")))?
+                        .iter()
+                        .map(|t| t.as_str().and_then(|s| s.parse::<B256>().ok()))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| bad(method, format!("receipt {i} log {j}: bad topic")))?;
+                    let data = bytes_field(method, l, "data")?;
+                    Ok(alloy_primitives::Log::new_unchecked(address, topics, data))
+                })
+                .collect::<Result<Vec<_>, RpcError>>()?;
+            Ok(alloy_consensus::Receipt { status: alloy_consensus::Eip658Value::Eip658(status), cumulative_gas_used, logs })
+        })
+        .collect()
+}
+
+/// The header facts of an L2 block from the engine's `eth_getBlockByNumber(_, true)` (`null` → `None`).
+pub fn l2_header(method: &str, v: Value) -> Result<Option<keel_core::L2Header>, RpcError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let l1_info_input = match v.get("transactions").and_then(Value::as_array).and_then(|t| t.first()) {
+        Some(tx) => Some(bytes_field(method, tx, "input")?),
+        None => None,
+    };
+    Ok(Some(keel_core::L2Header {
+        hash: hash(method, &v, "hash")?,
+        gas_limit: quantity(method, &v, "gasLimit")?,
+        extra_data: bytes_field(method, &v, "extraData")?,
+        l1_info_input,
+    }))
+}
+
 /// Decodes 0x-hex into bytes.
 pub fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     let s = s.strip_prefix("0x")?;

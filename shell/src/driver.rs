@@ -156,8 +156,11 @@ impl Driver {
     fn dispatch(&mut self) {
         while let Some(cmd) = self.node.poll_command() {
             match cmd {
-                Command::FetchL1BlockByHash { .. } | Command::FetchL1BlockByNumber { .. } => self.send_to("l1", cmd),
+                Command::FetchL1BlockByHash { .. }
+                | Command::FetchL1BlockByNumber { .. }
+                | Command::FetchL1Receipts { .. } => self.send_to("l1", cmd),
                 Command::FetchL2Heads { .. }
+                | Command::FetchL2Header { .. }
                 | Command::FetchL2BlockByNumber { .. }
                 | Command::ForkchoiceUpdate { .. }
                 | Command::GetPayload { .. }

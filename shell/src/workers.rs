@@ -62,6 +62,11 @@ pub fn spawn_l1(client: Arc<RpcClient>, m: Metrics, rx: Receiver<Command>, event
         let (id, method, params) = match cmd {
             Command::FetchL1BlockByHash { id, hash } => (id, "eth_getBlockByHash", json!([hash, false])),
             Command::FetchL1BlockByNumber { id, number } => (id, "eth_getBlockByNumber", json!([format!("{number:#x}"), false])),
+            Command::FetchL1Receipts { id, hash } => {
+                let method = "eth_getBlockReceipts";
+                let r = timed_call(&client, &m, "l1", method, json!([hash])).and_then(|v| codec::receipts(method, v));
+                return Some(answer(id, r.map(|r| Event::L1ReceiptsFetched { id, receipts: Arc::new(r) })));
+            }
             other => {
                 log::error!("L1 worker got a command it does not handle: {other:?}");
                 return None;
@@ -146,6 +151,12 @@ pub fn spawn_engine(client: Arc<RpcClient>, m: Metrics, genesis: ChainGenesis, r
             Command::FetchL2BlockByNumber { id, number } => {
                 let r = l2_block(c, &m, &genesis, format!("{number:#x}"));
                 answer(id, r.map(|block| Event::L2BlockFetched { id, block }))
+            }
+            Command::FetchL2Header { id, number } => {
+                let method = "eth_getBlockByNumber";
+                let r = timed_call(c, &m, "engine", method, json!([format!("{number:#x}"), true]))
+                    .and_then(|v| codec::l2_header(method, v));
+                answer(id, r.map(|header| Event::L2HeaderFetched { id, header }))
             }
             Command::ForkchoiceUpdate { id, version, state, attributes } => {
                 let method = codec::fcu_method(version);

@@ -91,8 +91,11 @@ fn l1_blocks_are_standard_and_hashes_recompute() {
     // Unknown blocks are null; unknown methods, bad params and malformed JSON are JSON-RPC errors.
     assert_eq!(call(&w.l1_url(), "eth_getBlockByNumber", json!(["0xffffff", false])), Value::Null);
     assert_eq!(call(&w.l1_url(), "eth_getBlockByHash", json!([B256::repeat_byte(9), false])), Value::Null);
-    let e = call_with(&w.l1_url(), None, "eth_getBlockReceipts", json!(["latest"]));
+    let e = call_with(&w.l1_url(), None, "eth_getLogs", json!([{}]));
     assert_eq!(e["error"]["code"], -32601);
+    assert_eq!(call(&w.l1_url(), "eth_getBlockReceipts", json!([genesis.hash()])), json!([]));
+    let e = call_with(&w.l1_url(), None, "eth_getBlockReceipts", json!(["latest"]));
+    assert_eq!(e["error"]["code"], -32602, "receipts by hash only");
     let e = call_with(&w.l1_url(), None, "eth_getBlockByNumber", json!(["yesterday", false]));
     assert_eq!(e["error"]["code"], -32602);
     let (status, text) = post_raw(&w.l1_url(), "{not json", None);

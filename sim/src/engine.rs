@@ -46,6 +46,9 @@ pub struct Engine {
     pub mempool_max: u64,
     /// Blocks built by `getPayload`.
     pub built: u64,
+    /// The chain's default EIP-1559 parameters (denominator, elasticity), which the engine writes into the
+    /// extraData of Holocene blocks built with zero parameters.
+    pub eip1559_defaults: (u32, u32),
     pending_refs: HashMap<B256, L2BlockRef>,
 }
 
@@ -70,6 +73,7 @@ impl Engine {
             next_payload: 1,
             mempool_max: 4,
             built: 0,
+            eip1559_defaults: (250, 6),
             pending_refs: HashMap::new(),
         }
     }
@@ -200,7 +204,7 @@ impl Engine {
                     gas_limit: job.attrs.gas_limit.unwrap_or(30_000_000),
                     gas_used: 21_000 * txs.len() as u64,
                     timestamp,
-                    extra_data: Bytes::new(),
+                    extra_data: holocene_extra_data(&job.attrs, self.eip1559_defaults),
                     base_fee_per_gas: U256::from(1_000_000u64),
                     block_hash: B256::ZERO,
                     transactions: txs,
@@ -230,6 +234,24 @@ impl Engine {
         self.pending_refs.insert(block_hash, block);
         self.built += 1;
         Ok(EngineReply::PayloadFetched(envelope))
+    }
+
+    /// Header facts of a canonical block (gas limit, extraData, L1 info calldata).
+    pub fn header(&self, number: u64) -> Option<keel_core::L2Header> {
+        let block = self.by_number(number)?;
+        let stored = self.blocks.get(&block.hash)?;
+        Some(match &stored.envelope {
+            Some(env) => {
+                let p = env.execution_payload.as_v1();
+                let l1_info_input = p.transactions.first().and_then(|tx| {
+                    use alloy_eips::eip2718::Decodable2718;
+                    let env = OpTxEnvelope::decode_2718(&mut tx.as_ref()).ok()?;
+                    env.as_deposit().map(|d| d.input.clone())
+                });
+                keel_core::L2Header { hash: block.hash, gas_limit: p.gas_limit, extra_data: p.extra_data.clone(), l1_info_input }
+            }
+            None => keel_core::L2Header { hash: block.hash, gas_limit: 30_000_000, extra_data: Bytes::new(), l1_info_input: None },
+        })
     }
 
     /// `engine_newPayload`.
@@ -264,6 +286,20 @@ impl Engine {
         self.blocks.insert(block.hash, EngineBlock { block, envelope: Some(envelope.clone()) });
         Ok(EngineReply::PayloadInserted { status: PayloadStatusEnum::Valid })
     }
+}
+
+/// What op-geth writes into a Holocene block's extraData: version 0 ‖ denominator ‖ elasticity, with the chain's
+/// defaults when the attributes carry zero parameters; empty before Holocene (no `eip1559Params`).
+fn holocene_extra_data(attrs: &OpPayloadAttributes, defaults: (u32, u32)) -> Bytes {
+    let Some(params) = attrs.eip_1559_params else { return Bytes::new() };
+    let (mut d, mut e) = (u32::from_be_bytes(params[..4].try_into().expect("4 bytes")), u32::from_be_bytes(params[4..].try_into().expect("4 bytes")));
+    if d == 0 && e == 0 {
+        (d, e) = defaults;
+    }
+    let mut out = vec![0u8];
+    out.extend_from_slice(&d.to_be_bytes());
+    out.extend_from_slice(&e.to_be_bytes());
+    out.into()
 }
 
 /// A decodable user transaction (EIP-1559, arbitrary signature): the engine model does not execute it.

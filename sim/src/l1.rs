@@ -1,10 +1,47 @@
 //! L1 chain model: blocks at a fixed interval, reorgs of any depth, stalls.
 
 use crate::rng::Rng;
-use alloy_consensus::Header;
-use alloy_primitives::{Bytes, B256};
+use alloy_consensus::{Eip658Value, Header, Receipt};
+use alloy_primitives::{address, Address, Bytes, Log, B256, U256};
+use std::sync::Arc;
 use keel_core::{L1Block, L1BlockRef, Timestamp};
 use std::collections::HashMap;
+
+/// The deposit contract (OptimismPortal) of simulated chains.
+pub const DEPOSIT_CONTRACT: Address = address!("0x00000000000000000000000000000000000d3905");
+/// The SystemConfig contract of simulated chains.
+pub const SYSTEM_CONFIG: Address = address!("0x0000000000000000000000000000000005c0f1a0");
+
+/// A `TransactionDeposited` log (version 0) for a plain ETH deposit from `from` to `to`.
+pub fn deposit_log(from: Address, to: Address, mint: u128, gas: u64) -> Log {
+    let mut opaque = Vec::with_capacity(73);
+    opaque.extend_from_slice(&U256::from(mint).to_be_bytes::<32>());
+    opaque.extend_from_slice(&U256::from(mint).to_be_bytes::<32>());
+    opaque.extend_from_slice(&gas.to_be_bytes());
+    opaque.push(0); // not a contract creation
+    let mut data = Vec::with_capacity(64 + 96);
+    data.extend_from_slice(&U256::from(32).to_be_bytes::<32>());
+    data.extend_from_slice(&U256::from(opaque.len()).to_be_bytes::<32>());
+    data.extend_from_slice(&opaque);
+    data.resize(64 + opaque.len().div_ceil(32) * 32, 0);
+    let topics = vec![
+        kona_protocol::DEPOSIT_EVENT_ABI_HASH,
+        B256::left_padding_from(from.as_slice()),
+        B256::left_padding_from(to.as_slice()),
+        B256::ZERO,
+    ];
+    Log::new_unchecked(DEPOSIT_CONTRACT, topics, data.into())
+}
+
+/// A `ConfigUpdate` log (version 0, type 2) setting the L2 gas limit.
+pub fn gas_limit_update_log(gas_limit: u64) -> Log {
+    let mut data = Vec::with_capacity(96);
+    data.extend_from_slice(&U256::from(32).to_be_bytes::<32>());
+    data.extend_from_slice(&U256::from(32).to_be_bytes::<32>());
+    data.extend_from_slice(&U256::from(gas_limit).to_be_bytes::<32>());
+    let topics = vec![kona_genesis::CONFIG_UPDATE_TOPIC, B256::ZERO, B256::with_last_byte(2)];
+    Log::new_unchecked(SYSTEM_CONFIG, topics, data.into())
+}
 
 /// The simulated L1 chain.
 #[derive(Clone, Debug)]
@@ -18,6 +55,11 @@ pub struct L1Chain {
     salt: u64,
     /// Blocks replaced by reorgs so far.
     pub reorged_blocks: u64,
+    receipts: std::collections::HashMap<B256, Arc<Vec<Receipt>>>,
+    /// Probability that a new block carries user deposits.
+    pub deposit_rate: f64,
+    /// Probability that a new block changes the L2 gas limit.
+    pub config_update_rate: f64,
 }
 
 impl L1Chain {
@@ -26,7 +68,48 @@ impl L1Chain {
         let genesis = Self::make(0, B256::ZERO, genesis_time_s, 0, rng);
         let mut by_hash = HashMap::new();
         by_hash.insert(genesis.hash(), genesis.clone());
-        Self { block_time_s, canonical: vec![genesis], by_hash, stalled_until: 0, salt: 0, reorged_blocks: 0 }
+        let genesis_hash = genesis.hash();
+        Self {
+            block_time_s,
+            canonical: vec![genesis],
+            by_hash,
+            stalled_until: 0,
+            salt: 0,
+            reorged_blocks: 0,
+            receipts: Default::default(),
+            deposit_rate: 0.0,
+            config_update_rate: 0.0,
+        }
+        .with_empty_receipts(genesis_hash)
+    }
+
+    fn with_empty_receipts(mut self, hash: B256) -> Self {
+        self.receipts.insert(hash, Arc::new(Vec::new()));
+        self
+    }
+
+    fn make_receipts(&mut self, hash: B256, rng: &mut Rng) {
+        let mut receipts = Vec::new();
+        if rng.chance(self.deposit_rate) {
+            for _ in 0..rng.range(1, 3) {
+                let from = Address::from_slice(&rng.bytes32()[..20]);
+                let to = Address::from_slice(&rng.bytes32()[..20]);
+                // An unrelated log first, so block-wide log indices are exercised.
+                let noise = Log::new_unchecked(Address::repeat_byte(0x11), vec![B256::from(rng.bytes32())], Bytes::new());
+                let logs = vec![noise, deposit_log(from, to, rng.range(1, 1_000_000_000) as u128, 100_000)];
+                receipts.push(Receipt { status: Eip658Value::Eip658(true), cumulative_gas_used: 100_000, logs });
+            }
+        }
+        if rng.chance(self.config_update_rate) {
+            let logs = vec![gas_limit_update_log(rng.range(30_000_000, 60_000_000))];
+            receipts.push(Receipt { status: Eip658Value::Eip658(true), cumulative_gas_used: 150_000, logs });
+        }
+        self.receipts.insert(hash, Arc::new(receipts));
+    }
+
+    /// Receipts of any block ever produced, by hash.
+    pub fn receipts(&self, hash: &B256) -> Option<Arc<Vec<Receipt>>> {
+        self.receipts.get(hash).cloned()
     }
 
     fn make(number: u64, parent_hash: B256, timestamp: u64, salt: u64, rng: &mut Rng) -> L1Block {
@@ -67,6 +150,7 @@ impl L1Chain {
             let ts = self.next_block_time() / 1000;
             let b = Self::make(parent.number() + 1, parent.hash(), ts, self.salt, rng);
             self.by_hash.insert(b.hash(), b.clone());
+            self.make_receipts(b.hash(), rng);
             self.canonical.push(b);
             changed = true;
         }
@@ -99,6 +183,7 @@ impl L1Chain {
             let parent = self.head().clone();
             let b = Self::make(o.number(), parent.hash(), o.info.timestamp, self.salt, rng);
             self.by_hash.insert(b.hash(), b.clone());
+            self.make_receipts(b.hash(), rng);
             self.canonical.push(b);
         }
         self.reorged_blocks += depth as u64;

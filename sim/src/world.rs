@@ -138,6 +138,8 @@ pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> Ro
         seq_window_size: 3600,
         channel_timeout: 300,
         l1_chain_id: 900,
+        deposit_contract_address: crate::l1::DEPOSIT_CONTRACT,
+        l1_system_config_address: crate::l1::SYSTEM_CONFIG,
         ..Default::default()
     };
     rollup.genesis.l1 = l1.genesis().info.id();
@@ -232,7 +234,10 @@ impl Sim {
     pub fn new(cfg: SimConfig) -> Self {
         let mut rng = Rng::new(cfg.seed);
         let genesis_time_s = 1_700_000_000;
-        let l1 = L1Chain::new(genesis_time_s - cfg.l1_block_time_s * 2, cfg.l1_block_time_s, &mut rng);
+        let mut l1 = L1Chain::new(genesis_time_s - cfg.l1_block_time_s * 2, cfg.l1_block_time_s, &mut rng);
+        // Every simulated epoch may carry user deposits and, rarely, a SystemConfig gas-limit update.
+        l1.deposit_rate = 0.3;
+        l1.config_update_rate = 0.02;
         let genesis_l2 = L2BlockRef {
             hash: keccak256(format!("keel-sim-l2-genesis-{}", cfg.seed)),
             number: 0,
@@ -242,13 +247,18 @@ impl Sim {
             seq_num: 0,
         };
         let rollup = make_rollup(&cfg, &l1, &genesis_l2);
+        let eip1559_defaults = keel_core::system_config::default_eip1559(&rollup);
         let mut core_cfg = Config::new(Arc::new(rollup), cfg.sequencer.clone());
         core_cfg.block_time_ms = cfg.block_time_ms;
         let now = genesis_l2.time_ms + cfg.start_offset_ms;
         let members = (0..cfg.sequencers.max(1))
             .map(|_| Member {
                 node: Some(Node::new(core_cfg.clone(), now).expect("valid sim config")),
-                engine: Engine::new(genesis_l2, cfg.block_time_ms),
+                engine: {
+                    let mut e = Engine::new(genesis_l2, cfg.block_time_ms);
+                    e.eip1559_defaults = eip1559_defaults;
+                    e
+                },
                 engine_down_until: 0,
                 restart_at: None,
                 incarnation: 0,
@@ -283,7 +293,13 @@ impl Sim {
             timeline: VecDeque::new(),
         };
         sim.l1.advance(now, &mut sim.rng);
-        sim.observe_l1();
+        // A real shell polls the L1 head as it starts; the first answer beats the engine round trips of boot.
+        let (head, fin) = (sim.l1.head_ref(), sim.l1.finalized().info);
+        sim.last_l1_head = Some(head.hash);
+        for m in 0..sim.members.len() {
+            sim.schedule(m, 0, Event::L1HeadObserved(head));
+            sim.schedule(m, 0, Event::L1FinalizedObserved(fin));
+        }
         sim.dispatch_all();
         sim
     }
@@ -434,8 +450,12 @@ impl Sim {
 
     fn execute(&mut self, m: usize, cmd: Command) {
         let kind = match &cmd {
-            Command::FetchL1BlockByHash { .. } | Command::FetchL1BlockByNumber { .. } => Some(CallKind::L1),
-            Command::FetchL2Heads { .. } | Command::FetchL2BlockByNumber { .. } => Some(CallKind::ReadL2),
+            Command::FetchL1BlockByHash { .. } | Command::FetchL1BlockByNumber { .. } | Command::FetchL1Receipts { .. } => {
+                Some(CallKind::L1)
+            }
+            Command::FetchL2Heads { .. } | Command::FetchL2BlockByNumber { .. } | Command::FetchL2Header { .. } => {
+                Some(CallKind::ReadL2)
+            }
             Command::ForkchoiceUpdate { attributes: Some(_), .. } => Some(CallKind::StartBuild),
             Command::ForkchoiceUpdate { attributes: None, .. } => Some(CallKind::UpdateHead),
             Command::GetPayload { .. } => Some(CallKind::GetPayload),
@@ -531,7 +551,12 @@ impl Sim {
             Command::FetchL1BlockByNumber { id, number } => {
                 Event::L1BlockFetched { id, block: self.l1.by_number(number).cloned() }
             }
+            Command::FetchL1Receipts { id, hash } => match self.l1.receipts(&hash) {
+                Some(receipts) => Event::L1ReceiptsFetched { id, receipts },
+                None => Event::RequestFailed { id, error: RpcError::Rpc { code: -32000, message: format!("unknown block {hash:#x}") } },
+            },
             Command::FetchL2Heads { id } => Event::L2HeadsFetched { id, heads: engine.heads() },
+            Command::FetchL2Header { id, number } => Event::L2HeaderFetched { id, header: engine.header(number) },
             Command::FetchL2BlockByNumber { id, number } => Event::L2BlockFetched { id, block: engine.by_number(number) },
             Command::ForkchoiceUpdate { id, state, attributes, .. } => {
                 engine_event(id, engine.forkchoice_updated(&state, attributes.as_deref().map(|a| &a.op)))
@@ -796,6 +821,8 @@ fn summarize_command(cmd: &Command) -> String {
         Command::FetchL1BlockByNumber { id, number } => format!("{id} FetchL1BlockByNumber {number}"),
         Command::FetchL2Heads { id } => format!("{id} FetchL2Heads"),
         Command::FetchL2BlockByNumber { id, number } => format!("{id} FetchL2BlockByNumber {number}"),
+        Command::FetchL1Receipts { id, hash } => format!("{id} FetchL1Receipts {hash:#x}"),
+        Command::FetchL2Header { id, number } => format!("{id} FetchL2Header {number}"),
         Command::ForkchoiceUpdate { id, state, attributes, .. } => format!(
             "{id} ForkchoiceUpdate head={:#x} attrs={}",
             state.head_block_hash,
@@ -824,6 +851,8 @@ fn summarize_event(ev: &Event) -> String {
         Event::L1BlockFetched { id, block } => format!("{id} L1BlockFetched {:?}", block.as_ref().map(|b| b.number())),
         Event::L2HeadsFetched { id, heads } => format!("{id} L2HeadsFetched unsafe={}", heads.unsafe_head),
         Event::L2BlockFetched { id, block } => format!("{id} L2BlockFetched {:?}", block.map(|b| b.number)),
+        Event::L1ReceiptsFetched { id, receipts } => format!("{id} L1ReceiptsFetched {} receipts", receipts.len()),
+        Event::L2HeaderFetched { id, header } => format!("{id} L2HeaderFetched {:?}", header.as_ref().map(|h| h.hash)),
         Event::EngineResponded { id, reply } => match reply {
             EngineReply::ForkchoiceUpdated { status, payload_id } => format!("{id} ForkchoiceUpdated {} {payload_id:?}", status.as_str()),
             EngineReply::PayloadFetched(env) => format!("{id} PayloadFetched {}", env.execution_payload.block_number()),

@@ -98,7 +98,7 @@ fn a_core_that_ignores_the_confirmation_depth_is_caught() {
     for _ in 0..2_000 {
         let until = s.now + 1_000;
         s.step(until);
-        let origin = s.node().heads().unsafe_head.unwrap().l1_origin.number;
+        let Some(origin) = s.node().heads().unsafe_head.map(|h| h.l1_origin.number) else { continue };
         if origin > 0 && origin + 4 > s.l1.head().number() {
             violated = true;
             break;

@@ -51,6 +51,27 @@ impl Service for L1Service {
                 let block = lock(&self.0.l1).chain.by_hash(&hash).cloned();
                 block.as_ref().map_or(Ok(Value::Null), block_json)
             }
+            "eth_getBlockReceipts" => {
+                let hash: B256 = param(params, 0, "block hash")?;
+                let Some(receipts) = lock(&self.0.l1).chain.receipts(&hash) else { return Ok(Value::Null) };
+                Ok(Value::Array(
+                    receipts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            serde_json::json!({
+                                "transactionIndex": format!("{i:#x}"),
+                                "blockHash": hash,
+                                "status": if r.status.coerce_status() { "0x1" } else { "0x0" },
+                                "cumulativeGasUsed": format!("{:#x}", r.cumulative_gas_used),
+                                "logs": r.logs.iter().map(|l| serde_json::json!({
+                                    "address": l.address, "topics": l.topics(), "data": l.data.data,
+                                })).collect::<Vec<_>>(),
+                            })
+                        })
+                        .collect(),
+                ))
+            }
             _ => Err(RpcErr::method_not_found(method)),
         }
     }
