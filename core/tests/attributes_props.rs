@@ -732,7 +732,7 @@ fn json_field_names() {
     assert_eq!(v["timestamp"], "0x386");
     assert_eq!(v["gasLimit"], "0x1c9c380");
     assert_eq!(v["eip1559Params"], "0x000000fa00000006");
-    assert_eq!(v["minBaseFee"], "0x10");
+    assert_eq!(v["minBaseFee"], 16, "a JSON number, as op-node sends it");
     assert_eq!(v["noTxPool"], true);
     assert_eq!(v["suggestedFeeRecipient"], "0x4200000000000000000000000000000000000011");
     let back: Attributes = serde_json::from_value(v).unwrap();

@@ -504,7 +504,7 @@ fn upgrade_txs_jovian_op_mainnet_block_144546212() {
     let a = check_activation_block(144_546_212, &JOVIAN, L1InfoFormat::Isthmus);
     assert_eq!(a.min_base_fee, Some(0));
     let json = serde_json::to_value(&a).unwrap();
-    assert_eq!(json["minBaseFee"], "0x0");
+    assert_eq!(json["minBaseFee"], 0, "a JSON number, as op-node sends it");
 }
 
 /// Ecotone and Fjord activating in the same block (as on chains launched with both scheduled together): op-node
