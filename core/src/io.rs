@@ -139,7 +139,7 @@ pub struct SyncStatus {
     pub current_l1_finalized: Option<L1BlockRef>,
     /// Latest L1 block.
     pub head_l1: Option<L1BlockRef>,
-    /// L1 block the safe head was derived from (origin of the safe head when known).
+    /// L1's `safe` block.
     pub safe_l1: Option<L1BlockRef>,
     /// Latest finalized L1 block.
     pub finalized_l1: Option<L1BlockRef>,
@@ -190,6 +190,8 @@ pub enum Event {
     L1HeadObserved(L1BlockRef),
     /// A new finalized L1 block was observed.
     L1FinalizedObserved(L1BlockRef),
+    /// A new safe (justified) L1 block was observed.
+    L1SafeObserved(L1BlockRef),
     /// The safe L2 head moved (derivation, or another source until derivation exists).
     SafeHeadObserved(L2BlockRef),
     /// The finalized L2 head moved.

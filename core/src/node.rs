@@ -381,6 +381,7 @@ impl Node {
         match event {
             Event::L1HeadObserved(head) => self.on_l1_head(head),
             Event::L1FinalizedObserved(block) => self.heads.l1_finalized = Some(block),
+            Event::L1SafeObserved(block) => self.heads.l1_safe = Some(block),
             Event::SafeHeadObserved(safe) => self.on_safe_head(safe),
             Event::FinalizedHeadObserved(fin) => self.on_finalized_head(fin),
             Event::L1BlockFetched { id, block } => self.on_l1_block(id, Ok(block)),
@@ -1917,7 +1918,7 @@ impl Node {
             current_l1: l1(self.heads.unsafe_head.map(|u| u.l1_origin.hash)),
             current_l1_finalized: self.heads.l1_finalized,
             head_l1: self.heads.l1_head,
-            safe_l1: l1(self.heads.safe.map(|s| s.l1_origin.hash)),
+            safe_l1: self.heads.l1_safe,
             finalized_l1: self.heads.l1_finalized,
             unsafe_l2: self.heads.unsafe_head,
             safe_l2: self.heads.safe,

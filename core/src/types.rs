@@ -121,4 +121,6 @@ pub struct Heads {
     pub l1_head: Option<L1BlockRef>,
     /// Latest finalized L1 block seen.
     pub l1_finalized: Option<L1BlockRef>,
+    /// Latest safe L1 block seen.
+    pub l1_safe: Option<L1BlockRef>,
 }

@@ -250,7 +250,11 @@ pub fn rollup_config(args: &NodeArgs, chain: u64) -> Result<RollupConfig, CliErr
         Some(path) => {
             let err = |msg: String| CliError::RollupConfig { path: path.clone(), msg };
             let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-            serde_json::from_str(&text).map_err(|e| err(format!("not a valid op-node rollup.json: {e}")))
+            let (cfg, dropped) = crate::rollup_json::parse(&text).map_err(err)?;
+            if !dropped.is_empty() {
+                log::warn!("rollup config {}: ignoring fields Keel does not know: {}", path.display(), dropped.join(", "));
+            }
+            Ok(cfg)
         }
         None => kona_registry::ROLLUP_CONFIGS.get(&chain).cloned().ok_or(CliError::UnknownChain(chain)),
     }

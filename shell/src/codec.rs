@@ -3,7 +3,7 @@
 
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{
-    ExecutionPayloadEnvelopeV2, ExecutionPayloadFieldV2, ExecutionPayloadInputV2, ForkchoiceState, ForkchoiceUpdated,
+    ExecutionPayloadFieldV2, ExecutionPayloadInputV2, ForkchoiceState, ForkchoiceUpdated,
     PayloadId, PayloadStatus, PayloadStatusEnum,
 };
 use kona_genesis::ChainGenesis;
@@ -12,7 +12,7 @@ use keel_core::{
     Attributes, EngineVersion, L1Block, L1BlockRef, L2BlockRef, OpExecutionPayloadEnvelope, RpcError,
     SyncStatus,
 };
-use op_alloy_rpc_types_engine::{OpExecutionPayload, OpExecutionPayloadEnvelopeV3, OpExecutionPayloadEnvelopeV4};
+use op_alloy_rpc_types_engine::OpExecutionPayload;
 use serde_json::{json, Value};
 
 fn bad(method: &str, what: impl std::fmt::Display) -> RpcError {
@@ -201,12 +201,23 @@ pub fn fcu_result(method: &str, v: Value) -> Result<(PayloadStatusEnum, Option<P
     Ok((r.payload_status.status, r.payload_id))
 }
 
+/// The two fields of a `getPayload` envelope Keel uses; like op-node it ignores `blockValue`, `blobsBundle`,
+/// `shouldOverrideBuilder` and `executionRequests`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetPayloadEnvelope<P> {
+    execution_payload: P,
+    #[serde(default)]
+    parent_beacon_block_root: Option<B256>,
+}
+
 /// Result of `engine_getPayloadVx`, as the envelope the rest of Keel passes around.
 pub fn get_payload_result(version: EngineVersion, v: Value) -> Result<OpExecutionPayloadEnvelope, RpcError> {
     let method = get_payload_method(version);
+    let root_required = |root: Option<B256>| root.ok_or_else(|| bad(method, "missing parentBeaconBlockRoot"));
     Ok(match version {
         EngineVersion::V1 | EngineVersion::V2 => {
-            let e: ExecutionPayloadEnvelopeV2 = decode(method, v)?;
+            let e: GetPayloadEnvelope<ExecutionPayloadFieldV2> = decode(method, v)?;
             let payload = match e.execution_payload {
                 ExecutionPayloadFieldV2::V1(p) => OpExecutionPayload::V1(p),
                 ExecutionPayloadFieldV2::V2(p) => OpExecutionPayload::V2(p),
@@ -214,16 +225,16 @@ pub fn get_payload_result(version: EngineVersion, v: Value) -> Result<OpExecutio
             OpExecutionPayloadEnvelope { parent_beacon_block_root: None, execution_payload: payload }
         }
         EngineVersion::V3 => {
-            let e: OpExecutionPayloadEnvelopeV3 = decode(method, v)?;
+            let e: GetPayloadEnvelope<alloy_rpc_types_engine::ExecutionPayloadV3> = decode(method, v)?;
             OpExecutionPayloadEnvelope {
-                parent_beacon_block_root: Some(e.parent_beacon_block_root),
+                parent_beacon_block_root: Some(root_required(e.parent_beacon_block_root)?),
                 execution_payload: OpExecutionPayload::V3(e.execution_payload),
             }
         }
         EngineVersion::V4 => {
-            let e: OpExecutionPayloadEnvelopeV4 = decode(method, v)?;
+            let e: GetPayloadEnvelope<op_alloy_rpc_types_engine::OpExecutionPayloadV4> = decode(method, v)?;
             OpExecutionPayloadEnvelope {
-                parent_beacon_block_root: Some(e.parent_beacon_block_root),
+                parent_beacon_block_root: Some(root_required(e.parent_beacon_block_root)?),
                 execution_payload: OpExecutionPayload::V4(e.execution_payload),
             }
         }

@@ -13,6 +13,7 @@ pub mod driver;
 pub mod fake;
 pub mod jwt;
 pub mod metrics;
+pub mod rollup_json;
 pub mod rpc;
 pub mod server;
 pub mod workers;

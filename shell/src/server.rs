@@ -16,8 +16,8 @@ use std::time::Duration;
 
 /// Largest request body accepted.
 pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
-/// Largest batch accepted.
-pub const MAX_BATCH: usize = 100;
+/// Largest batch accepted (geth's limit).
+pub const MAX_BATCH: usize = 1000;
 /// Threads serving requests.
 pub const SERVER_THREADS: usize = 4;
 /// How long a call waits for the sequencer core.
@@ -109,6 +109,14 @@ fn error_object(id: Value, (code, message): Failure) -> Value {
 }
 
 fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
+    if *req.method() == tiny_http::Method::Get {
+        // op-node's health endpoint, and geth's answer to a bare GET (load balancers and readiness probes).
+        return match req.url() {
+            "/healthz" => respond(req, 200, json!(version()).to_string()),
+            "/" => respond(req, 200, String::new()),
+            _ => respond(req, 404, String::new()),
+        };
+    }
     if *req.method() != tiny_http::Method::Post {
         return respond(req, 405, error_object(Value::Null, fail(INVALID_REQUEST, "JSON-RPC requests must be POSTed")).to_string());
     }
@@ -124,7 +132,10 @@ fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
     }
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return respond(req, 200, error_object(Value::Null, fail(PARSE_ERROR, format!("parse error: {e}"))).to_string()),
+        Err(e) => {
+            log::debug!("unparseable JSON-RPC request: {e}");
+            return respond(req, 200, error_object(Value::Null, fail(PARSE_ERROR, "parse error")).to_string());
+        }
     };
     let out = match parsed {
         Value::Array(items) if items.is_empty() => error_object(Value::Null, fail(INVALID_REQUEST, "empty batch")),
@@ -143,7 +154,7 @@ fn handle_one(ctx: &ServerContext, v: Value) -> Value {
     let params = match v.get("params") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
-        Some(_) => return error_object(id, fail(INVALID_PARAMS, "params must be an array")),
+        Some(_) => return error_object(id, fail(INVALID_PARAMS, "non-array args")),
     };
     match call(ctx, method, &params) {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
@@ -151,9 +162,24 @@ fn handle_one(ctx: &ServerContext, v: Value) -> Value {
     }
 }
 
+/// Parameter `i` (geth's error texts: "missing value for required argument N", "invalid argument N: …").
 fn param<T: serde::de::DeserializeOwned>(params: &[Value], i: usize, what: &str) -> Result<T, Failure> {
-    let v = params.get(i).ok_or_else(|| fail(INVALID_PARAMS, format!("missing parameter {i}: {what}")))?;
-    serde_json::from_value(v.clone()).map_err(|e| fail(INVALID_PARAMS, format!("invalid parameter {i} ({what}): {e}")))
+    let v = params.get(i).filter(|v| !v.is_null()).ok_or_else(|| fail(INVALID_PARAMS, format!("missing value for required argument {i}")))?;
+    serde_json::from_value(v.clone()).map_err(|e| fail(INVALID_PARAMS, format!("invalid argument {i}: {what}: {e}")))
+}
+
+fn version() -> String {
+    format!("v{}-keel", env!("CARGO_PKG_VERSION"))
+}
+
+/// How many arguments each method takes at most.
+fn max_args(method: &str) -> Option<usize> {
+    Some(match method {
+        "admin_startSequencer" | "admin_setRecoverMode" | "admin_postUnsafePayload" | "optimism_outputAtBlock" => 1,
+        "admin_stopSequencer" | "admin_sequencerActive" | "admin_conductorEnabled" | "admin_overrideLeader"
+        | "optimism_syncStatus" | "optimism_rollupConfig" | "optimism_version" => 0,
+        _ => return None,
+    })
 }
 
 fn ask_core(ctx: &ServerContext, request: RpcRequest) -> Result<RpcReply, Failure> {
@@ -180,8 +206,16 @@ fn reply_json(r: RpcReply) -> Value {
 }
 
 fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Failure> {
+    let not_found = || fail(METHOD_NOT_FOUND, format!("the method {method} does not exist/is not available"));
     if method.starts_with("admin_") && !ctx.enable_admin {
-        return Err(fail(METHOD_NOT_FOUND, format!("the method {method} does not exist/is not available (start with --rpc.enable-admin)")));
+        return Err(not_found());
+    }
+    match max_args(method) {
+        None => return Err(not_found()),
+        Some(n) if params.len() > n => {
+            return Err(fail(INVALID_PARAMS, format!("too many arguments, want at most {n}")));
+        }
+        Some(_) => {}
     }
     let core = |req| ask_core(ctx, req).map(reply_json);
     match method {
@@ -193,13 +227,22 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Fa
         "admin_overrideLeader" => core(RpcRequest::OverrideLeader),
         "admin_postUnsafePayload" => {
             let env: keel_core::OpExecutionPayloadEnvelope = param(params, 0, "execution payload envelope")?;
+            // op-node checks the block hash before queueing the payload.
+            let claimed = env.execution_payload.block_hash();
+            let actual = keel_core::payload::header_hash(&env).map_err(|e| fail(keel_core::io::RPC_SERVER_ERROR, e))?;
+            if actual != claimed {
+                return Err(fail(
+                    keel_core::io::RPC_SERVER_ERROR,
+                    format!("payload has bad block hash: {claimed:#x}, actual block hash is: {actual:#x}"),
+                ));
+            }
             core(RpcRequest::PostUnsafePayload(Arc::new(env)))
         }
         "optimism_syncStatus" => core(RpcRequest::SyncStatus),
-        "optimism_rollupConfig" => serde_json::to_value(ctx.rollup.as_ref()).map_err(|e| fail(INTERNAL_ERROR, e.to_string())),
-        "optimism_version" => Ok(json!(format!("v{}-keel", env!("CARGO_PKG_VERSION")))),
+        "optimism_rollupConfig" => Ok(crate::rollup_json::to_op_node_json(&ctx.rollup)),
+        "optimism_version" => Ok(json!(version())),
         "optimism_outputAtBlock" => output_at_block(ctx, params),
-        _ => Err(fail(METHOD_NOT_FOUND, format!("the method {method} does not exist/is not available"))),
+        _ => Err(not_found()),
     }
 }
 

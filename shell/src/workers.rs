@@ -82,20 +82,23 @@ pub fn spawn_l1_poller(client: Arc<RpcClient>, m: Metrics, interval: Duration, e
     std::thread::Builder::new()
         .name("keel-l1-poll".into())
         .spawn(move || {
-            let mut last = (None, None);
+            let mut last = [None, None, None];
             let mut backoff = keel_core::backoff::Backoff::default();
             while !stop.load(Ordering::Relaxed) {
                 let mut delay = interval;
-                for (tag, finalized) in [("latest", false), ("finalized", true)] {
+                for (i, tag) in ["latest", "safe", "finalized"].into_iter().enumerate() {
                     match timed_call(&client, &m, "l1", "eth_getBlockByNumber", json!([tag, false]))
                         .and_then(|v| codec::l1_ref("eth_getBlockByNumber", v))
                     {
                         Ok(Some(r)) => {
                             backoff.reset();
-                            let slot = if finalized { &mut last.1 } else { &mut last.0 };
-                            if *slot != Some(r.hash) {
-                                *slot = Some(r.hash);
-                                let ev = if finalized { Event::L1FinalizedObserved(r) } else { Event::L1HeadObserved(r) };
+                            if last[i] != Some(r.hash) {
+                                last[i] = Some(r.hash);
+                                let ev = match tag {
+                                    "latest" => Event::L1HeadObserved(r),
+                                    "safe" => Event::L1SafeObserved(r),
+                                    _ => Event::L1FinalizedObserved(r),
+                                };
                                 if events.send(ev).is_err() {
                                     return;
                                 }
@@ -139,12 +142,15 @@ pub fn spawn_engine(client: Arc<RpcClient>, m: Metrics, genesis: ChainGenesis, r
         let c = &client;
         Some(match cmd {
             Command::FetchL2Heads { id } => {
+                // As op-node's sync start: finalized (or genesis when the engine has none), then safe (or finalized),
+                // then latest.
                 let r = (|| {
-                    Ok(EngineHeads {
-                        unsafe_head: l2_head(c, &m, &genesis, "latest")?,
-                        safe: l2_head(c, &m, &genesis, "safe")?,
-                        finalized: l2_head(c, &m, &genesis, "finalized")?,
-                    })
+                    let finalized = match l2_block(c, &m, &genesis, "finalized".into())? {
+                        Some(b) => b,
+                        None => l2_head(c, &m, &genesis, &format!("{:#x}", genesis.l2.number))?,
+                    };
+                    let safe = l2_block(c, &m, &genesis, "safe".into())?.unwrap_or(finalized);
+                    Ok(EngineHeads { unsafe_head: l2_head(c, &m, &genesis, "latest")?, safe, finalized })
                 })();
                 answer(id, r.map(|heads| Event::L2HeadsFetched { id, heads }))
             }

@@ -846,6 +846,7 @@ fn summarize_event(ev: &Event) -> String {
     match ev {
         Event::L1HeadObserved(b) => format!("L1HeadObserved {}:{:#x}", b.number, b.hash),
         Event::L1FinalizedObserved(b) => format!("L1FinalizedObserved {}", b.number),
+        Event::L1SafeObserved(b) => format!("L1SafeObserved {}", b.number),
         Event::SafeHeadObserved(b) => format!("SafeHeadObserved {b}"),
         Event::FinalizedHeadObserved(b) => format!("FinalizedHeadObserved {b}"),
         Event::L1BlockFetched { id, block } => format!("{id} L1BlockFetched {:?}", block.as_ref().map(|b| b.number())),
