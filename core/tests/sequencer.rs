@@ -747,6 +747,26 @@ fn restart_reconstructs_the_system_config_from_the_head_block() {
 }
 
 #[test]
+fn followers_import_posted_blocks_and_a_new_leader_continues_the_chain() {
+    let mut s = Sim::new(SimConfig { seed: 139, sequencers: 2, sequencer: SequencerConfig { conductor_enabled: true, ..Default::default() }, ..Default::default() });
+    s.failover(0);
+    s.run_for(60_000);
+    let leader_head = s.members[0].engine.heads().unsafe_head;
+    assert!(leader_head.number > 20);
+    let follower = s.members[1].node.as_ref().unwrap();
+    assert!(!follower.is_active(), "the follower does not sequence");
+    assert!(follower.heads().unsafe_head.unwrap().number + 2 >= leader_head.number, "the follower imported the leader's blocks");
+    assert_eq!(s.members[1].engine.by_number(10), s.members[0].engine.by_number(10), "same chain on both engines");
+    // Failover: the follower becomes leader and extends the same chain.
+    s.failover(1);
+    s.run_for(30_000);
+    let new_head = s.members[1].engine.heads().unsafe_head;
+    assert!(new_head.number > leader_head.number + 5, "the new leader sequences");
+    assert_eq!(s.members[1].engine.by_number(leader_head.number), Some(leader_head), "on top of the old leader's chain");
+    assert!(!s.members[0].node.as_ref().unwrap().is_active(), "the old leader was stopped");
+}
+
+#[test]
 fn sequencer_config_defaults_match_the_seed() {
     let c = SequencerConfig::default();
     assert_eq!((c.stopped, c.recover, c.max_safe_lag, c.l1_confs, c.seal_margin_ms), (false, false, 0, 4, 50));

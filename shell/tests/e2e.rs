@@ -73,6 +73,27 @@ fn sequences_blocks_and_serves_rpc_and_metrics() {
     assert_eq!(rpc(&node, "admin_startSequencer", json!(["not-a-hash"]))["error"]["code"], json!(-32602));
     assert_eq!(rpc(&node, "optimism_outputAtBlock", json!(["zz"]))["error"]["code"], json!(-32602));
     assert_eq!(rpc(&node, "no_such_method", json!([]))["error"]["code"], json!(-32601));
+    let r = rpc(&node, "admin_sequencerActive", json!([1]));
+    assert_eq!((r["error"]["code"].clone(), r["error"]["message"].clone()), (json!(-32602), json!("too many arguments, want at most 0")));
+    let r = rpc(&node, "admin_startSequencer", json!([]));
+    assert_eq!(r["error"]["message"], json!("missing value for required argument 0"));
+    // op-node's health endpoint.
+    let url = format!("http://{}", node.rpc_addr().unwrap());
+    let health = ureq::get(&format!("{url}/healthz")).call().unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.into_string().unwrap().contains("keel"));
+    // A posted payload whose hash does not match its header is refused, as op-node does.
+    let zero = format!("0x{}", "00".repeat(32));
+    let payload = json!({
+        "parentHash": zero, "feeRecipient": format!("0x{}", "00".repeat(20)), "stateRoot": zero, "receiptsRoot": zero,
+        "logsBloom": format!("0x{}", "00".repeat(256)), "prevRandao": zero, "blockNumber": "0x1", "gasLimit": "0x1",
+        "gasUsed": "0x0", "timestamp": "0x1", "extraData": "0x", "baseFeePerGas": "0x1",
+        "blockHash": format!("0x{}", "11".repeat(32)), "transactions": [], "withdrawals": [], "blobGasUsed": "0x0",
+        "excessBlobGas": "0x0",
+    });
+    let r = rpc(&node, "admin_postUnsafePayload", json!([{"executionPayload": payload, "parentBeaconBlockRoot": zero}]));
+    let msg = r["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(msg.starts_with(&format!("payload has bad block hash: 0x{}, actual block hash is: 0x", "11".repeat(32))), "{r}");
     let err = rpc(&node, "admin_startSequencer", json!([format!("0x{}", "11".repeat(32))]));
     assert_eq!(err["error"]["message"], json!("sequencer already running"));
 
