@@ -71,6 +71,27 @@ fn normalise_address_topics(log: &Log) -> Option<Log> {
     Some(Log { address: log.address, data: LogData::new_unchecked(t, log.data.data.clone()) })
 }
 
+/// Logs of successful receipts emitted by `address` with first topic `topic`, with their receipt index and their
+/// block-wide log index (which counts every log of every receipt, failed ones included, as go-ethereum numbers them).
+pub fn matching_logs<'a>(
+    receipts: &'a [Receipt],
+    address: Address,
+    topic: alloy_primitives::B256,
+) -> impl Iterator<Item = (usize, u64, &'a Log)> + 'a {
+    let mut first = 0u64;
+    receipts.iter().enumerate().flat_map(move |(receipt_index, receipt)| {
+        let start = first;
+        first += receipt.logs.len() as u64;
+        let ok = receipt.status.coerce_status();
+        receipt
+            .logs
+            .iter()
+            .enumerate()
+            .filter(move |(_, log)| ok && log.address == address && log.topics().first() == Some(&topic))
+            .map(move |(i, log)| (receipt_index, start + i as u64, log))
+    })
+}
+
 /// The user deposit transactions of the L1 block `l1_block` with `receipts` (all of them, in block order): logs of
 /// `deposit_contract` whose first topic is `TransactionDeposited`, from successful receipts, in log order, each
 /// with source hash domain 0 over (L1 block hash, block-wide log index).
@@ -80,32 +101,19 @@ pub fn user_deposits(
     deposit_contract: Address,
 ) -> Result<Vec<Bytes>, DepositLogError> {
     let mut out = Vec::new();
-    let mut log_index = 0u64;
-    for (receipt_index, receipt) in receipts.iter().enumerate() {
-        let first = log_index;
-        // The block-wide index counts every log of every receipt, as go-ethereum numbers them.
-        log_index += receipt.logs.len() as u64;
-        if !receipt.status.coerce_status() {
-            continue;
-        }
-        for (i, log) in receipt.logs.iter().enumerate() {
-            if log.address != deposit_contract || log.topics().first() != Some(&DEPOSIT_EVENT_ABI_HASH) {
-                continue;
-            }
-            let index = first + i as u64;
-            let err = |reason: String| DepositLogError {
-                l1_number: l1_block.number,
-                l1_hash: l1_block.hash,
-                receipt_index,
-                log_index: index,
-                reason,
-            };
-            check_slice_header(&log.data.data).map_err(err)?;
-            let normalised = normalise_address_topics(log);
-            let tx = decode_deposit(l1_block.hash, index as usize, normalised.as_ref().unwrap_or(log))
-                .map_err(|e| err(e.to_string()))?;
-            out.push(tx);
-        }
+    for (receipt_index, index, log) in matching_logs(receipts, deposit_contract, DEPOSIT_EVENT_ABI_HASH) {
+        let err = |reason: String| DepositLogError {
+            l1_number: l1_block.number,
+            l1_hash: l1_block.hash,
+            receipt_index,
+            log_index: index,
+            reason,
+        };
+        check_slice_header(&log.data.data).map_err(err)?;
+        let normalised = normalise_address_topics(log);
+        let tx = decode_deposit(l1_block.hash, index as usize, normalised.as_ref().unwrap_or(log))
+            .map_err(|e| err(e.to_string()))?;
+        out.push(tx);
     }
     Ok(out)
 }

@@ -348,22 +348,11 @@ impl SystemConfig {
     ) -> Vec<SkippedConfigLog> {
         let ecotone = rollup.is_ecotone_active(l1_time);
         let mut skipped = Vec::new();
-        let mut log_index = 0u64;
-        for (receipt_index, receipt) in receipts.iter().enumerate() {
-            let first = log_index;
-            log_index += receipt.logs.len() as u64;
-            if !receipt.status.coerce_status() {
-                continue;
-            }
-            for (i, log) in receipt.logs.iter().enumerate() {
-                let topics = log.topics();
-                if log.address != rollup.l1_system_config_address || topics.first() != Some(&CONFIG_UPDATE_TOPIC) {
-                    continue;
-                }
-                match decode_config_update(log, ecotone) {
-                    Ok(update) => self.apply(update),
-                    Err(error) => skipped.push(SkippedConfigLog { receipt_index, log_index: first + i as u64, error }),
-                }
+        let logs = crate::deposits::matching_logs(receipts, rollup.l1_system_config_address, CONFIG_UPDATE_TOPIC);
+        for (receipt_index, log_index, log) in logs {
+            match decode_config_update(log, ecotone) {
+                Ok(update) => self.apply(update),
+                Err(error) => skipped.push(SkippedConfigLog { receipt_index, log_index, error }),
             }
         }
         skipped
