@@ -97,6 +97,13 @@ impl L1Block {
         Self { info, header: Arc::new(header) }
     }
 
+    /// An `L1Block` whose identity is `hash` as an L1 node reported it, whatever the header hashes to (for
+    /// endpoints trusted with `--l1.trustrpc`, or whose headers cannot be re-hashed faithfully).
+    pub fn with_hash(header: Header, hash: alloy_primitives::B256) -> Self {
+        let info = L1BlockRef { hash, number: header.number, parent_hash: header.parent_hash, timestamp: header.timestamp };
+        Self { info, header: Arc::new(header) }
+    }
+
     /// Block number.
     pub const fn number(&self) -> u64 {
         self.info.number

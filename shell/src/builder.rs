@@ -140,6 +140,7 @@ pub struct RollupNodeBuilder {
     followers: Vec<String>,
     block_time_ms: Option<u64>,
     l1_poll_interval: Duration,
+    l1_hash_check: crate::codec::HashCheck,
 }
 
 impl RollupNodeBuilder {
@@ -191,6 +192,11 @@ impl RollupNodeBuilder {
     /// Overrides the block time (sub-second chains, devnets).
     pub fn with_block_time_ms(mut self, ms: u64) -> Self {
         self.block_time_ms = Some(ms);
+        self
+    }
+    /// What to do with L1 headers that do not hash to the reported hash (default: use the reported hash, warn).
+    pub fn with_l1_hash_check(mut self, check: crate::codec::HashCheck) -> Self {
+        self.l1_hash_check = check;
         self
     }
     /// How often to poll L1 for its head.
@@ -277,6 +283,7 @@ impl RollupNode {
             followers: Vec::new(),
             block_time_ms: None,
             l1_poll_interval: L1_POLL_INTERVAL,
+            l1_hash_check: crate::codec::HashCheck::Warn,
         }
     }
 
@@ -308,7 +315,7 @@ impl RollupNode {
         };
 
         let mut threads = vec![
-            workers::spawn_l1(l1.clone(), metrics.clone(), l1_rx, events_tx.clone()),
+            workers::spawn_l1(l1.clone(), metrics.clone(), self.b.l1_hash_check, l1_rx, events_tx.clone()),
             workers::spawn_engine(engine, metrics.clone(), self.core.rollup.genesis, engine_rx, events_tx.clone()),
         ];
         let conductor = match &self.b.sequencer.conductor_rpc_url {
@@ -327,7 +334,7 @@ impl RollupNode {
         let (publisher, publish_thread) = workers::Publisher::spawn(followers, metrics.clone());
         threads.push(publish_thread);
         let poll_stop = Arc::new(AtomicBool::new(false));
-        threads.push(workers::spawn_l1_poller(l1, metrics.clone(), self.b.l1_poll_interval, events_tx.clone(), poll_stop.clone()));
+        threads.push(workers::spawn_l1_poller(l1, metrics.clone(), self.b.l1_hash_check, self.b.l1_poll_interval, events_tx.clone(), poll_stop.clone()));
         drop(events_tx);
 
         let node = Node::new(self.core.clone(), crate::driver::now_ms())?;

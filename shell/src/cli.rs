@@ -126,6 +126,12 @@ pub struct NodeArgs {
     /// Disable p2p discovery (accepted for compatibility; Keel has no discovery).
     #[arg(long = "p2p.no-discovery", env = "KONA_NODE_P2P_NO_DISCOVERY", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
     pub p2p_no_discovery: bool,
+    /// Trust the L1 RPC: do not re-hash L1 headers (op-node's flag).
+    #[arg(long = "l1.trustrpc", env = "KEEL_L1_TRUST_RPC", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub l1_trust_rpc: bool,
+    /// Refuse L1 blocks whose header does not hash to the hash the node reports (default: warn and use it).
+    #[arg(long = "l1.verify-hashes", env = "KEEL_L1_VERIFY_HASHES", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub l1_verify_hashes: bool,
     /// Override the L2 block time in milliseconds (sub-second chains and devnets).
     #[arg(long = "l2.block-time-ms", env = "KEEL_L2_BLOCK_TIME_MS")]
     pub block_time_ms: Option<u64>,
@@ -319,6 +325,11 @@ pub fn node_builder(args: &NodeArgs, chain: u64, recover_given: bool, cwd: &Path
     if let Some(ms) = args.block_time_ms {
         b = b.with_block_time_ms(ms);
     }
+    b = b.with_l1_hash_check(match (args.l1_trust_rpc, args.l1_verify_hashes) {
+        (true, _) => crate::codec::HashCheck::Trust,
+        (false, true) => crate::codec::HashCheck::Strict,
+        (false, false) => crate::codec::HashCheck::Warn,
+    });
     Ok(b)
 }
 

@@ -23,23 +23,66 @@ fn decode<T: serde::de::DeserializeOwned>(method: &str, v: Value) -> Result<T, R
     serde_json::from_value(v).map_err(|e| bad(method, e))
 }
 
-/// An L1 block from `eth_getBlockBy*` (`null` → `None`). The header's hash is recomputed and must match the claimed
-/// `hash`: a node that lies about hashes could otherwise steer origin selection.
-pub fn l1_block(method: &str, v: Value) -> Result<Option<L1Block>, RpcError> {
+/// What to do when an L1 header does not hash to the hash the node claims for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashCheck {
+    /// Refuse the block (the answer is an error, retried).
+    Strict,
+    /// Use the claimed hash and warn (once per process; counted by the caller).
+    Warn,
+    /// Do not check (`--l1.trustrpc`).
+    Trust,
+}
+
+static MISMATCH_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Header fields an L1 node may leave out; filled with their zero values before decoding (hash checking then tells
+/// whether they mattered).
+const HEADER_DEFAULTS: &[(&str, &str)] = &[
+    ("sha3Uncles", "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347"),
+    ("miner", "0x0000000000000000000000000000000000000000"),
+    ("stateRoot", "0x0000000000000000000000000000000000000000000000000000000000000000"),
+    ("transactionsRoot", "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"),
+    ("receiptsRoot", "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"),
+    ("difficulty", "0x0"),
+    ("gasLimit", "0x0"),
+    ("gasUsed", "0x0"),
+    ("extraData", "0x"),
+    ("mixHash", "0x0000000000000000000000000000000000000000000000000000000000000000"),
+    ("nonce", "0x0000000000000000"),
+];
+
+/// An L1 block from `eth_getBlockBy*` (`null` → `None`). The header is re-hashed and compared with the claimed
+/// `hash` as `check` says: a node that lies about hashes could otherwise steer origin selection.
+pub fn l1_block(method: &str, mut v: Value, check: HashCheck) -> Result<Option<(L1Block, bool)>, RpcError> {
     if v.is_null() {
         return Ok(None);
     }
-    let h: alloy_rpc_types_eth::Header = decode(method, v)?;
-    let block = L1Block::from_header(h.inner);
-    if block.hash() != h.hash {
-        return Err(bad(method, format!("block {} claims hash {:#x} but its header hashes to {:#x}", block.number(), h.hash, block.hash())));
+    let obj = v.as_object_mut().ok_or_else(|| bad(method, "expected a block object"))?;
+    for field in ["hash", "number", "parentHash", "timestamp"] {
+        if !obj.contains_key(field) {
+            return Err(bad(method, format!("missing {field}")));
+        }
     }
-    Ok(Some(block))
-}
-
-/// Only the reference fields of an L1 block (for head polling).
-pub fn l1_ref(method: &str, v: Value) -> Result<Option<L1BlockRef>, RpcError> {
-    Ok(l1_block(method, v)?.map(|b| b.info))
+    if !obj.contains_key("logsBloom") {
+        obj.insert("logsBloom".into(), Value::String(format!("0x{}", "00".repeat(256))));
+    }
+    for (k, d) in HEADER_DEFAULTS {
+        obj.entry(k.to_string()).or_insert_with(|| Value::String(d.to_string()));
+    }
+    let h: alloy_rpc_types_eth::Header = decode(method, v)?;
+    let computed = h.inner.hash_slow();
+    let mismatch = computed != h.hash;
+    if mismatch && check != HashCheck::Trust {
+        let msg = format!("block {} claims hash {:#x} but its header hashes to {computed:#x}", h.inner.number, h.hash);
+        if check == HashCheck::Strict {
+            return Err(bad(method, msg));
+        }
+        if !MISMATCH_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            log::warn!("L1 {method}: {msg}; using the hash the node reports (pass --l1.trustrpc to silence, --l1.verify-hashes to refuse such blocks)");
+        }
+    }
+    Ok(Some((L1Block::with_hash(h.inner, h.hash), mismatch)))
 }
 
 fn quantity(method: &str, v: &Value, field: &str) -> Result<u64, RpcError> {
@@ -325,15 +368,24 @@ mod tests {
         let header = Header { number: 5, timestamp: 77, base_fee_per_gas: Some(7), ..Default::default() };
         let good = alloy_rpc_types_eth::Header::new(header.clone());
         let v = serde_json::to_value(&good).unwrap();
-        let b = l1_block("eth_getBlockByNumber", v.clone()).unwrap().unwrap();
+        let (b, mismatch) = l1_block("eth_getBlockByNumber", v.clone(), HashCheck::Strict).unwrap().unwrap();
         assert_eq!(b.hash(), header.hash_slow());
-        let mut lying = v;
+        assert!(!mismatch);
+        let mut lying = v.clone();
         lying["hash"] = json!(B256::repeat_byte(9));
-        let err = l1_block("eth_getBlockByNumber", lying).unwrap_err().to_string();
+        let err = l1_block("eth_getBlockByNumber", lying.clone(), HashCheck::Strict).unwrap_err().to_string();
         assert!(err.contains("claims hash"), "{err}");
-        assert_eq!(l1_block("eth_getBlockByHash", Value::Null).unwrap(), None);
-        let err = l1_block("eth_getBlockByHash", json!({"number": "zz"})).unwrap_err().to_string();
+        let (b, mismatch) = l1_block("eth_getBlockByNumber", lying.clone(), HashCheck::Warn).unwrap().unwrap();
+        assert!(mismatch && b.hash() == B256::repeat_byte(9), "warn mode uses the claimed hash");
+        let (_, mismatch) = l1_block("eth_getBlockByNumber", lying, HashCheck::Trust).unwrap().unwrap();
+        assert!(mismatch, "the mismatch is still reported to the caller for metrics");
+        assert_eq!(l1_block("eth_getBlockByHash", Value::Null, HashCheck::Strict).unwrap(), None);
+        let err = l1_block("eth_getBlockByHash", json!({"number": "zz"}), HashCheck::Strict).unwrap_err().to_string();
         assert!(err.contains("malformed eth_getBlockByHash response"), "{err}");
+        // A minimal block object (only the identity fields) is accepted; the defaults make up the rest.
+        let minimal = json!({"hash": B256::repeat_byte(1), "number": "0x5", "parentHash": B256::repeat_byte(2), "timestamp": "0x10"});
+        let (b, _) = l1_block("eth_getBlockByNumber", minimal, HashCheck::Warn).unwrap().unwrap();
+        assert_eq!((b.number(), b.info.timestamp, b.hash()), (5, 16, B256::repeat_byte(1)));
     }
 
     #[test]

@@ -56,15 +56,59 @@ fn spawn_loop(name: &str, rx: Receiver<Command>, events: Sender<Event>, mut hand
         .expect("spawning a worker thread")
 }
 
-/// The L1 execution endpoint: block fetches by hash and number.
-pub fn spawn_l1(client: Arc<RpcClient>, m: Metrics, rx: Receiver<Command>, events: Sender<Event>) -> JoinHandle<()> {
+/// Fetches and decodes an L1 block, counting header-hash mismatches.
+fn fetch_l1_block(client: &RpcClient, m: &Metrics, check: codec::HashCheck, method: &str, params: Value) -> Result<Option<keel_core::L1Block>, RpcError> {
+    let found = timed_call(client, m, "l1", method, params).and_then(|v| codec::l1_block(method, v, check))?;
+    Ok(found.map(|(block, mismatch)| {
+        if mismatch {
+            m.inc("keel_l1_hash_mismatch_total", "L1 blocks whose header does not hash to the reported hash", &[], 1.0);
+        }
+        block
+    }))
+}
+
+/// Receipts of an L1 block: `eth_getBlockReceipts`, or per transaction where the node lacks that method.
+fn fetch_receipts(client: &RpcClient, m: &Metrics, per_tx: &mut bool, hash: alloy_primitives::B256) -> Result<Vec<alloy_consensus::Receipt>, RpcError> {
+    if !*per_tx {
+        let method = "eth_getBlockReceipts";
+        match timed_call(client, m, "l1", method, json!([hash])) {
+            Ok(v) if !v.is_null() => return codec::receipts(method, v),
+            Ok(_) => return Err(RpcError::Transport(format!("{method}: L1 node has no receipts for block {hash:#x}"))),
+            Err(RpcError::Rpc { code: -32601, .. }) => {
+                log::warn!("L1 node lacks eth_getBlockReceipts; fetching receipts per transaction");
+                *per_tx = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let block = timed_call(client, m, "l1", "eth_getBlockByHash", json!([hash, false]))?;
+    let txs = block
+        .get("transactions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| RpcError::Transport(format!("eth_getBlockByHash: block {hash:#x} has no transactions list")))?;
+    if txs.len() > codec::MAX_RECEIPTS {
+        return Err(RpcError::Transport(format!("eth_getBlockByHash: block {hash:#x} has {} transactions", txs.len())));
+    }
+    let mut receipts = Vec::with_capacity(txs.len());
+    for tx in txs {
+        let tx_hash = tx.as_str().map(str::to_string).or_else(|| tx.get("hash").and_then(Value::as_str).map(str::to_string));
+        let tx_hash = tx_hash.ok_or_else(|| RpcError::Transport("eth_getBlockByHash: transaction without hash".into()))?;
+        let method = "eth_getTransactionReceipt";
+        let r = timed_call(client, m, "l1", method, json!([tx_hash]))?;
+        receipts.extend(codec::receipts(method, Value::Array(vec![r]))?);
+    }
+    Ok(receipts)
+}
+
+/// The L1 execution endpoint: block and receipt fetches.
+pub fn spawn_l1(client: Arc<RpcClient>, m: Metrics, check: codec::HashCheck, rx: Receiver<Command>, events: Sender<Event>) -> JoinHandle<()> {
+    let mut per_tx = false;
     spawn_loop("keel-l1", rx, events, move |cmd| {
         let (id, method, params) = match cmd {
             Command::FetchL1BlockByHash { id, hash } => (id, "eth_getBlockByHash", json!([hash, false])),
             Command::FetchL1BlockByNumber { id, number } => (id, "eth_getBlockByNumber", json!([format!("{number:#x}"), false])),
             Command::FetchL1Receipts { id, hash } => {
-                let method = "eth_getBlockReceipts";
-                let r = timed_call(&client, &m, "l1", method, json!([hash])).and_then(|v| codec::receipts(method, v));
+                let r = fetch_receipts(&client, &m, &mut per_tx, hash);
                 return Some(answer(id, r.map(|r| Event::L1ReceiptsFetched { id, receipts: Arc::new(r) })));
             }
             other => {
@@ -72,13 +116,13 @@ pub fn spawn_l1(client: Arc<RpcClient>, m: Metrics, rx: Receiver<Command>, event
                 return None;
             }
         };
-        let r = timed_call(&client, &m, "l1", method, params).and_then(|v| codec::l1_block(method, v));
+        let r = fetch_l1_block(&client, &m, check, method, params);
         Some(answer(id, r.map(|block| Event::L1BlockFetched { id, block })))
     })
 }
 
 /// Polls the L1 head and finalized block; emits events when they change.
-pub fn spawn_l1_poller(client: Arc<RpcClient>, m: Metrics, interval: Duration, events: Sender<Event>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+pub fn spawn_l1_poller(client: Arc<RpcClient>, m: Metrics, check: codec::HashCheck, interval: Duration, events: Sender<Event>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("keel-l1-poll".into())
         .spawn(move || {
@@ -87,9 +131,7 @@ pub fn spawn_l1_poller(client: Arc<RpcClient>, m: Metrics, interval: Duration, e
             while !stop.load(Ordering::Relaxed) {
                 let mut delay = interval;
                 for (i, tag) in ["latest", "safe", "finalized"].into_iter().enumerate() {
-                    match timed_call(&client, &m, "l1", "eth_getBlockByNumber", json!([tag, false]))
-                        .and_then(|v| codec::l1_ref("eth_getBlockByNumber", v))
-                    {
+                    match fetch_l1_block(&client, &m, check, "eth_getBlockByNumber", json!([tag, false])).map(|b| b.map(|b| b.info)) {
                         Ok(Some(r)) => {
                             backoff.reset();
                             if last[i] != Some(r.hash) {

@@ -63,7 +63,7 @@ fn each_kind_of_bad_answer_is_a_clear_error() {
     let e = msg(call("eth_getBlockByNumber"));
     assert!(e.contains("eth_getBlockByNumber") && e.contains("malformed JSON"), "{e}");
     let v = call("eth_getBlockByHash").unwrap();
-    let e = codec::l1_block("eth_getBlockByHash", v).unwrap_err().to_string();
+    let e = codec::l1_block("eth_getBlockByHash", v, codec::HashCheck::Strict).unwrap_err().to_string();
     assert!(e.contains("malformed eth_getBlockByHash response"), "{e}");
     let e = msg(call("eth_chainId"));
     assert!(e.contains("eth_chainId") && e.contains("neither result nor error"), "{e}");
@@ -127,6 +127,61 @@ fn node_retries_through_a_garbage_l1_and_keeps_sequencing() {
     }
     assert!(served.load(Ordering::SeqCst) > 6, "the garbage answers were served");
     assert!(node.metrics().render().contains("keel_rpc_errors_total{target=\"l1\""));
+    node.stop();
+    node.join();
+    w.stop();
+}
+
+/// Forwards to `upstream`, except that `refused` answers "method not found" (an L1 node without it).
+fn proxy_refusing(upstream: String, refused: &'static str) -> (String, Arc<AtomicUsize>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let refusals = Arc::new(AtomicUsize::new(0));
+    let count = refusals.clone();
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let mut body = String::new();
+            let _ = std::io::Read::read_to_string(req.as_reader(), &mut body);
+            let text = if body.contains(&format!("\"{refused}\"")) {
+                count.fetch_add(1, Ordering::SeqCst);
+                let id = serde_json::from_str::<serde_json::Value>(&body).map(|v| v["id"].clone()).unwrap_or_default();
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!("the method {refused} does not exist/is not available")}}).to_string()
+            } else {
+                ureq::post(&upstream).send_string(&body).map(|r| r.into_string().unwrap_or_default()).unwrap_or_default()
+            };
+            let _ = req.respond(tiny_http::Response::from_string(text));
+        }
+    });
+    (url, refusals)
+}
+
+#[test]
+fn receipts_fall_back_to_per_transaction_fetches() {
+    let jwt = JwtSecret::new([10; 32]);
+    let mut cfg = FakeWorldConfig::new(jwt.clone());
+    cfg.block_time_ms = 1_000;
+    cfg.l1_block_time_s = 1;
+    cfg.seed = 10;
+    let w = FakeWorld::start(cfg).unwrap();
+    let (l1, refusals) = proxy_refusing(w.l1_url(), "eth_getBlockReceipts");
+    let node = RollupNode::builder(w.rollup_config())
+        .with_mode(NodeMode::Sequencer)
+        .with_sequencer_config(SequencerConfig { l1_confs: 0, ..Default::default() })
+        .with_l1_provider_rpc_url(l1)
+        .with_l2_engine_rpc_url(w.engine_url())
+        .with_jwt_secret(jwt)
+        .with_l1_poll_interval(Duration::from_millis(200))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    // Several epoch changes: each needs the new origin's receipts.
+    while w.engine_head().l1_origin.number < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no epoch progress (head {})", w.engine_head());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(refusals.load(Ordering::SeqCst), 1, "after one refusal the worker switches to per-transaction fetches");
     node.stop();
     node.join();
     w.stop();
