@@ -1047,6 +1047,14 @@ impl Node {
         if let Err(v) = engine::check_sealed(&envelope, &job.parent, job.time_ms / 1000) {
             return self.apply_verdict(v);
         }
+        // Some engines leave the beacon root out of getPayload; it is the one the attributes carried.
+        let envelope = if envelope.parent_beacon_block_root.is_none() && self.cfg.rollup.is_ecotone_active(job.time_ms / 1000) {
+            let mut e = (*envelope).clone();
+            e.parent_beacon_block_root = Some(job.origin.header.parent_beacon_block_root.unwrap_or_default());
+            Arc::new(e)
+        } else {
+            envelope
+        };
         let p = &envelope.execution_payload;
         let block = L2BlockRef {
             hash: p.block_hash(),

@@ -257,7 +257,6 @@ struct GetPayloadEnvelope<P> {
 /// Result of `engine_getPayloadVx`, as the envelope the rest of Keel passes around.
 pub fn get_payload_result(version: EngineVersion, v: Value) -> Result<OpExecutionPayloadEnvelope, RpcError> {
     let method = get_payload_method(version);
-    let root_required = |root: Option<B256>| root.ok_or_else(|| bad(method, "missing parentBeaconBlockRoot"));
     Ok(match version {
         EngineVersion::V1 | EngineVersion::V2 => {
             let e: GetPayloadEnvelope<ExecutionPayloadFieldV2> = decode(method, v)?;
@@ -270,14 +269,15 @@ pub fn get_payload_result(version: EngineVersion, v: Value) -> Result<OpExecutio
         EngineVersion::V3 => {
             let e: GetPayloadEnvelope<alloy_rpc_types_engine::ExecutionPayloadV3> = decode(method, v)?;
             OpExecutionPayloadEnvelope {
-                parent_beacon_block_root: Some(root_required(e.parent_beacon_block_root)?),
+                // When the engine leaves it out, the core fills in the root the attributes carried.
+                parent_beacon_block_root: e.parent_beacon_block_root,
                 execution_payload: OpExecutionPayload::V3(e.execution_payload),
             }
         }
         EngineVersion::V4 => {
             let e: GetPayloadEnvelope<op_alloy_rpc_types_engine::OpExecutionPayloadV4> = decode(method, v)?;
             OpExecutionPayloadEnvelope {
-                parent_beacon_block_root: Some(root_required(e.parent_beacon_block_root)?),
+                parent_beacon_block_root: e.parent_beacon_block_root,
                 execution_payload: OpExecutionPayload::V4(e.execution_payload),
             }
         }
@@ -401,6 +401,24 @@ mod tests {
         let v = json!({"number": "0x5", "hash": B256::repeat_byte(1), "parentHash": B256::repeat_byte(2),
             "timestamp": "0x10", "transactions": [{"input": "0x1234"}]});
         assert!(l2_block("eth_getBlockByNumber", v, &genesis).unwrap_err().to_string().contains("not an L1 info deposit"));
+    }
+
+    #[test]
+    fn get_payload_needs_only_the_payload() {
+        let zero = format!("0x{}", "00".repeat(32));
+        let payload = json!({
+            "parentHash": zero, "feeRecipient": format!("0x{}", "00".repeat(20)), "stateRoot": zero, "receiptsRoot": zero,
+            "logsBloom": format!("0x{}", "00".repeat(256)), "prevRandao": zero, "blockNumber": "0x1", "gasLimit": "0x1",
+            "gasUsed": "0x0", "timestamp": "0x1", "extraData": "0x", "baseFeePerGas": "0x1", "blockHash": zero,
+            "transactions": [], "withdrawals": [], "blobGasUsed": "0x0", "excessBlobGas": "0x0",
+        });
+        // No blockValue, blobsBundle, shouldOverrideBuilder or parentBeaconBlockRoot: still accepted, like op-node.
+        let env = get_payload_result(EngineVersion::V3, json!({"executionPayload": payload})).unwrap();
+        assert_eq!(env.parent_beacon_block_root, None);
+        assert_eq!(env.execution_payload.block_number(), 1);
+        let env = get_payload_result(EngineVersion::V3, json!({"executionPayload": payload, "parentBeaconBlockRoot": zero,
+            "blockValue": "0x0", "blobsBundle": {"commitments": [], "proofs": [], "blobs": []}, "shouldOverrideBuilder": false})).unwrap();
+        assert_eq!(env.parent_beacon_block_root, Some(B256::ZERO));
     }
 
     #[test]
