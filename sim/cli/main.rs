@@ -94,7 +94,10 @@ fn main() -> ExitCode {
     let seeds: Vec<u64> = if args.command == "run" { vec![args.seed] } else { (args.seeds.0..args.seeds.1).collect() };
     let started = Instant::now();
     let mut total_blocks = 0;
-    for &seed in &seeds {
+    for (i, &seed) in seeds.iter().enumerate() {
+        if args.command == "sweep" {
+            eprint!("\rscenario={} seed {seed} ({}/{})   ", scn.name, i + 1, seeds.len());
+        }
         let t0 = Instant::now();
         let report = match scenario::run(&scn, seed, args.blocks) {
             Ok(r) => r,
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
         }
     }
     if args.command == "sweep" {
+        eprintln!();
         println!(
             "scenario={} seeds={}..{} passed={} blocks={} wall_ms={}",
             scn.name,
