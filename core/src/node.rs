@@ -1966,18 +1966,25 @@ fn config_from_header(
     let first_tx = header.l1_info_input.as_ref().map(|input| {
         op_alloy_consensus::TxDeposit { input: input.clone(), ..Default::default() }.encoded_2718()
     });
-    SystemConfig::from_l2_block(
-        rollup,
-        &crate::system_config::L2BlockFacts {
-            number: block.number,
-            hash: block.hash,
-            timestamp: block.timestamp(),
-            gas_limit: header.gas_limit,
-            extra_data: &header.extra_data,
-            first_tx: first_tx.as_deref(),
-        },
-    )
-    .map_err(|e| e.to_string())
+    config_from_facts(rollup, block, header.gas_limit, &header.extra_data, first_tx.as_deref())
+}
+
+fn config_from_facts(
+    rollup: &kona_genesis::RollupConfig,
+    block: &L2BlockRef,
+    gas_limit: u64,
+    extra_data: &[u8],
+    first_tx: Option<&[u8]>,
+) -> Result<SystemConfig, String> {
+    let facts = crate::system_config::L2BlockFacts {
+        number: block.number,
+        hash: block.hash,
+        timestamp: block.timestamp(),
+        gas_limit,
+        extra_data,
+        first_tx,
+    };
+    SystemConfig::from_l2_block(rollup, &facts).map_err(|e| e.to_string())
 }
 
 /// The SystemConfig after a block built elsewhere, read from its payload.
@@ -1987,18 +1994,7 @@ fn config_from_payload(
     env: &OpExecutionPayloadEnvelope,
 ) -> Result<SystemConfig, String> {
     let p = env.execution_payload.as_v1();
-    SystemConfig::from_l2_block(
-        rollup,
-        &crate::system_config::L2BlockFacts {
-            number: block.number,
-            hash: block.hash,
-            timestamp: block.timestamp(),
-            gas_limit: p.gas_limit,
-            extra_data: &p.extra_data,
-            first_tx: p.transactions.first().map(|t| t.as_ref()),
-        },
-    )
-    .map_err(|e| e.to_string())
+    config_from_facts(rollup, block, p.gas_limit, &p.extra_data, p.transactions.first().map(|t| t.as_ref()))
 }
 
 /// The `req` slot of a `Committing` stage.

@@ -37,6 +37,20 @@ fn garbage_server(bodies: Vec<(u16, String)>, upstream: Option<String>) -> (Stri
     (url, served)
 }
 
+fn start_node(w: &FakeWorld, l1: String, jwt: JwtSecret, seq: SequencerConfig) -> keel_shell::builder::NodeHandle {
+    RollupNode::builder(w.rollup_config())
+        .with_mode(NodeMode::Sequencer)
+        .with_sequencer_config(seq)
+        .with_l1_provider_rpc_url(l1)
+        .with_l2_engine_rpc_url(w.engine_url())
+        .with_jwt_secret(jwt)
+        .with_l1_poll_interval(Duration::from_millis(200))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap()
+}
+
 fn client(url: &str) -> RpcClient {
     RpcClient::new("L1", url, Duration::from_secs(5), None, keel_shell::rpc::MAX_RESPONSE_BYTES)
 }
@@ -109,17 +123,7 @@ fn node_retries_through_a_garbage_l1_and_keeps_sequencing() {
         })
         .collect();
     let (l1, served) = garbage_server(garbage, Some(w.l1_url()));
-    let node = RollupNode::builder(w.rollup_config())
-        .with_mode(NodeMode::Sequencer)
-        .with_sequencer_config(SequencerConfig::default())
-        .with_l1_provider_rpc_url(l1)
-        .with_l2_engine_rpc_url(w.engine_url())
-        .with_jwt_secret(jwt)
-        .with_l1_poll_interval(Duration::from_millis(200))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let node = start_node(&w, l1, jwt, SequencerConfig::default());
     let t0 = std::time::Instant::now();
     while w.engine_head().number < 4 {
         assert!(t0.elapsed() < Duration::from_secs(30), "no progress through a garbage L1 (head {})", w.engine_head().number);
@@ -164,17 +168,7 @@ fn receipts_fall_back_to_per_transaction_fetches() {
     cfg.seed = 10;
     let w = FakeWorld::start(cfg).unwrap();
     let (l1, refusals) = proxy_refusing(w.l1_url(), "eth_getBlockReceipts");
-    let node = RollupNode::builder(w.rollup_config())
-        .with_mode(NodeMode::Sequencer)
-        .with_sequencer_config(SequencerConfig { l1_confs: 0, ..Default::default() })
-        .with_l1_provider_rpc_url(l1)
-        .with_l2_engine_rpc_url(w.engine_url())
-        .with_jwt_secret(jwt)
-        .with_l1_poll_interval(Duration::from_millis(200))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let node = start_node(&w, l1, jwt, SequencerConfig { l1_confs: 0, ..Default::default() });
     let t0 = std::time::Instant::now();
     // Several epoch changes: each needs the new origin's receipts.
     while w.engine_head().l1_origin.number < 3 {
