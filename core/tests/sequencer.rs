@@ -737,12 +737,20 @@ fn restart_reconstructs_the_system_config_from_the_head_block() {
         s.step(until);
         assert!(s.now - t < 120_000, "restarted node made no progress");
     }
+    // Blocks after the restart: within an epoch they keep their parent's gas limit; an epoch start applies its
+    // origin's updates on top of the parent's.
+    let rollup = s.node().config().rollup.clone();
     let h = s.unsafe_number();
+    let mut expected = before;
     for n in head + 1..=h {
         let b = s.engine().by_number(n).unwrap();
-        if b.seq_num != 0 {
-            assert_eq!(gas(&s, n), before, "block {n} after the restart keeps the head's gas limit");
+        if b.seq_num == 0 {
+            let mut cfg = keel_core::system_config::SystemConfig { gas_limit: expected, ..Default::default() };
+            let receipts = s.l1.receipts(&b.l1_origin.hash).unwrap();
+            cfg.apply_receipts(&receipts, &rollup, s.l1.by_hash(&b.l1_origin.hash).unwrap().info.timestamp);
+            expected = cfg.gas_limit;
         }
+        assert_eq!(gas(&s, n), expected, "block {n} after the restart continues the head's gas limit");
     }
 }
 
@@ -757,13 +765,91 @@ fn followers_import_posted_blocks_and_a_new_leader_continues_the_chain() {
     assert!(!follower.is_active(), "the follower does not sequence");
     assert!(follower.heads().unsafe_head.unwrap().number + 2 >= leader_head.number, "the follower imported the leader's blocks");
     assert_eq!(s.members[1].engine.by_number(10), s.members[0].engine.by_number(10), "same chain on both engines");
-    // Failover: the follower becomes leader and extends the same chain.
+    // Failover: the follower becomes leader and extends the same chain, with the SystemConfig it read from the
+    // imported blocks (the gas limit changes with every L1 block from here on).
+    s.l1.config_update_rate = 1.0;
+    s.run_for(20_000);
+    let before_failover = s.members[0].engine.heads().unsafe_head;
     s.failover(1);
     s.run_for(30_000);
     let new_head = s.members[1].engine.heads().unsafe_head;
-    assert!(new_head.number > leader_head.number + 5, "the new leader sequences");
+    assert!(new_head.number > before_failover.number + 5, "the new leader sequences");
     assert_eq!(s.members[1].engine.by_number(leader_head.number), Some(leader_head), "on top of the old leader's chain");
     assert!(!s.members[0].node.as_ref().unwrap().is_active(), "the old leader was stopped");
+    let gas = |n: u64| {
+        let b = s.members[1].engine.by_number(n).unwrap();
+        s.members[1].engine.block(&b.hash).unwrap().envelope.clone().unwrap().execution_payload.as_v1().gas_limit
+    };
+    let first_new = (before_failover.number + 1..=new_head.number)
+        .find(|n| s.members[1].engine.by_number(*n).unwrap().seq_num != 0)
+        .expect("a block within an epoch after the failover");
+    assert_eq!(gas(first_new), gas(first_new - 1), "the new leader kept the imported chain's gas limit");
+}
+
+fn posted(s: &mut Sim, env: keel_core::OpExecutionPayloadEnvelope) {
+    let id = s.rpc(RpcRequest::PostUnsafePayload(std::sync::Arc::new(env)));
+    for _ in 0..100 {
+        if s.reply(id).is_some() {
+            break;
+        }
+        let until = s.now + 100;
+        s.step(until);
+    }
+    s.run_for(2_000);
+}
+
+#[test]
+fn posted_payloads_with_a_wrong_hash_or_parent_are_not_imported() {
+    let mut s = sim_with(141, |c| c.sequencer.stopped = true);
+    s.run_for(3_000);
+    // A block the engine already has, re-parented onto the head: a candidate for the next height.
+    let h = s.node().heads().unsafe_head.unwrap();
+    assert_eq!(h.number, 0);
+    let mut leader = sim(141);
+    leader.run_to_block(2, 60_000);
+    let b1 = leader.engine().by_number(1).unwrap();
+    let good = (*leader.engine().block(&b1.hash).unwrap().envelope.clone().unwrap()).clone();
+    assert_eq!(good.execution_payload.parent_hash(), h.hash, "same genesis, so block 1 extends the follower's head");
+    let inserts = s.call_count(CallKind::NewPayload);
+
+    // The claimed hash does not match the header.
+    let mut wrong_hash = good.clone();
+    if let op_alloy_rpc_types_engine::OpExecutionPayload::V3(p) = &mut wrong_hash.execution_payload {
+        p.payload_inner.payload_inner.state_root = B256::repeat_byte(0x99);
+    }
+    posted(&mut s, wrong_hash);
+    assert_eq!((s.node().heads().unsafe_head.unwrap(), s.call_count(CallKind::NewPayload)), (h, inserts));
+
+    // A self-consistent block whose parent is not the head.
+    let mut wrong_parent = good.clone();
+    if let op_alloy_rpc_types_engine::OpExecutionPayload::V3(p) = &mut wrong_parent.execution_payload {
+        p.payload_inner.payload_inner.parent_hash = B256::repeat_byte(0x42);
+        p.payload_inner.payload_inner.block_hash = B256::ZERO;
+    }
+    let hash = keel_core::payload::header_hash(&wrong_parent).unwrap();
+    if let op_alloy_rpc_types_engine::OpExecutionPayload::V3(p) = &mut wrong_parent.execution_payload {
+        p.payload_inner.payload_inner.block_hash = hash;
+    }
+    posted(&mut s, wrong_parent);
+    assert_eq!((s.node().heads().unsafe_head.unwrap(), s.call_count(CallKind::NewPayload)), (h, inserts));
+
+    // The genuine block is imported.
+    posted(&mut s, good);
+    assert_eq!(s.node().heads().unsafe_head.unwrap(), b1, "the well-formed block is imported");
+}
+
+#[test]
+fn with_a_conductor_a_reset_during_insert_reinserts_the_committed_block() {
+    let mut s = conductor_sim(149);
+    start(&mut s).unwrap();
+    s.run_to_block(5, 60_000);
+    s.inject(CallKind::NewPayload, Fault::Fail(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() }));
+    let t5 = s.now;
+    assert!(s.run_to_block(6, 60_000));
+    assert_eq!(s.node().stats().resets, 1);
+    assert_eq!(s.calls_between(CallKind::StartBuild, t5, s.now), 1, "block 6 was re-inserted after the reset, not rebuilt");
+    assert!(s.run_to_block(10, 60_000));
+    assert_eq!(s.conductor.total as usize, s.conductor.log.len(), "nothing committed was ever replaced");
 }
 
 #[test]

@@ -404,6 +404,20 @@ mod tests {
     }
 
     #[test]
+    fn failed_receipts_keep_their_status() {
+        let v = json!([
+            {"status": "0x0", "cumulativeGasUsed": "0x5208", "logs": [{"address": format!("0x{}", "11".repeat(20)),
+                "topics": [format!("0x{}", "22".repeat(32))], "data": "0x"}]},
+            {"status": "0x1", "cumulativeGasUsed": "0xa410", "logs": []},
+        ]);
+        let r = receipts("eth_getBlockReceipts", v).unwrap();
+        assert_eq!(r[0].status, alloy_consensus::Eip658Value::Eip658(false));
+        assert_eq!(r[1].status, alloy_consensus::Eip658Value::Eip658(true));
+        assert_eq!((r[0].logs.len(), r[0].cumulative_gas_used), (1, 21_000));
+        assert!(receipts("eth_getBlockReceipts", json!([{"logs": []}])).unwrap_err().to_string().contains("status"));
+    }
+
+    #[test]
     fn get_payload_needs_only_the_payload() {
         let zero = format!("0x{}", "00".repeat(32));
         let payload = json!({
