@@ -141,6 +141,7 @@ pub struct RollupNodeBuilder {
     block_time_ms: Option<u64>,
     l1_poll_interval: Duration,
     l1_hash_check: crate::codec::HashCheck,
+    admin_state: Option<crate::admin_state::AdminState>,
 }
 
 impl RollupNodeBuilder {
@@ -198,6 +199,17 @@ impl RollupNodeBuilder {
     pub fn with_l1_hash_check(mut self, check: crate::codec::HashCheck) -> Self {
         self.l1_hash_check = check;
         self
+    }
+    /// Persist admin start/stop in this file, and let its state override `sequencer_stopped` at start (op-node's
+    /// `--rpc.admin-state`).
+    pub fn with_admin_state(mut self, path: &std::path::Path) -> Result<Self, NodeError> {
+        let state = crate::admin_state::AdminState::new(path);
+        if let Some(started) = state.sequencer_started().map_err(|e| NodeError::Io(std::io::Error::other(e)))? {
+            log::info!("admin state {}: sequencer {}", path.display(), if started { "started" } else { "stopped" });
+            self.sequencer.sequencer_stopped = !started;
+        }
+        self.admin_state = Some(state);
+        Ok(self)
     }
     /// How often to poll L1 for its head.
     pub fn with_l1_poll_interval(mut self, every: Duration) -> Self {
@@ -284,6 +296,7 @@ impl RollupNode {
             block_time_ms: None,
             l1_poll_interval: L1_POLL_INTERVAL,
             l1_hash_check: crate::codec::HashCheck::Warn,
+            admin_state: None,
         }
     }
 
@@ -347,7 +360,7 @@ impl RollupNode {
             log::warn!("no L1 beacon URL given: fine for sequencing; derivation of the safe head will need it");
         }
         let out = Outputs { l1: l1_tx, engine: engine_tx, conductor, publisher };
-        let driver = Driver::new(node, events_rx, calls_rx, shutdown_rx, out, metrics.clone());
+        let driver = Driver::new(node, events_rx, calls_rx, shutdown_rx, out, metrics.clone()).with_admin_state(self.b.admin_state.clone());
         let driver = std::thread::Builder::new().name("keel-driver".into()).spawn(move || driver.run())?;
         Ok(NodeHandle { shutdown: shutdown_tx, driver: Some(driver), threads, poll_stop, rpc, metrics_server, metrics })
     }

@@ -84,7 +84,7 @@ pub struct NodeArgs {
     /// Serve the admin_* methods.
     #[arg(long = "rpc.enable-admin", env = "KONA_NODE_RPC_ENABLE_ADMIN", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
     pub rpc_enable_admin: bool,
-    /// File for persisting the admin state across restarts (accepted for compatibility; not used yet).
+    /// File persisting the sequencer's started/stopped state set over the admin API across restarts.
     #[arg(long = "rpc.admin-state", env = "KONA_NODE_RPC_ADMIN_STATE")]
     pub rpc_admin_state: Option<PathBuf>,
     /// Serve Prometheus metrics.
@@ -290,9 +290,6 @@ pub fn node_builder(args: &NodeArgs, chain: u64, recover_given: bool, cwd: &Path
     } else {
         log::info!("engine JWT secret loaded from {}", jwt_path.display());
     }
-    if args.rpc_admin_state.is_some() {
-        log::warn!("--rpc.admin-state is accepted but not used yet: sequencer state is not persisted across restarts");
-    }
     if args.p2p_sequencer_key.is_some() {
         log::warn!("--p2p.sequencer.key is accepted but p2p gossip is not implemented; use --p2p.static-followers");
     }
@@ -324,6 +321,9 @@ pub fn node_builder(args: &NodeArgs, chain: u64, recover_given: bool, cwd: &Path
     }
     if let Some(ms) = args.block_time_ms {
         b = b.with_block_time_ms(ms);
+    }
+    if let Some(path) = &args.rpc_admin_state {
+        b = b.with_admin_state(path)?;
     }
     b = b.with_l1_hash_check(match (args.l1_trust_rpc, args.l1_verify_hashes) {
         (true, _) => crate::codec::HashCheck::Trust,

@@ -59,7 +59,8 @@ pub struct Driver {
     calls_rx: Receiver<RpcCall>,
     shutdown_rx: Receiver<()>,
     out: Outputs,
-    waiting: HashMap<u64, Responder>,
+    waiting: HashMap<u64, (Responder, Option<bool>)>,
+    admin_state: Option<crate::admin_state::AdminState>,
     next_reply: u64,
     local: VecDeque<Event>,
     metrics: Metrics,
@@ -68,7 +69,13 @@ pub struct Driver {
 impl Driver {
     /// A driver around `node`.
     pub fn new(node: Node, events_rx: Receiver<Event>, calls_rx: Receiver<RpcCall>, shutdown_rx: Receiver<()>, out: Outputs, metrics: Metrics) -> Self {
-        Self { node, events_rx, calls_rx, shutdown_rx, out, waiting: HashMap::new(), next_reply: 1, local: VecDeque::new(), metrics }
+        Self { node, events_rx, calls_rx, shutdown_rx, out, waiting: HashMap::new(), admin_state: None, next_reply: 1, local: VecDeque::new(), metrics }
+    }
+
+    /// Persist admin start/stop to this state file (`--rpc.admin-state`).
+    pub fn with_admin_state(mut self, state: Option<crate::admin_state::AdminState>) -> Self {
+        self.admin_state = state;
+        self
     }
 
     fn submit(&mut self, request: RpcRequest, reply: Responder) {
@@ -78,7 +85,13 @@ impl Driver {
         }
         let id = self.next_reply;
         self.next_reply += 1;
-        self.waiting.insert(id, reply);
+        // Admin start/stop change the persisted state once they succeed (a shutdown's internal stop does not).
+        let persists = match request {
+            RpcRequest::StartSequencer(_) => Some(true),
+            RpcRequest::StopSequencer => Some(false),
+            _ => None,
+        };
+        self.waiting.insert(id, (reply, persists));
         self.node.handle_event(now_ms(), Event::RpcRequested { reply_to: ReplyTo(id), request });
     }
 
@@ -168,7 +181,12 @@ impl Driver {
                 Command::CheckLeader { .. } | Command::CommitToConductor { .. } => self.send_to("conductor", cmd),
                 Command::Publish { envelope } => self.out.publisher.publish(envelope),
                 Command::Reply { reply_to, result } => {
-                    if let Some(tx) = self.waiting.remove(&reply_to.0) {
+                    if let Some((tx, persists)) = self.waiting.remove(&reply_to.0) {
+                        if let (Some(started), Ok(_), Some(state)) = (persists, &result, &self.admin_state) {
+                            if let Err(e) = state.set_sequencer_started(started) {
+                                log::error!("cannot persist the admin state (sequencer started={started}): {e}");
+                            }
+                        }
                         let _ = tx.send(result);
                     }
                 }

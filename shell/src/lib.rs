@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin_state;
 pub mod builder;
 pub mod cli;
 pub mod codec;

@@ -240,3 +240,49 @@ fn conductor_gates_the_node_over_http() {
     node.join();
     w.stop();
 }
+
+#[test]
+fn admin_state_persists_start_and_stop_across_restarts() {
+    let w = world(8);
+    let dir = std::env::temp_dir().join(format!("keel-admin-state-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("admin-state.json");
+    let build = |stopped: bool| {
+        RollupNode::builder(w.rollup_config())
+            .with_mode(NodeMode::Sequencer)
+            .with_sequencer_config(SequencerConfig { sequencer_stopped: stopped, ..Default::default() })
+            .with_l1_provider_rpc_url(w.l1_url())
+            .with_l2_engine_rpc_url(w.engine_url())
+            .with_jwt_secret(seeded_jwt(8))
+            .with_rpc(RpcConfig { addr: "127.0.0.1:0".parse().unwrap(), enable_admin: true })
+            .with_admin_state(&state)
+            .unwrap()
+            .build()
+            .unwrap()
+            .start()
+            .unwrap()
+    };
+    // Started over the admin API: a restart with --sequencer.stopped still sequences.
+    let node = build(true);
+    std::thread::sleep(Duration::from_millis(800));
+    let head = w.engine_head().hash;
+    assert_eq!(rpc(&node, "admin_startSequencer", json!([head]))["result"], Value::Null);
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), r#"{"sequencerStarted":true}"#);
+    node.stop();
+    node.join();
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), r#"{"sequencerStarted":true}"#, "a shutdown does not persist");
+    let node = build(true);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(rpc(&node, "admin_sequencerActive", json!([]))["result"], json!(true));
+    // Stopped over the admin API: a restart without --sequencer.stopped stays stopped.
+    assert!(rpc(&node, "admin_stopSequencer", json!([]))["result"].is_string());
+    node.stop();
+    node.join();
+    let node = build(false);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(rpc(&node, "admin_sequencerActive", json!([]))["result"], json!(false));
+    node.stop();
+    node.join();
+    std::fs::remove_dir_all(dir).unwrap();
+    w.stop();
+}
