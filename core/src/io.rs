@@ -184,6 +184,8 @@ impl RpcFailure {
 }
 
 /// Something that happened. Names are past tense.
+// Events are moved, not stored in bulk; boxing the three heads of `L2HeadsFetched` would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// A new L1 head was observed (polling or subscription).

@@ -786,7 +786,7 @@ impl Node {
             Ok(OriginChoice::Current) => self.start_build(parent, cur, next_time),
             Ok(OriginChoice::Next) => {
                 let next = next_block.expect("Next is only chosen when the next block is known");
-                if !self.receipts.as_ref().is_some_and(|(h, _)| *h == next.hash()) {
+                if self.receipts.as_ref().is_none_or(|(h, _)| *h != next.hash()) {
                     // The epoch's deposits and SystemConfig updates are needed first.
                     return self.fetch_receipts(next.hash()) || issued;
                 }
@@ -1593,7 +1593,7 @@ impl Node {
 
     fn finish_reset(&mut self, engine: EngineHeads, target: L2BlockRef) {
         let (wait, reason, config) = match &self.sync {
-            Sync::Resetting(r) => (r.wait_after, r.reason.clone(), r.config.clone()),
+            Sync::Resetting(r) => (r.wait_after, r.reason.clone(), r.config),
             Sync::Ready => (false, String::new(), None),
         };
         if let Some(config) = config {

@@ -732,7 +732,7 @@ fn restart_reconstructs_the_system_config_from_the_head_block() {
     s.run_for(1_000);
     // The restarted node has only its engine: the gas limit must come from the head block, not the genesis config.
     let t = s.now;
-    while s.members[0].node.as_ref().and_then(|n| n.heads().unsafe_head).map_or(true, |h| h.number < head + 3) {
+    while s.members[0].node.as_ref().and_then(|n| n.heads().unsafe_head).is_none_or(|h| h.number < head + 3) {
         let until = s.now + 500;
         s.step(until);
         assert!(s.now - t < 120_000, "restarted node made no progress");

@@ -26,6 +26,7 @@ pub struct Cli {
 }
 
 /// Subcommands.
+#[allow(clippy::large_enum_variant)] // parsed once at start-up
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the sequencer node against real L1, engine and conductor endpoints.
