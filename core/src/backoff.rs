@@ -46,9 +46,10 @@ mod tests {
         // Many failures saturate at the cap instead of overflowing (a panic in debug builds).
         let mut many = Backoff::default();
         assert_eq!(many.next_delay(u64::MAX / 2, u64::MAX), u64::MAX / 2);
+        assert_eq!(many.next_delay(u64::MAX / 2, u64::MAX), u64::MAX - 1);
         for _ in 0..100 {
             assert_eq!(many.next_delay(u64::MAX / 2, u64::MAX), u64::MAX);
         }
-        assert_eq!(many.failures(), 101);
+        assert_eq!(many.failures(), 102);
     }
 }
