@@ -217,6 +217,23 @@ impl L1BlockInfoJovian {
         }
     }
 
+    /// The same L1 facts in the Ecotone format (no operator fee, no DA scalar).
+    fn ecotone(&self) -> L1BlockInfoEcotone {
+        L1BlockInfoEcotone {
+            number: self.number,
+            time: self.time,
+            base_fee: self.base_fee,
+            block_hash: self.block_hash,
+            sequence_number: self.sequence_number,
+            batcher_address: self.batcher_address,
+            blob_base_fee: self.blob_base_fee,
+            blob_base_fee_scalar: self.blob_base_fee_scalar,
+            base_fee_scalar: self.base_fee_scalar,
+            empty_scalars: false,
+            l1_fee_overhead: U256::ZERO,
+        }
+    }
+
     /// The 178-byte calldata: the Isthmus packing under the Jovian selector, then the scalar.
     pub fn encode_calldata(&self) -> Bytes {
         let mut buf = self.isthmus().encode_calldata().to_vec();
@@ -457,19 +474,7 @@ pub fn l1_block_info(
     };
     Ok(match format {
         L1InfoFormat::Bedrock => unreachable!("handled above"),
-        L1InfoFormat::Ecotone => L1BlockInfo::Ecotone(L1BlockInfoEcotone {
-            number,
-            time,
-            base_fee,
-            block_hash: l1_hash,
-            sequence_number: seq_num,
-            batcher_address,
-            blob_base_fee,
-            blob_base_fee_scalar,
-            base_fee_scalar,
-            empty_scalars: false,
-            l1_fee_overhead: U256::ZERO,
-        }),
+        L1InfoFormat::Ecotone => L1BlockInfo::Ecotone(jovian.ecotone()),
         L1InfoFormat::Isthmus => L1BlockInfo::Isthmus(jovian.isthmus()),
         L1InfoFormat::Jovian => L1BlockInfo::Jovian(jovian),
     })

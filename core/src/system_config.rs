@@ -424,38 +424,28 @@ impl SystemConfig {
             .map_err(|source| ReconstructError::L1Info { number, source })?;
 
         let mut out = Self { gas_limit: block.gas_limit, ..Self::default() };
-        match info {
+        // Ecotone and later carry the same packed scalars; Isthmus adds the operator fee, Jovian the DA scalar.
+        let scalars = |blob_base_fee_scalar, base_fee_scalar| Some(EcotoneScalars { blob_base_fee_scalar, base_fee_scalar });
+        let (batcher, ecotone_scalars) = match &info {
             L1BlockInfo::Bedrock(i) => {
-                out.batcher_address = i.batcher_address;
                 out.overhead = i.l1_fee_overhead;
                 out.scalar = i.l1_fee_scalar;
+                (i.batcher_address, None)
             }
-            L1BlockInfo::Ecotone(i) => {
-                out.batcher_address = i.batcher_address;
-                out.scalar = l1_info::encode_ecotone_scalar(EcotoneScalars {
-                    blob_base_fee_scalar: i.blob_base_fee_scalar,
-                    base_fee_scalar: i.base_fee_scalar,
-                });
-            }
+            L1BlockInfo::Ecotone(i) => (i.batcher_address, scalars(i.blob_base_fee_scalar, i.base_fee_scalar)),
             L1BlockInfo::Isthmus(i) => {
-                out.batcher_address = i.batcher_address;
-                out.scalar = l1_info::encode_ecotone_scalar(EcotoneScalars {
-                    blob_base_fee_scalar: i.blob_base_fee_scalar,
-                    base_fee_scalar: i.base_fee_scalar,
-                });
-                out.operator_fee_scalar = i.operator_fee_scalar;
-                out.operator_fee_constant = i.operator_fee_constant;
+                (out.operator_fee_scalar, out.operator_fee_constant) = (i.operator_fee_scalar, i.operator_fee_constant);
+                (i.batcher_address, scalars(i.blob_base_fee_scalar, i.base_fee_scalar))
             }
             L1BlockInfo::Jovian(i) => {
-                out.batcher_address = i.batcher_address;
-                out.scalar = l1_info::encode_ecotone_scalar(EcotoneScalars {
-                    blob_base_fee_scalar: i.blob_base_fee_scalar,
-                    base_fee_scalar: i.base_fee_scalar,
-                });
-                out.operator_fee_scalar = i.operator_fee_scalar;
-                out.operator_fee_constant = i.operator_fee_constant;
+                (out.operator_fee_scalar, out.operator_fee_constant) = (i.operator_fee_scalar, i.operator_fee_constant);
                 out.da_footprint_gas_scalar = i.da_footprint_gas_scalar;
+                (i.batcher_address, scalars(i.blob_base_fee_scalar, i.base_fee_scalar))
             }
+        };
+        out.batcher_address = batcher;
+        if let Some(s) = ecotone_scalars {
+            out.scalar = l1_info::encode_ecotone_scalar(s);
         }
 
         let extra = block.extra_data;
