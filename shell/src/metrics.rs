@@ -57,53 +57,50 @@ impl Metrics {
         f(&mut guard)
     }
 
-    /// Adds `by` to a counter.
-    pub fn inc(&self, name: &'static str, help: &'static str, l: &[(&'static str, &str)], by: f64) {
+    /// Applies `f` to one series of the family `name` in the map `pick` selects (created on first use, unless
+    /// the family already holds its bound of series).
+    fn update<T: Default>(
+        &self,
+        pick: impl FnOnce(&mut Inner) -> &mut BTreeMap<&'static str, Family<T>>,
+        name: &'static str,
+        help: &'static str,
+        l: &[(&'static str, &str)],
+        f: impl FnOnce(&mut T),
+    ) {
         self.with(|i| {
-            let fam = i.counters.entry(name).or_default();
+            let fam = pick(i).entry(name).or_default();
             fam.help = help;
             if let Some(v) = fam.get(labels(l)) {
-                *v += by;
+                f(v);
             }
         });
+    }
+
+    /// Adds `by` to a counter.
+    pub fn inc(&self, name: &'static str, help: &'static str, l: &[(&'static str, &str)], by: f64) {
+        self.update(|i| &mut i.counters, name, help, l, |v| *v += by);
     }
 
     /// Sets a counter to an absolute value (for counters mirrored from the core's own totals).
     pub fn set_counter(&self, name: &'static str, help: &'static str, l: &[(&'static str, &str)], value: f64) {
-        self.with(|i| {
-            let fam = i.counters.entry(name).or_default();
-            fam.help = help;
-            if let Some(v) = fam.get(labels(l)) {
-                *v = value;
-            }
-        });
+        self.update(|i| &mut i.counters, name, help, l, |v| *v = value);
     }
 
     /// Sets a gauge.
     pub fn set(&self, name: &'static str, help: &'static str, l: &[(&'static str, &str)], value: f64) {
-        self.with(|i| {
-            let fam = i.gauges.entry(name).or_default();
-            fam.help = help;
-            if let Some(v) = fam.get(labels(l)) {
-                *v = value;
-            }
-        });
+        self.update(|i| &mut i.gauges, name, help, l, |v| *v = value);
     }
 
     /// Records an observation (seconds).
     pub fn observe(&self, name: &'static str, help: &'static str, l: &[(&'static str, &str)], seconds: f64) {
-        self.with(|i| {
-            let fam = i.histograms.entry(name).or_default();
-            fam.help = help;
-            if let Some(h) = fam.get(labels(l)) {
-                for (i, b) in BUCKETS.iter().enumerate() {
-                    if seconds <= *b {
-                        h.counts[i] += 1;
-                    }
+        self.update(|i| &mut i.histograms, name, help, l, |h| {
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if seconds <= *b {
+                    h.counts[i] += 1;
                 }
-                h.count += 1;
-                h.sum += seconds;
             }
+            h.count += 1;
+            h.sum += seconds;
         });
     }
 
