@@ -13,6 +13,7 @@ use crate::upgrades::{self, UpgradeError};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, B64};
 use alloy_rpc_types_engine::PayloadAttributes;
+use crate::rollup::Rollup;
 use kona_genesis::RollupConfig;
 use kona_protocol::Predeploys;
 use op_alloy_rpc_types_engine::OpPayloadAttributes;
@@ -74,7 +75,7 @@ pub enum AttributesError {
 #[derive(Clone, Copy, Debug)]
 pub struct AttributesInput<'a> {
     /// Chain rules.
-    pub rollup: &'a RollupConfig,
+    pub rollup: &'a Rollup,
     /// The SystemConfig op-node would use: the one reconstructed from the L2 parent
     /// ([`SystemConfig::from_l2_block`], or [`SystemConfig::after_block`] of the config the parent was built with),
     /// with the `ConfigUpdate` logs of the origin's receipts applied ([`SystemConfig::apply_receipts`]) when
@@ -99,12 +100,14 @@ pub struct AttributesInput<'a> {
 pub const FEE_RECIPIENT: Address = Predeploys::SEQUENCER_FEE_VAULT;
 
 /// Whether `timestamp` is the activation block of a fork whose block must not take user transactions from the pool:
-/// Ecotone, Fjord, Isthmus, Jovian and Interop (op-node `sequencer.go`; Granite and Holocene allow them).
-pub fn is_upgrade_block_without_txs(rollup: &RollupConfig, timestamp: u64) -> bool {
+/// Ecotone, Fjord, Isthmus, Jovian, Karst and Lagoon (op-node `sequencer.go`; Granite and Holocene allow them).
+pub fn is_upgrade_block_without_txs(rollup: &Rollup, timestamp: u64) -> bool {
     rollup.is_first_ecotone_block(timestamp)
         || rollup.is_first_fjord_block(timestamp)
         || rollup.is_first_isthmus_block(timestamp)
         || rollup.is_first_jovian_block(timestamp)
+        || rollup.is_first_karst_block(timestamp)
+        || rollup.is_first_lagoon_block(timestamp)
         || rollup.is_first_interop_block(timestamp)
 }
 
@@ -126,8 +129,10 @@ pub fn build(input: &AttributesInput<'_>) -> Result<Attributes, AttributesError>
 
     let info = l1_info::l1_block_info(rollup, sys, input.seq_num, header, input.origin.hash(), ts)
         .map_err(|source| AttributesError::L1Info { l2_number, origin_number: input.origin.number(), source })?;
-    let upgrade_txs =
-        upgrades::upgrade_transactions(rollup, ts).map_err(|source| AttributesError::Upgrade { l2_number, source })?;
+    let upgrade_err = |source| AttributesError::Upgrade { l2_number, source };
+    let upgrade_txs = upgrades::upgrade_transactions(rollup, ts).map_err(upgrade_err)?;
+    // Karst on: the activation block gets its upgrade transactions' gas on top of the SystemConfig's limit.
+    let gas_limit = sys.gas_limit.saturating_add(upgrades::upgrade_gas(rollup, ts).map_err(upgrade_err)?);
     let deposits = if input.seq_num == 0 { input.deposits } else { &[] };
 
     let mut transactions = Vec::with_capacity(1 + deposits.len() + upgrade_txs.len());
@@ -149,7 +154,7 @@ pub fn build(input: &AttributesInput<'_>) -> Result<Attributes, AttributesError>
         },
         transactions: Some(transactions),
         no_tx_pool: Some(input.no_tx_pool),
-        gas_limit: Some(sys.gas_limit),
+        gas_limit: Some(gas_limit),
         eip_1559_params: eip1559_params(rollup, sys, ts),
     };
     Ok(Attributes { op, min_base_fee: rollup.is_jovian_active(ts).then_some(sys.min_base_fee) })
@@ -160,9 +165,9 @@ mod tests {
     use super::*;
     use alloy_consensus::Header;
     use alloy_primitives::{address, b256, B256};
-    use kona_protocol::L1BlockInfoTx;
+    use crate::l1_info::L1BlockInfo;
 
-    fn rollup() -> RollupConfig {
+    fn rollup() -> Rollup {
         let mut cfg = RollupConfig { block_time: 2, ..Default::default() };
         cfg.hardforks.regolith_time = Some(0);
         cfg.hardforks.canyon_time = Some(0);
@@ -172,7 +177,8 @@ mod tests {
         cfg.hardforks.granite_time = Some(200);
         cfg.hardforks.holocene_time = Some(300);
         cfg.hardforks.isthmus_time = Some(400);
-        cfg
+        cfg.hardforks.jovian_time = Some(500);
+        Rollup { karst_time: Some(600), ..Rollup::from(cfg) }
     }
 
     fn origin() -> L1Block {
@@ -232,7 +238,7 @@ mod tests {
         let dep = env.as_deposit().unwrap();
         assert_eq!(dep.to.to().copied(), Some(Predeploys::L1_BLOCK_INFO));
         let input = dep.input.as_ref();
-        let info = L1BlockInfoTx::decode_calldata(input).unwrap();
+        let info = L1BlockInfo::decode(input).unwrap();
         assert_eq!(info.sequence_number(), 3);
         assert_eq!(info.block_hash(), origin().hash());
         input[..4].try_into().unwrap()
@@ -294,6 +300,27 @@ mod tests {
         assert_eq!(l1_info_selector(&attrs_at(102)), [0x44, 0x0a, 0x5e, 0x20]);
         assert_eq!(l1_info_selector(&attrs_at(400)), [0x44, 0x0a, 0x5e, 0x20]);
         assert_eq!(l1_info_selector(&attrs_at(402)), [0x09, 0x89, 0x99, 0xbe]);
+        assert_eq!(l1_info_selector(&attrs_at(500)), [0x09, 0x89, 0x99, 0xbe], "Jovian activation: Isthmus format");
+        assert_eq!(l1_info_selector(&attrs_at(502)), [0x3d, 0xb6, 0xbe, 0x2b]);
+        assert_eq!(l1_info_selector(&attrs_at(600)), [0x3d, 0xb6, 0xbe, 0x2b], "Karst keeps the Jovian format");
+    }
+
+    #[test]
+    fn karst_activation_block() {
+        let bundle = upgrades::karst_bundle().unwrap();
+        let a = attrs_at(600);
+        let txs = a.transactions.as_ref().unwrap();
+        assert_eq!(txs.len(), 1 + 31, "L1 info, then the 31 NUTs (no user deposits at seq 3)");
+        for (tx, d) in txs[1..].iter().zip(bundle.deposits()) {
+            assert_eq!(tx, &Bytes::from(d.encoded_2718()));
+        }
+        assert_eq!(a.gas_limit, Some(30_000_000 + 55_370_657));
+        assert!(is_upgrade_block_without_txs(&rollup(), 600));
+        let after = attrs_at(602);
+        assert_eq!(after.transactions.as_ref().unwrap().len(), 1);
+        assert_eq!(after.gas_limit, Some(30_000_000), "only the activation block is raised");
+        assert!(!is_upgrade_block_without_txs(&rollup(), 602));
+        assert_eq!(attrs_at(598).gas_limit, Some(30_000_000));
     }
 
     #[test]
@@ -314,5 +341,6 @@ mod tests {
         assert!(!is_upgrade_block_without_txs(&cfg, 200), "Granite allows txs");
         assert!(!is_upgrade_block_without_txs(&cfg, 300), "Holocene allows txs");
         assert!(is_upgrade_block_without_txs(&cfg, 400), "Isthmus activation");
+        assert!(is_upgrade_block_without_txs(&cfg, 500), "Jovian activation");
     }
 }

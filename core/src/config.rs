@@ -1,6 +1,6 @@
 //! Static configuration of the core.
 
-use kona_genesis::RollupConfig;
+use crate::rollup::{ForkError, Rollup};
 use std::sync::Arc;
 
 /// Default time reserved at the end of a slot for `engine_getPayload` (op-node's sealing duration).
@@ -42,8 +42,8 @@ impl Default for SequencerConfig {
 /// Everything the core needs to know up front.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The chain's rollup configuration (op-node `rollup.json`).
-    pub rollup: Arc<RollupConfig>,
+    /// The chain's rollup configuration (op-node `rollup.json`, with the forks kona does not know).
+    pub rollup: Arc<Rollup>,
     /// L2 block time in milliseconds. Defaults to the rollup config's block time; may be set below one second for
     /// chains (and simulations) with sub-second blocks.
     pub block_time_ms: u64,
@@ -65,17 +65,21 @@ pub enum ConfigError {
         /// Configured block time.
         block_time_ms: u64,
     },
+    /// A fork Keel does not implement, or forks out of order.
+    #[error(transparent)]
+    Fork(#[from] ForkError),
 }
 
 impl Config {
     /// A configuration with the rollup config's block time and the given sequencer settings.
-    pub fn new(rollup: Arc<RollupConfig>, sequencer: SequencerConfig) -> Self {
+    pub fn new(rollup: Arc<Rollup>, sequencer: SequencerConfig) -> Self {
         let block_time_ms = rollup.block_time.saturating_mul(1000);
         Self { rollup, block_time_ms, sequencer }
     }
 
     /// Checks the settings that would otherwise make the state machine misbehave.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.rollup.validate()?;
         if self.block_time_ms == 0 {
             return Err(ConfigError::ZeroBlockTime(self.block_time_ms));
         }

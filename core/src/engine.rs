@@ -8,6 +8,7 @@ use crate::io::{EngineVersion, RpcError};
 use crate::types::L2BlockRef;
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{PayloadId, PayloadStatusEnum};
+use crate::rollup::Rollup;
 use kona_genesis::RollupConfig;
 use op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope;
 
@@ -41,9 +42,12 @@ pub fn forkchoice_version(rollup: &RollupConfig, attributes_timestamp: Option<u6
     }
 }
 
-/// `engine_getPayload` version: V4 from Isthmus, V3 from Ecotone, V2 before.
-pub fn get_payload_version(rollup: &RollupConfig, timestamp: u64) -> EngineVersion {
-    if rollup.is_isthmus_active(timestamp) {
+/// `engine_getPayload` version: V5 from Karst (Osaka; same envelope as V4), V4 from Isthmus, V3 from Ecotone, V2
+/// before (op-node `GetPayloadVersion`).
+pub fn get_payload_version(rollup: &Rollup, timestamp: u64) -> EngineVersion {
+    if rollup.is_karst_active(timestamp) {
+        EngineVersion::V5
+    } else if rollup.is_isthmus_active(timestamp) {
         EngineVersion::V4
     } else if rollup.is_ecotone_active(timestamp) {
         EngineVersion::V3
@@ -52,9 +56,16 @@ pub fn get_payload_version(rollup: &RollupConfig, timestamp: u64) -> EngineVersi
     }
 }
 
-/// `engine_newPayload` version: same fork boundaries as `getPayload`.
+/// `engine_newPayload` version: V4 from Isthmus (Karst keeps it), V3 from Ecotone, V2 before (op-node
+/// `NewPayloadVersion`).
 pub fn new_payload_version(rollup: &RollupConfig, timestamp: u64) -> EngineVersion {
-    get_payload_version(rollup, timestamp)
+    if rollup.is_isthmus_active(timestamp) {
+        EngineVersion::V4
+    } else if rollup.is_ecotone_active(timestamp) {
+        EngineVersion::V3
+    } else {
+        EngineVersion::V2
+    }
 }
 
 /// What the state machine does with a failed or unexpected engine answer.
@@ -297,6 +308,8 @@ mod tests {
         cfg.hardforks.holocene_time = Some(200);
         cfg.hardforks.isthmus_time = Some(300);
         cfg.hardforks.regolith_time = Some(0);
+        cfg.hardforks.jovian_time = Some(400);
+        let cfg = Rollup { karst_time: Some(500), ..Rollup::from(cfg) };
         use EngineVersion::*;
         assert_eq!(forkchoice_version(&cfg, Some(99)), V1);
         assert_eq!(forkchoice_version(&cfg, Some(100)), V2);
@@ -307,5 +320,9 @@ mod tests {
         assert_eq!(get_payload_version(&cfg, 300), V4);
         assert_eq!(new_payload_version(&cfg, 299), V3);
         assert_eq!(new_payload_version(&cfg, 300), V4);
+        assert_eq!(get_payload_version(&cfg, 498), V4);
+        assert_eq!(get_payload_version(&cfg, 500), V5, "getPayloadV5 from the Karst timestamp");
+        assert_eq!(new_payload_version(&cfg, 500), V4, "newPayload stays V4 after Karst");
+        assert_eq!(forkchoice_version(&cfg, Some(500)), V3);
     }
 }

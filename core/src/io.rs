@@ -49,6 +49,8 @@ pub enum EngineVersion {
     V3,
     /// V4
     V4,
+    /// V5 (`engine_getPayloadV5` only, from Karst)
+    V5,
 }
 
 /// The three L2 heads the execution engine reports (`latest`, `safe`, `finalized`).

@@ -10,6 +10,8 @@
 //! - a Bedrock-style scalar with non-empty padding gives `baseFeeScalar = u32::MAX` (op-node `EcotoneScalars`);
 //! - a scalar of unknown version is an error rather than being read as version 0.
 
+use crate::blob_fee::{blob_fee, CANCUN_UPDATE_FRACTION};
+use crate::rollup::Rollup;
 use crate::system_config::SystemConfig;
 use alloy_consensus::Header;
 use alloy_primitives::{address, Address, Bytes, TxKind, B256, U256};
@@ -28,65 +30,6 @@ pub const PRE_REGOLITH_SYSTEM_TX_GAS: u64 = 150_000_000;
 
 /// The DA footprint gas scalar written when the SystemConfig holds 0 (op-node `DAFootprintGasScalarDefault`).
 pub const DA_FOOTPRINT_GAS_SCALAR_DEFAULT: u16 = 400;
-
-/// EIP-4844 `BLOB_BASE_FEE_UPDATE_FRACTION` of Cancun.
-const CANCUN_UPDATE_FRACTION: u64 = 3_338_477;
-/// Prague's (EIP-7691); Osaka keeps it.
-const PRAGUE_UPDATE_FRACTION: u64 = 5_007_716;
-/// BPO1 (EIP-7892 blob-parameter-only fork).
-const BPO1_UPDATE_FRACTION: u64 = 8_346_193;
-/// BPO2.
-const BPO2_UPDATE_FRACTION: u64 = 11_684_671;
-
-/// Blob fee update fraction by activation time, for the L1 chains whose schedule Keel knows. Times are
-/// go-ethereum's `params/config.go` (Cancun, Prague, Osaka, BPO1, BPO2). A new BPO fork on L1 must be added here
-/// before it activates, or the L1 info deposit's blob base fee diverges from op-node's.
-const KNOWN_BLOB_SCHEDULES: [(u64, [(u64, u64); 5]); 4] = [
-    // Ethereum mainnet.
-    (
-        1,
-        [
-            (1_710_338_135, CANCUN_UPDATE_FRACTION),
-            (1_746_612_311, PRAGUE_UPDATE_FRACTION),
-            (1_764_798_551, PRAGUE_UPDATE_FRACTION),
-            (1_765_290_071, BPO1_UPDATE_FRACTION),
-            (1_767_747_671, BPO2_UPDATE_FRACTION),
-        ],
-    ),
-    // Sepolia.
-    (
-        11_155_111,
-        [
-            (1_706_655_072, CANCUN_UPDATE_FRACTION),
-            (1_741_159_776, PRAGUE_UPDATE_FRACTION),
-            (1_760_427_360, PRAGUE_UPDATE_FRACTION),
-            (1_761_017_184, BPO1_UPDATE_FRACTION),
-            (1_761_607_008, BPO2_UPDATE_FRACTION),
-        ],
-    ),
-    // Holesky.
-    (
-        17_000,
-        [
-            (1_707_305_664, CANCUN_UPDATE_FRACTION),
-            (1_740_434_112, PRAGUE_UPDATE_FRACTION),
-            (1_759_308_480, PRAGUE_UPDATE_FRACTION),
-            (1_759_800_000, BPO1_UPDATE_FRACTION),
-            (1_760_389_824, BPO2_UPDATE_FRACTION),
-        ],
-    ),
-    // Hoodi.
-    (
-        560_048,
-        [
-            (0, CANCUN_UPDATE_FRACTION),
-            (1_742_999_832, PRAGUE_UPDATE_FRACTION),
-            (1_761_677_592, PRAGUE_UPDATE_FRACTION),
-            (1_762_365_720, BPO1_UPDATE_FRACTION),
-            (1_762_955_544, BPO2_UPDATE_FRACTION),
-        ],
-    ),
-];
 
 /// Why an L1 info deposit could not be formed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -107,13 +50,27 @@ pub enum L1InfoError {
         /// Its excess blob gas.
         excess_blob_gas: u64,
     },
-    /// Calldata that does not decode as the format expected at that L2 time.
-    #[error("L1 info calldata is not the {expected:?} format: {reason}")]
+    /// The selector is none of the four L1 info functions.
+    #[error("L1 info calldata has selector 0x{selector}, which is none of Bedrock, Ecotone, Isthmus or Jovian")]
+    Selector {
+        /// The first (up to) four bytes, hex.
+        selector: String,
+    },
+    /// Calldata with a known selector that does not decode in that format.
+    #[error("L1 info calldata in the {format:?} format does not decode: {reason}")]
     Decode {
-        /// The format expected at that L2 time.
-        expected: L1InfoFormat,
+        /// The format its selector names.
+        format: L1InfoFormat,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A valid L1 info deposit of another fork's format than the block's time requires.
+    #[error("L1 info calldata is in the {actual:?} format, but the block's time requires {expected:?}")]
+    WrongFormat {
+        /// The format required at that L2 time.
+        expected: L1InfoFormat,
+        /// The format found.
+        actual: L1InfoFormat,
     },
 }
 
@@ -245,7 +202,7 @@ impl L1BlockInfoJovian {
 
     /// Decodes the 178-byte calldata.
     pub fn decode_calldata(data: &[u8]) -> Result<Self, L1InfoError> {
-        let err = |reason: String| L1InfoError::Decode { expected: L1InfoFormat::Jovian, reason };
+        let err = |reason: String| L1InfoError::Decode { format: L1InfoFormat::Jovian, reason };
         if data.len() != Self::L1_INFO_TX_LEN {
             return Err(err(format!("length {} (expected {})", data.len(), Self::L1_INFO_TX_LEN)));
         }
@@ -307,20 +264,50 @@ impl L1BlockInfo {
         }
     }
 
-    /// Decodes calldata that must be in `expected` format (op-node `L1BlockInfoFromBytes` picks the format from the
-    /// L2 block time, not from the selector).
-    pub fn decode_calldata(expected: L1InfoFormat, data: &[u8]) -> Result<Self, L1InfoError> {
-        let err = |reason: String| L1InfoError::Decode { expected, reason };
-        if data.len() < 4 || data[..4] != expected.selector() {
-            return Err(err(format!("selector {}", alloy_primitives::hex::encode(&data[..data.len().min(4)]))));
-        }
-        match expected {
+    /// Decodes L1 info calldata of any of the four formats, picking the format by its selector. Length and fields
+    /// are checked by the format's own decoder.
+    pub fn decode(data: &[u8]) -> Result<Self, L1InfoError> {
+        let selector: [u8; 4] = match data.get(..4) {
+            Some(s) => s.try_into().expect("4 bytes"),
+            None => return Err(L1InfoError::Selector { selector: alloy_primitives::hex::encode(data) }),
+        };
+        let format = [L1InfoFormat::Bedrock, L1InfoFormat::Ecotone, L1InfoFormat::Isthmus, L1InfoFormat::Jovian]
+            .into_iter()
+            .find(|f| f.selector() == selector)
+            .ok_or_else(|| L1InfoError::Selector { selector: alloy_primitives::hex::encode(selector) })?;
+        let err = |reason: String| L1InfoError::Decode { format, reason };
+        match format {
             L1InfoFormat::Bedrock => L1BlockInfoBedrock::decode_calldata(data).map(Self::Bedrock),
             L1InfoFormat::Ecotone => L1BlockInfoEcotone::decode_calldata(data).map(Self::Ecotone),
             L1InfoFormat::Isthmus => L1BlockInfoIsthmus::decode_calldata(data).map(Self::Isthmus),
             L1InfoFormat::Jovian => return L1BlockInfoJovian::decode_calldata(data).map(Self::Jovian),
         }
         .map_err(|e| err(e.to_string()))
+    }
+
+    /// Decodes calldata that must be in `expected` format: op-node `L1BlockInfoFromBytes` picks the format from the
+    /// L2 block time, so a block carrying another fork's format is invalid even if it decodes.
+    pub fn decode_calldata(expected: L1InfoFormat, data: &[u8]) -> Result<Self, L1InfoError> {
+        let info = Self::decode(data)?;
+        if info.format() != expected {
+            return Err(L1InfoError::WrongFormat { expected, actual: info.format() });
+        }
+        Ok(info)
+    }
+
+    /// The L1 origin number.
+    pub const fn number(&self) -> u64 {
+        match self {
+            Self::Bedrock(i) => i.number,
+            Self::Ecotone(i) => i.number,
+            Self::Isthmus(i) => i.number,
+            Self::Jovian(i) => i.number,
+        }
+    }
+
+    /// The L1 origin as (number, hash).
+    pub const fn id(&self) -> alloy_eips::BlockNumHash {
+        alloy_eips::BlockNumHash { number: self.number(), hash: self.block_hash() }
     }
 
     /// The L1 origin hash.
@@ -380,44 +367,18 @@ pub fn encode_ecotone_scalar(scalars: EcotoneScalars) -> U256 {
     U256::from_be_bytes(s)
 }
 
-/// EIP-4844 `fake_exponential(1, excess, fraction)` with go-ethereum's unbounded arithmetic, in 256 bits with
-/// overflow detection (alloy's 128-bit version silently truncates the series on overflow).
-fn blob_fee(excess_blob_gas: u64, update_fraction: u64) -> Option<u128> {
-    let numerator = U256::from(excess_blob_gas);
-    let denominator = U256::from(update_fraction);
-    let mut output = U256::ZERO;
-    let mut accum = denominator; // factor (MIN_BASE_FEE_PER_BLOB_GAS = 1) * denominator
-    let mut i = U256::from(1u8);
-    while !accum.is_zero() {
-        output = output.checked_add(accum)?;
-        accum = accum.checked_mul(numerator)? / denominator.checked_mul(i)?;
-        i += U256::from(1u8);
-    }
-    u128::try_from(output / denominator).ok()
-}
-
 /// The blob fee update fraction of the L1 block with `header` (op-node `BlobBaseFee(l1ChainConfig)` plus the
-/// `pectra_blob_schedule_time` override). L1 chains without a known schedule fall back to kona's rule: Prague if the
-/// header has a requests hash, else Cancun.
-pub fn blob_update_fraction(rollup: &RollupConfig, header: &Header) -> u64 {
+/// `pectra_blob_schedule_time` override), from the rollup's [`BlobSchedule`].
+pub fn blob_update_fraction(rollup: &Rollup, header: &Header) -> u64 {
     let t = header.timestamp;
     if rollup.hardforks.pectra_blob_schedule_time.is_some_and(|p| t < p) {
         return CANCUN_UPDATE_FRACTION;
     }
-    match KNOWN_BLOB_SCHEDULES.iter().find(|(id, _)| *id == rollup.l1_chain_id) {
-        // A known chain's headers carry excess blob gas only from Cancun on; earlier ones never reach here.
-        Some((_, schedule)) => schedule
-            .iter()
-            .rev()
-            .find(|(activation, _)| t >= *activation)
-            .map_or(CANCUN_UPDATE_FRACTION, |(_, fraction)| *fraction),
-        None if header.requests_hash.is_some() => PRAGUE_UPDATE_FRACTION,
-        None => CANCUN_UPDATE_FRACTION,
-    }
+    rollup.l1_blob_schedule.update_fraction(t, header.requests_hash.is_some())
 }
 
 /// The blob base fee written into the L1 info deposit: 1 when the L1 block predates EIP-4844.
-pub fn blob_base_fee(rollup: &RollupConfig, header: &Header) -> Result<u128, L1InfoError> {
+pub fn blob_base_fee(rollup: &Rollup, header: &Header) -> Result<u128, L1InfoError> {
     let Some(excess_blob_gas) = header.excess_blob_gas else {
         return Ok(1);
     };
@@ -429,7 +390,7 @@ pub fn blob_base_fee(rollup: &RollupConfig, header: &Header) -> Result<u128, L1I
 /// whose hash is `l1_hash` (passed in, not recomputed: the caller already trusts it). `system_config` is the one in
 /// force for that block (see [`crate::attributes::AttributesInput::system_config`]).
 pub fn l1_block_info(
-    rollup: &RollupConfig,
+    rollup: &Rollup,
     system_config: &SystemConfig,
     seq_num: u64,
     l1_header: &Header,
@@ -500,27 +461,6 @@ pub fn l1_info_deposit(rollup: &RollupConfig, info: &L1BlockInfo, l2_time: u64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blob_fee_matches_go_ethereum_and_alloy_in_range() {
-        // op-node `TestStripBPOBlobBaseFee`: Sepolia L1 block 10253939, excess 226664020, Prague fraction.
-        assert_eq!(blob_fee(226_664_020, PRAGUE_UPDATE_FRACTION), Some(45_441_352_348_192_177_559));
-        for (excess, fraction) in
-            [(0, CANCUN_UPDATE_FRACTION), (82_706_432, CANCUN_UPDATE_FRACTION), (1 << 27, BPO2_UPDATE_FRACTION)]
-        {
-            let alloy = alloy_eips::eip4844::fake_exponential(1, excess as u128, fraction as u128);
-            assert_eq!(blob_fee(excess, fraction), Some(alloy));
-        }
-        assert_eq!(blob_fee(0, CANCUN_UPDATE_FRACTION), Some(1));
-        assert_eq!(blob_fee(u64::MAX, CANCUN_UPDATE_FRACTION), None, "overflow is reported, not truncated");
-    }
-
-    #[test]
-    fn known_schedules_are_ordered() {
-        for (id, schedule) in KNOWN_BLOB_SCHEDULES {
-            assert!(schedule.windows(2).all(|w| w[0].0 < w[1].0), "chain {id}");
-        }
-    }
 
     #[test]
     fn scalars_follow_op_node() {

@@ -20,6 +20,7 @@
 
 pub mod attributes;
 pub mod backoff;
+pub mod blob_fee;
 pub mod config;
 pub mod control;
 pub mod deposits;
@@ -30,6 +31,7 @@ pub mod l1_info;
 pub mod node;
 pub mod origin;
 pub mod payload;
+pub mod rollup;
 pub mod system_config;
 pub mod timing;
 pub mod types;
@@ -41,6 +43,7 @@ pub use io::{
     RpcRequest, SyncStatus,
 };
 pub use attributes::Attributes;
+pub use rollup::{ForkError, Rollup, SUPPORTED_FORKS};
 pub use node::{BlockReport, InvariantViolation, Node, Sabotage, Stats};
 pub use types::{Heads, L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId, Timestamp};
 

@@ -1958,7 +1958,7 @@ impl Node {
 /// op-node `PayloadToSystemConfig` from header facts: the L1 info calldata is wrapped back into a deposit, the form
 /// [`SystemConfig::from_l2_block`] reads.
 fn config_from_header(
-    rollup: &kona_genesis::RollupConfig,
+    rollup: &crate::rollup::Rollup,
     block: &L2BlockRef,
     header: &crate::io::L2Header,
 ) -> Result<SystemConfig, String> {
@@ -1970,7 +1970,7 @@ fn config_from_header(
 }
 
 fn config_from_facts(
-    rollup: &kona_genesis::RollupConfig,
+    rollup: &crate::rollup::Rollup,
     block: &L2BlockRef,
     gas_limit: u64,
     extra_data: &[u8],
@@ -1989,7 +1989,7 @@ fn config_from_facts(
 
 /// The SystemConfig after a block built elsewhere, read from its payload.
 fn config_from_payload(
-    rollup: &kona_genesis::RollupConfig,
+    rollup: &crate::rollup::Rollup,
     block: &L2BlockRef,
     env: &OpExecutionPayloadEnvelope,
 ) -> Result<SystemConfig, String> {

@@ -6,7 +6,7 @@ use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_eips::BlockNumHash;
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{CancunPayloadFields, PraguePayloadFields};
-use kona_protocol::L1BlockInfoTx;
+use crate::l1_info::L1BlockInfo;
 use op_alloy_consensus::OpTxEnvelope;
 use op_alloy_rpc_types_engine::{OpExecutionPayload, OpExecutionPayloadEnvelope, OpExecutionPayloadSidecar};
 
@@ -36,7 +36,7 @@ pub fn l1_info(env: &OpExecutionPayloadEnvelope) -> Result<(BlockNumHash, u64), 
     let first = p.transactions().first().ok_or("payload has no transactions (an L1 info deposit is required)")?;
     let tx = OpTxEnvelope::decode_2718(&mut first.as_ref()).map_err(|e| format!("first transaction does not decode: {e}"))?;
     let deposit = tx.as_deposit().ok_or("first transaction is not a deposit")?;
-    let info = L1BlockInfoTx::decode_calldata(deposit.input.as_ref())
+    let info = L1BlockInfo::decode(deposit.input.as_ref())
         .map_err(|e| format!("first transaction is not an L1 info deposit: {e}"))?;
     Ok((info.id(), info.sequence_number()))
 }

@@ -21,6 +21,8 @@ use crate::l1_info::{self, EcotoneScalars, L1BlockInfo, L1InfoError, L1InfoForma
 use alloy_consensus::Receipt;
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, Log, B256, B64, U256};
+use crate::rollup::Rollup;
+use crate::upgrades;
 use kona_genesis::{RollupConfig, CONFIG_UPDATE_EVENT_VERSION_0, CONFIG_UPDATE_TOPIC};
 use op_alloy_consensus::OpTxEnvelope;
 
@@ -181,6 +183,16 @@ pub enum ReconstructError {
         extra_data: alloy_primitives::Bytes,
         /// What is wrong.
         reason: &'static str,
+    },
+    /// The upgrade gas of a fork's activation block cannot be taken off its gas limit.
+    #[error("L2 block {number} (gas limit {gas_limit}) activates a fork whose upgrade gas cannot be stripped: {reason}")]
+    UpgradeGas {
+        /// Block number.
+        number: u64,
+        /// The block's gas limit.
+        gas_limit: u64,
+        /// Why.
+        reason: String,
     },
 }
 
@@ -360,9 +372,14 @@ impl SystemConfig {
 
     /// What op-node reconstructs (`PayloadToSystemConfig`) from an L2 block at `block_time` built with `self` as its
     /// SystemConfig: the config its child is built from, before the child's epoch updates. See the module docs.
-    pub fn after_block(&self, rollup: &RollupConfig, block_time: u64) -> Self {
+    pub fn after_block(&self, rollup: &Rollup, block_time: u64) -> Self {
         let format = L1InfoFormat::at(rollup, block_time);
-        let mut out = Self { batcher_address: self.batcher_address, gas_limit: self.gas_limit, ..Self::default() };
+        // The block's gas limit carries its upgrade gas; op-node strips it again unless the chain keeps it. A bundle
+        // that does not load cannot have built the block, so there is nothing to keep.
+        let kept = upgrades::upgrade_gas(rollup, block_time).unwrap_or(0)
+            - upgrades::upgrade_gas_to_strip(rollup, block_time).unwrap_or(0);
+        let gas_limit = self.gas_limit.saturating_add(kept);
+        let mut out = Self { batcher_address: self.batcher_address, gas_limit, ..Self::default() };
         match (format, l1_info::ecotone_scalars(self.scalar)) {
             (L1InfoFormat::Bedrock, _) => {
                 out.overhead = self.overhead;
@@ -403,7 +420,7 @@ impl SystemConfig {
     /// op-node `PayloadToSystemConfig`: the SystemConfig in force for the children of an L2 block, read from the
     /// block itself (the genesis block yields the rollup's genesis SystemConfig). Use it at boot and after a reset
     /// on the unsafe head, and for any head Keel did not build.
-    pub fn from_l2_block(rollup: &RollupConfig, block: &L2BlockFacts<'_>) -> Result<Self, ReconstructError> {
+    pub fn from_l2_block(rollup: &Rollup, block: &L2BlockFacts<'_>) -> Result<Self, ReconstructError> {
         let number = block.number;
         if number == rollup.genesis.l2.number {
             if block.hash != rollup.genesis.l2.hash {
@@ -423,7 +440,15 @@ impl SystemConfig {
         let info = L1BlockInfo::decode_calldata(format, deposit.input.as_ref())
             .map_err(|source| ReconstructError::L1Info { number, source })?;
 
-        let mut out = Self { gas_limit: block.gas_limit, ..Self::default() };
+        // From Karst, an activation block's gas limit includes its upgrade gas (op-node `upgradeGasToStrip`).
+        let strip = upgrades::upgrade_gas_to_strip(rollup, block.timestamp)
+            .map_err(|e| ReconstructError::UpgradeGas { number, gas_limit: block.gas_limit, reason: e.to_string() })?;
+        let gas_limit = block.gas_limit.checked_sub(strip).ok_or_else(|| ReconstructError::UpgradeGas {
+            number,
+            gas_limit: block.gas_limit,
+            reason: format!("below the upgrade gas {strip} of its activation block"),
+        })?;
+        let mut out = Self { gas_limit, ..Self::default() };
         // Ecotone and later carry the same packed scalars; Isthmus adds the operator fee, Jovian the DA scalar.
         let scalars = |blob_base_fee_scalar, base_fee_scalar| Some(EcotoneScalars { blob_base_fee_scalar, base_fee_scalar });
         let (batcher, ecotone_scalars) = match &info {
@@ -504,13 +529,50 @@ mod tests {
 
     const SYS: Address = address!("0x229047fed2591dbec1ef1118d64f7af3db9eb290");
 
-    fn rollup() -> RollupConfig {
+    fn rollup() -> Rollup {
         let mut r = RollupConfig { l1_system_config_address: SYS, block_time: 2, ..Default::default() };
         r.hardforks.regolith_time = Some(0);
         r.hardforks.canyon_time = Some(0);
         r.hardforks.delta_time = Some(0);
         r.hardforks.ecotone_time = Some(0);
-        r
+        r.into()
+    }
+
+    /// A post-Jovian chain with Karst at 100.
+    fn karst_rollup(keep: bool) -> Rollup {
+        let mut r = rollup();
+        let h = &mut r.base.hardforks;
+        (h.fjord_time, h.granite_time, h.holocene_time, h.isthmus_time, h.jovian_time) =
+            (Some(0), Some(0), Some(0), Some(0), Some(0));
+        Rollup { karst_time: Some(100), keep_karst_upgrade_gas: keep, ..r }
+    }
+
+    fn jovian_block(r: &Rollup, timestamp: u64, gas_limit: u64, extra: &[u8], f: impl FnOnce(Result<SystemConfig, ReconstructError>)) {
+        use alloy_eips::eip2718::Encodable2718;
+        let sys = SystemConfig { gas_limit: 30_000_000, eip1559_denominator: 250, eip1559_elasticity: 6, ..Default::default() };
+        let header = alloy_consensus::Header { number: 5, timestamp: 90, ..Default::default() };
+        let info = l1_info::l1_block_info(r, &sys, 1, &header, B256::repeat_byte(9), timestamp).unwrap();
+        let tx = l1_info::l1_info_deposit(r, &info, timestamp).encoded_2718();
+        let facts = L2BlockFacts { number: 50, hash: B256::ZERO, timestamp, gas_limit, extra_data: extra, first_tx: Some(&tx) };
+        f(SystemConfig::from_l2_block(r, &facts))
+    }
+
+    #[test]
+    fn karst_upgrade_gas_is_stripped_unless_kept() {
+        let extra = hex!("01000000fa000000060000000000000000");
+        let raised = 30_000_000 + 55_370_657;
+        jovian_block(&karst_rollup(false), 100, raised, &extra, |s| assert_eq!(s.unwrap().gas_limit, 30_000_000));
+        jovian_block(&karst_rollup(true), 100, raised, &extra, |s| assert_eq!(s.unwrap().gas_limit, raised));
+        // Only the activation block carries upgrade gas.
+        jovian_block(&karst_rollup(false), 102, raised, &extra, |s| assert_eq!(s.unwrap().gas_limit, raised));
+        jovian_block(&karst_rollup(false), 100, 1_000, &extra, |s| {
+            assert!(matches!(s, Err(ReconstructError::UpgradeGas { number: 50, gas_limit: 1_000, .. })), "{s:?}")
+        });
+        // What Keel assumes for the child of a block it built itself agrees with the reconstruction.
+        let sys = SystemConfig { gas_limit: 30_000_000, ..Default::default() };
+        assert_eq!(sys.after_block(&karst_rollup(false), 100).gas_limit, 30_000_000);
+        assert_eq!(sys.after_block(&karst_rollup(true), 100).gas_limit, raised);
+        assert_eq!(sys.after_block(&karst_rollup(true), 102).gas_limit, 30_000_000);
     }
 
     fn topic(ty: u8) -> B256 {

@@ -7,13 +7,20 @@
 //! intents are op-node's ("Jovian: L1 Block Deployment", …), which differ from the Jovian spec text ("Jovian: L1Block
 //! Deployment", …); op-node's are what the live chains activated with.
 //!
-//! Interop: kona 0.4.5's four Interop transactions no longer match op-node's (which deploy different contracts and
-//! depend on the dependency set), and no chain has activated Interop, so an Interop activation block is refused
-//! rather than built wrong.
+//! Karst (SPEC §10; op-node `upgrade_transaction.go`): its 31 transactions are not code but protocol data, the NUT
+//! bundle `core/data/karst_nut_bundle.json`, a byte-identical copy of op-node's
+//! `op-core/nuts/bundles/karst_nut_bundle.json` (op-node v1.19.6; sha256 pinned in op-node's `fork_lock.toml`, bundle
+//! commit f2e5bfe4a502788d33d7914d2d5cd42793c0bce5; the tests check the hash). Each entry becomes a deposit whose
+//! source hash is domain 2 over `"Karst <index>: <intent>"`. Unlike earlier forks, the activation block's gas limit is
+//! raised by the bundle's total gas, so the upgrade does not compete with the SystemConfig gas limit.
+//!
+//! Lagoon (ex-Interop) is refused by [`crate::rollup::Rollup::validate`]; should a Lagoon or kona Interop activation
+//! block still be asked for, it is refused here too rather than built wrong.
 
+use crate::rollup::Rollup;
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{address, hex, Address, Bytes, TxKind, U256};
-use kona_genesis::RollupConfig;
+use std::sync::OnceLock;
 use kona_hardforks::{Hardfork, Hardforks};
 use kona_protocol::Predeploys;
 use op_alloy_consensus::{TxDeposit, UpgradeDepositSource};
@@ -21,12 +28,119 @@ use op_alloy_consensus::{TxDeposit, UpgradeDepositSource};
 /// Why upgrade transactions could not be produced.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UpgradeError {
-    /// The block activates Interop, whose upgrade transactions Keel does not produce.
-    #[error("L2 block at {timestamp} activates Interop, whose network upgrade transactions Keel does not support")]
-    InteropUnsupported {
+    /// The block activates Lagoon (ex-Interop), whose upgrade transactions Keel does not produce.
+    #[error("L2 block at {timestamp} activates Lagoon (Interop), whose network upgrade transactions Keel does not support")]
+    LagoonUnsupported {
         /// The block's timestamp.
         timestamp: u64,
     },
+    /// The embedded Karst bundle does not parse (a corrupted build; the unit tests check the shipped file).
+    #[error("the embedded Karst NUT bundle is invalid: {0}")]
+    Bundle(String),
+}
+
+/// The Karst NUT bundle, as op-node embeds it (see the module docs for its provenance).
+pub const KARST_NUT_BUNDLE_JSON: &str = include_str!("../data/karst_nut_bundle.json");
+
+/// The only bundle schema version op-node reads (`nutBundleVersion`).
+pub const NUT_BUNDLE_VERSION: &str = "1.0.0";
+
+/// One network upgrade transaction of a NUT bundle.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkUpgradeTx {
+    /// What it does; qualified as `"<Fork> <index>: <intent>"` for the source hash.
+    pub intent: String,
+    /// Sender.
+    pub from: Address,
+    /// Recipient; `None` deploys a contract.
+    pub to: Option<Address>,
+    /// Calldata or init code.
+    pub data: Bytes,
+    /// Gas limit of the deposit; the bundle's sum is the activation block's extra gas.
+    pub gas_limit: u64,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BundleFile {
+    metadata: BundleMetadata,
+    transactions: Vec<NetworkUpgradeTx>,
+}
+
+#[derive(serde::Deserialize)]
+struct BundleMetadata {
+    version: String,
+}
+
+/// A fork's parsed NUT bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NutBundle {
+    /// The fork label that qualifies the intents ("Karst").
+    pub fork: &'static str,
+    /// The transactions, in block order.
+    pub transactions: Vec<NetworkUpgradeTx>,
+}
+
+impl NutBundle {
+    /// Parses a bundle file, refusing an unknown schema version or an entry without intent (op-node
+    /// `readNUTBundle`, `toDepositTransactions`).
+    pub fn parse(fork: &'static str, json: &str) -> Result<Self, UpgradeError> {
+        let file: BundleFile = serde_json::from_str(json).map_err(|e| UpgradeError::Bundle(e.to_string()))?;
+        if file.metadata.version != NUT_BUNDLE_VERSION {
+            return Err(UpgradeError::Bundle(format!(
+                "version {:?}, expected {NUT_BUNDLE_VERSION:?}",
+                file.metadata.version
+            )));
+        }
+        if let Some(i) = file.transactions.iter().position(|t| t.intent.is_empty()) {
+            return Err(UpgradeError::Bundle(format!("transaction {i} has no intent")));
+        }
+        Ok(Self { fork, transactions: file.transactions })
+    }
+
+    /// The gas its activation block adds to the SystemConfig gas limit: the sum of the transactions' gas limits.
+    pub fn total_gas(&self) -> u64 {
+        self.transactions.iter().map(|t| t.gas_limit).sum()
+    }
+
+    /// The deposits, in order: source hash domain 2 over `"<fork> <index>: <intent>"`, mint 0, value 0, not system
+    /// transactions.
+    pub fn deposits(&self) -> Vec<TxDeposit> {
+        self.transactions
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let intent = format!("{} {i}: {}", self.fork, t.intent);
+                let to = t.to.map_or(TxKind::Create, TxKind::Call);
+                upgrade_deposit(&intent, t.from, to, t.gas_limit, t.data.clone())
+            })
+            .collect()
+    }
+}
+
+/// The Karst bundle, parsed once (the embedded file never changes while the process runs).
+pub fn karst_bundle() -> Result<&'static NutBundle, UpgradeError> {
+    static BUNDLE: OnceLock<Result<NutBundle, UpgradeError>> = OnceLock::new();
+    BUNDLE.get_or_init(|| NutBundle::parse("Karst", KARST_NUT_BUNDLE_JSON)).as_ref().map_err(Clone::clone)
+}
+
+/// The gas the block at `timestamp` adds to its gas limit for its upgrade transactions: the Karst bundle's total on
+/// Karst's activation block, else 0 (op-node `PreparePayloadAttributes`: `gasLimit = sysConfig.GasLimit + upgradeGas`).
+pub fn upgrade_gas(rollup: &Rollup, timestamp: u64) -> Result<u64, UpgradeError> {
+    if rollup.is_first_karst_block(timestamp) {
+        return karst_bundle().map(NutBundle::total_gas);
+    }
+    Ok(0)
+}
+
+/// The upgrade gas to take off again when the SystemConfig is rebuilt from the block at `timestamp` (op-node
+/// `upgradeGasToStrip`): Karst's, unless the chain keeps it (`keep_karst_upgrade_gas`).
+pub fn upgrade_gas_to_strip(rollup: &Rollup, timestamp: u64) -> Result<u64, UpgradeError> {
+    if rollup.keep_karst_upgrade_gas && rollup.is_first_karst_block(timestamp) {
+        return Ok(0);
+    }
+    upgrade_gas(rollup, timestamp)
 }
 
 /// Deployer of the Jovian L1Block implementation.
@@ -292,9 +406,9 @@ pub fn jovian_deposits() -> [TxDeposit; 5] {
 }
 
 /// The network upgrade transactions (EIP-2718 encoded) of the L2 block at `timestamp`, in op-node's order
-/// (Ecotone, Fjord, Isthmus, Jovian); empty unless the block activates one of those forks. They follow the L1 info
-/// deposit and the user deposits. No extra gas is added for them (op-node adds upgrade gas only from Karst on).
-pub fn upgrade_transactions(rollup: &RollupConfig, timestamp: u64) -> Result<Vec<Bytes>, UpgradeError> {
+/// (Ecotone, Fjord, Isthmus, Jovian, Karst); empty unless the block activates one of those forks. They follow the L1
+/// info deposit and the user deposits. Only Karst's raise the block's gas limit ([`upgrade_gas`]).
+pub fn upgrade_transactions(rollup: &Rollup, timestamp: u64) -> Result<Vec<Bytes>, UpgradeError> {
     let mut txs = Vec::new();
     if rollup.is_first_ecotone_block(timestamp) {
         txs.extend(Hardforks::ECOTONE.txs());
@@ -308,8 +422,11 @@ pub fn upgrade_transactions(rollup: &RollupConfig, timestamp: u64) -> Result<Vec
     if rollup.is_first_jovian_block(timestamp) {
         txs.extend(jovian_deposits().iter().map(|d| Bytes::from(d.encoded_2718())));
     }
-    if rollup.is_first_interop_block(timestamp) {
-        return Err(UpgradeError::InteropUnsupported { timestamp });
+    if rollup.is_first_karst_block(timestamp) {
+        txs.extend(karst_bundle()?.deposits().iter().map(|d| Bytes::from(d.encoded_2718())));
+    }
+    if rollup.is_first_lagoon_block(timestamp) || rollup.is_first_interop_block(timestamp) {
+        return Err(UpgradeError::LagoonUnsupported { timestamp });
     }
     Ok(txs)
 }
@@ -350,5 +467,48 @@ mod tests {
             keccak256(bytecode(JOVIAN_GAS_PRICE_ORACLE_BYTECODE)),
             alloy_primitives::b256!("0xf72c23d9c3775afd7b645fde429d09800622d329116feb5ff9829634655123ca")
         );
+    }
+
+    #[test]
+    fn karst_bundle_is_op_nodes() {
+        use sha2::Digest;
+        // op-node v1.19.6 op-core/nuts/fork_lock.toml, [karst] hash.
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(KARST_NUT_BUNDLE_JSON.as_bytes())),
+            "08f5df36f7ff29a9421ab84beebe96684a7455df9a5d234a2468613a4008ad91"
+        );
+        let b = karst_bundle().unwrap();
+        assert_eq!(b.transactions.len(), 31);
+        assert_eq!(b.total_gas(), 55_370_657);
+        let deposits = b.deposits();
+        // Source hashes computed independently (Python, pycryptodome keccak) from keccak(uint256(2) ‖
+        // keccak("Karst <i>: <intent>")); the same script reproduces the spec's Ecotone vector 0x877a6077….
+        for (i, hash) in [
+            (0, "7e71ceb6816466ed1bbe59fce31bab86fbb815adbca6d2587fa492f6eb6eba74"),
+            (1, "d23869ff0fadabd720e471e24eebbcc2f319deb508dba9cd8effef8cd25dd55c"),
+            (14, "fe952dddee21a3dde5925f76d85ec07678059c8c86587f5c754446402d9487ec"),
+            (29, "faee79e5e16553ce3653a87ee8b300c9624375188b0753ae30434d49675bb0b6"),
+            (30, "343d18613a55342c09a7be60664cb2e9bce77a17302c41322753e31427f9c543"),
+        ] {
+            assert_eq!(hex::encode(deposits[i].source_hash), hash, "NUT {i}");
+        }
+        let first = &deposits[0];
+        assert_eq!(first.from, DEPOSITOR);
+        assert_eq!(first.to, TxKind::Call(address!("0x4e59b44847b379578588920cA78FbF26c0B4956C")));
+        assert_eq!((first.gas_limit, first.mint, first.value, first.is_system_transaction), (580_000, 0, U256::ZERO, false));
+        assert_eq!(deposits[1].from, Address::ZERO, "proxy upgrades come from the zero address");
+        assert_eq!(deposits[14].gas_limit, 260_550);
+    }
+
+    #[test]
+    fn nut_bundle_rules() {
+        let one = r#"{"metadata":{"version":"1.0.0"},"transactions":[{"intent":"X","from":"0x0000000000000000000000000000000000000001","to":null,"data":"0x60","gasLimit":7}]}"#;
+        let b = NutBundle::parse("Karst", one).unwrap();
+        let d = &b.deposits()[0];
+        assert_eq!(d.to, TxKind::Create, "to = null deploys");
+        assert_eq!(d.source_hash, UpgradeDepositSource { intent: "Karst 0: X".into() }.source_hash());
+        assert!(NutBundle::parse("Karst", &one.replace("1.0.0", "1.1.0")).is_err(), "unknown version");
+        assert!(NutBundle::parse("Karst", &one.replace("\"X\"", "\"\"")).is_err(), "empty intent");
+        assert!(NutBundle::parse("Karst", "[]").is_err());
     }
 }

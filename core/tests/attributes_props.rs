@@ -13,13 +13,14 @@ use alloy_rpc_types_engine::PayloadAttributes;
 use keel_core::attributes::{self, Attributes, AttributesInput};
 use keel_core::l1_info::L1InfoFormat;
 use keel_core::system_config::{L2BlockFacts, SystemConfig};
-use keel_core::{L1Block, L2BlockRef, OpPayloadAttributes, RollupConfig};
+use keel_core::{L1Block, L2BlockRef, OpPayloadAttributes, Rollup, RollupConfig};
 use proptest::prelude::*;
 
 const BLOCK_TIME: u64 = 2;
 
-/// Fork times in activation order: Regolith, Canyon, Delta, Ecotone, Fjord, Granite, Holocene, Isthmus, Jovian.
-fn rollup_with(times: &[Option<u64>; 9], l1_chain_id: u64, pectra_blob_schedule_time: Option<u64>) -> RollupConfig {
+/// Fork times in activation order: Regolith, Canyon, Delta, Ecotone, Fjord, Granite, Holocene, Isthmus, Jovian,
+/// Karst.
+fn rollup_with(times: &[Option<u64>; 10], l1_chain_id: u64, pectra_blob_schedule_time: Option<u64>) -> Rollup {
     let mut r = RollupConfig { block_time: BLOCK_TIME, l1_chain_id, ..Default::default() };
     let h = &mut r.hardforks;
     h.regolith_time = times[0];
@@ -32,7 +33,7 @@ fn rollup_with(times: &[Option<u64>; 9], l1_chain_id: u64, pectra_blob_schedule_
     h.isthmus_time = times[7];
     h.jovian_time = times[8];
     h.pectra_blob_schedule_time = pectra_blob_schedule_time;
-    r
+    Rollup { karst_time: times[9], ..Rollup::from(r) }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -41,12 +42,12 @@ fn rollup_with(times: &[Option<u64>; 9], l1_chain_id: u64, pectra_blob_schedule_
 mod reference {
     use super::*;
 
-    pub fn active(times: &[Option<u64>; 9], fork: usize, t: u64) -> bool {
+    pub fn active(times: &[Option<u64>; 10], fork: usize, t: u64) -> bool {
         times[fork].is_some_and(|f| t >= f)
     }
 
     /// op-node `Is<Fork>ActivationBlock`.
-    pub fn activation(times: &[Option<u64>; 9], fork: usize, t: u64) -> bool {
+    pub fn activation(times: &[Option<u64>; 10], fork: usize, t: u64) -> bool {
         t >= BLOCK_TIME && active(times, fork, t) && !active(times, fork, t - BLOCK_TIME)
     }
 
@@ -57,9 +58,31 @@ mod reference {
     pub const HOLOCENE: usize = 6;
     pub const ISTHMUS: usize = 7;
     pub const JOVIAN: usize = 8;
+    pub const KARST: usize = 9;
+
+    /// The Karst NUTs as this reference reads them from the bundle file: (intent, from, to, gas, data).
+    pub fn karst_nuts() -> Vec<(String, Address, Address, u64, Vec<u8>)> {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../data/karst_nut_bundle.json")).expect("bundle JSON");
+        let addr = |x: &serde_json::Value| x.as_str().unwrap().parse::<Address>().unwrap();
+        v["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let data = alloy_primitives::hex::decode(t["data"].as_str().unwrap()).unwrap();
+                (t["intent"].as_str().unwrap().to_string(), addr(&t["from"]), addr(&t["to"]), t["gasLimit"].as_u64().unwrap(), data)
+            })
+            .collect()
+    }
+
+    /// The gas the Karst activation block adds: the NUTs' gas limits summed.
+    pub fn karst_gas(times: &[Option<u64>; 10], t: u64) -> u64 {
+        if activation(times, KARST, t) { karst_nuts().iter().map(|n| n.3).sum() } else { 0 }
+    }
 
     /// (selector, length) of the L1 info calldata at `t`.
-    pub fn format(times: &[Option<u64>; 9], t: u64) -> ([u8; 4], usize) {
+    pub fn format(times: &[Option<u64>; 10], t: u64) -> ([u8; 4], usize) {
         let after = |f| active(times, f, t) && !activation(times, f, t);
         if after(JOVIAN) {
             ([0x3d, 0xb6, 0xbe, 0x2b], 178)
@@ -173,7 +196,7 @@ mod reference {
     /// The L1 info calldata, or `None` where Keel must fail.
     #[allow(clippy::too_many_arguments)]
     pub fn l1_info_calldata(
-        times: &[Option<u64>; 9],
+        times: &[Option<u64>; 10],
         chain_id: u64,
         pectra: Option<u64>,
         sys: &SystemConfig,
@@ -222,7 +245,7 @@ mod reference {
     }
 
     /// Upgrade transaction hashes per activating fork (VECTORS.md §2.2 and §4), in op-node's order.
-    pub fn upgrade_hashes(times: &[Option<u64>; 9], t: u64) -> Vec<B256> {
+    pub fn upgrade_hashes(times: &[Option<u64>; 10], t: u64) -> Vec<B256> {
         let mut out = Vec::new();
         if activation(times, ECOTONE, t) {
             out.extend([
@@ -262,12 +285,21 @@ mod reference {
                 b256!("0x159d785e90a42f3b9a4d3b9fd4ab69e7c0edec3122cb2e767f3a66aba8f3e664"),
             ]);
         }
+        if activation(times, KARST, t) {
+            for (i, (intent, from, to, gas, data)) in karst_nuts().into_iter().enumerate() {
+                // Source hash domain 2 over the qualified intent.
+                let mut pre = [0u8; 64];
+                pre[31] = 2;
+                pre[32..].copy_from_slice(keccak256(format!("Karst {i}: {intent}")).as_slice());
+                out.push(keccak256(deposit(keccak256(pre), from, to, gas, false, &data)));
+            }
+        }
         out
     }
 
     /// op-node `sequencer.go`: the activation blocks that exclude the pool.
-    pub fn upgrade_block_without_txs(times: &[Option<u64>; 9], t: u64) -> bool {
-        [ECOTONE, FJORD, ISTHMUS, JOVIAN].iter().any(|f| activation(times, *f, t))
+    pub fn upgrade_block_without_txs(times: &[Option<u64>; 10], t: u64) -> bool {
+        [ECOTONE, FJORD, ISTHMUS, JOVIAN, KARST].iter().any(|f| activation(times, *f, t))
     }
 
     pub struct Expected {
@@ -279,7 +311,7 @@ mod reference {
     /// op-node `PreparePayloadAttributes` (with the sequencer's `noTxPool`), or `None` where Keel must fail.
     #[allow(clippy::too_many_arguments)]
     pub fn build(
-        times: &[Option<u64>; 9],
+        times: &[Option<u64>; 10],
         chain_id: u64,
         pectra: Option<u64>,
         sys: &SystemConfig,
@@ -324,7 +356,7 @@ mod reference {
             },
             transactions: Some(transactions),
             no_tx_pool: Some(no_tx_pool),
-            gas_limit: Some(sys.gas_limit),
+            gas_limit: Some(sys.gas_limit + karst_gas(times, t)),
             eip_1559_params: active(times, HOLOCENE, t).then_some(B64::from(eip)),
         };
         Some(Expected {
@@ -337,11 +369,11 @@ mod reference {
 // ---------------------------------------------------------------------------------------------------------------
 // Generators.
 
-fn fork_times() -> impl Strategy<Value = [Option<u64>; 9]> {
+fn fork_times() -> impl Strategy<Value = [Option<u64>; 10]> {
     // How many forks are scheduled (in order), then non-decreasing activation times, some unaligned to blocks.
     // Half the cases schedule every fork, so late-fork boundaries are hit as often as early ones.
-    (prop_oneof![0usize..=9, Just(9usize)], prop::collection::vec(0u64..6, 9)).prop_map(|(n, gaps)| {
-        let mut times = [None; 9];
+    (prop_oneof![0usize..=10, Just(10usize)], prop::collection::vec(0u64..6, 10)).prop_map(|(n, gaps)| {
+        let mut times = [None; 10];
         let mut t = 0;
         for (slot, gap) in times.iter_mut().zip(gaps).take(n) {
             t += gap;
@@ -434,7 +466,7 @@ fn origin_header() -> impl Strategy<Value = Header> {
 
 #[derive(Debug, Clone)]
 struct Case {
-    times: [Option<u64>; 9],
+    times: [Option<u64>; 10],
     chain_id: u64,
     pectra: Option<u64>,
     sys: SystemConfig,
@@ -481,7 +513,7 @@ fn parent_of(n: u64, origin: &L1Block, seq: u64) -> L2BlockRef {
     }
 }
 
-fn keel(c: &Case, rollup: &RollupConfig) -> Result<Attributes, attributes::AttributesError> {
+fn keel(c: &Case, rollup: &Rollup) -> Result<Attributes, attributes::AttributesError> {
     let origin = L1Block::from_header(c.origin.clone());
     let parent = parent_of(c.n, &origin, c.seq);
     attributes::build(&AttributesInput {
@@ -563,10 +595,10 @@ proptest! {
 // ---------------------------------------------------------------------------------------------------------------
 // Fork boundaries: the block before, at and after each activation.
 
-/// Each fork of Regolith…Jovian activates 100 s after the previous one (blocks every 2 s from genesis at 0).
-fn staggered() -> RollupConfig {
+/// Each fork of Regolith…Karst activates 100 s after the previous one (blocks every 2 s from genesis at 0).
+fn staggered() -> Rollup {
     let t = |i: u64| Some(100 * (i + 1));
-    rollup_with(&[t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7), t(8)], 1, None)
+    rollup_with(&[t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7), t(8), t(9)], 1, None)
 }
 
 #[derive(Debug, PartialEq)]
@@ -589,7 +621,7 @@ fn fork_boundary_table() {
     let e = B64::from([0, 0, 0, 250, 0, 0, 0, 6]);
     let z = Some(B64::ZERO);
     #[rustfmt::skip]
-    let table: [(&str, u64, Row); 27] = [
+    let table: [(&str, u64, Row); 30] = [
         ("regolith-1",  98, Row { format: Bedrock, l1_info_gas: P, upgrade_txs: 0, withdrawals: false, beacon_root: false, eip1559: None, min_base_fee: None, pool_excluded: false }),
         ("regolith",   100, Row { format: Bedrock, l1_info_gas: R, upgrade_txs: 0, withdrawals: false, beacon_root: false, eip1559: None, min_base_fee: None, pool_excluded: false }),
         ("regolith+1", 102, Row { format: Bedrock, l1_info_gas: R, upgrade_txs: 0, withdrawals: false, beacon_root: false, eip1559: None, min_base_fee: None, pool_excluded: false }),
@@ -617,6 +649,9 @@ fn fork_boundary_table() {
         ("jovian-1",   898, Row { format: Isthmus, l1_info_gas: R, upgrade_txs: 0, withdrawals: true,  beacon_root: true,  eip1559: Some(e), min_base_fee: None, pool_excluded: false }),
         ("jovian",     900, Row { format: Isthmus, l1_info_gas: R, upgrade_txs: 5, withdrawals: true,  beacon_root: true,  eip1559: Some(e), min_base_fee: Some(0), pool_excluded: true }),
         ("jovian+1",   902, Row { format: Jovian,  l1_info_gas: R, upgrade_txs: 0, withdrawals: true,  beacon_root: true,  eip1559: Some(e), min_base_fee: Some(7), pool_excluded: false }),
+        ("karst-1",    998, Row { format: Jovian,  l1_info_gas: R, upgrade_txs: 0, withdrawals: true,  beacon_root: true,  eip1559: Some(e), min_base_fee: Some(7), pool_excluded: false }),
+        ("karst",     1000, Row { format: Jovian,  l1_info_gas: R, upgrade_txs: 31, withdrawals: true, beacon_root: true,  eip1559: Some(e), min_base_fee: Some(7), pool_excluded: true }),
+        ("karst+1",   1002, Row { format: Jovian,  l1_info_gas: R, upgrade_txs: 0, withdrawals: true,  beacon_root: true,  eip1559: Some(e), min_base_fee: Some(7), pool_excluded: false }),
     ];
     let rollup = staggered();
     // The SystemConfig as the state machine carries it: genesis values, reconstructed from each parent.
@@ -679,12 +714,13 @@ fn fork_boundary_table() {
 #[test]
 fn interop_activation_is_refused() {
     let mut rollup = staggered();
-    rollup.hardforks.interop_time = Some(1000);
-    assert!(attributes::is_upgrade_block_without_txs(&rollup, 1000));
-    assert!(!attributes::is_upgrade_block_without_txs(&rollup, 1002));
-    assert!(keel_core::upgrades::upgrade_transactions(&rollup, 1000).is_err());
-    assert_eq!(keel_core::upgrades::upgrade_transactions(&rollup, 1002), Ok(vec![]));
-    assert_eq!(L1InfoFormat::at(&rollup, 1002), L1InfoFormat::Jovian, "Interop keeps the Jovian format");
+    rollup.lagoon_time = Some(1100);
+    assert!(rollup.validate().is_err(), "a config activating Lagoon never reaches the builder");
+    assert!(attributes::is_upgrade_block_without_txs(&rollup, 1100));
+    assert!(!attributes::is_upgrade_block_without_txs(&rollup, 1102));
+    assert!(keel_core::upgrades::upgrade_transactions(&rollup, 1100).is_err());
+    assert_eq!(keel_core::upgrades::upgrade_transactions(&rollup, 1102), Ok(vec![]));
+    assert_eq!(L1InfoFormat::at(&rollup, 1102), L1InfoFormat::Jovian, "Lagoon keeps the Jovian format");
 }
 
 /// The engine API JSON names of every field (op-geth `PayloadAttributes`, op-node `eth.PayloadAttributes`).

@@ -15,7 +15,7 @@ use keel_core::attributes::{self, AttributesInput};
 use keel_core::deposits::user_deposits;
 use keel_core::l1_info::{self, L1InfoFormat};
 use keel_core::system_config::SystemConfig;
-use keel_core::{L1Block, L2BlockRef, RollupConfig};
+use keel_core::{L1Block, L2BlockRef, Rollup, RollupConfig};
 
 /// Jovian activation time of OP Mainnet and Base (superchain registry copy in ethereum-optimism/optimism@7fa13cb0,
 /// `rust/kona/crates/protocol/registry/etc/configs.json`); kona-registry 0.4.5 predates it.
@@ -24,18 +24,18 @@ const JOVIAN_TIME_MAINNETS: u64 = 1_764_691_201;
 /// A registry rollup config completed with what kona-registry 0.4.5 lacks: Jovian, and Regolith at genesis (the
 /// registry JSON has no `regolith_time`, so kona would treat pre-Canyon blocks as pre-Regolith; the superchain
 /// registry's standard configs activate Regolith at genesis).
-fn registry(chain_id: u64) -> RollupConfig {
+fn registry(chain_id: u64) -> Rollup {
     let mut r = kona_registry::ROLLUP_CONFIGS.get(&chain_id).expect("chain in the registry").clone();
     r.hardforks.regolith_time = Some(0);
     r.hardforks.jovian_time = Some(JOVIAN_TIME_MAINNETS);
-    r
+    r.into()
 }
 
-fn op_mainnet() -> RollupConfig {
+fn op_mainnet() -> Rollup {
     registry(10)
 }
 
-fn base() -> RollupConfig {
+fn base() -> Rollup {
     registry(8453)
 }
 
@@ -62,7 +62,7 @@ fn ecotone_sys(batcher: Address, base_fee_scalar: u32, blob_base_fee_scalar: u32
 }
 
 /// The encoded L1 info deposit for the given inputs, through the functions `attributes::build` uses.
-fn l1_info_tx(r: &RollupConfig, sys: &SystemConfig, seq: u64, header: &Header, hash: B256, l2_time: u64) -> Vec<u8> {
+fn l1_info_tx(r: &Rollup, sys: &SystemConfig, seq: u64, header: &Header, hash: B256, l2_time: u64) -> Vec<u8> {
     let info = l1_info::l1_block_info(r, sys, seq, header, hash, l2_time).expect("L1 info");
     l1_info::l1_info_deposit(r, &info, l2_time).encoded_2718()
 }
@@ -77,7 +77,7 @@ const BASE_BATCHER: Address = address!("0x5050f69a9786f081509234f1a7f4684b5e5b76
 /// origin 8410981; REAL, self-consistent (op-reth `sanity_l1_block`, op-alloy `test_rlp_roundtrip`).
 #[test]
 fn l1_info_bedrock_pre_regolith_base_goerli_block_1() {
-    let mut r = RollupConfig { block_time: 2, l1_chain_id: 5, ..Default::default() };
+    let mut r = Rollup::from(RollupConfig { block_time: 2, l1_chain_id: 5, ..Default::default() });
     r.hardforks.regolith_time = None;
     let sys = SystemConfig {
         batcher_address: address!("0x2d679b567db6187c0c8323fa982cfb88b74dbcc7"),

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::rpc::{RpcClient, MAX_ENGINE_RESPONSE_BYTES, MAX_RESPONSE_BYTES};
 use crate::server::{RpcServer, ServerContext};
 use crate::workers;
-use keel_core::{Config, Node, RollupConfig};
+use keel_core::{Config, Node, Rollup};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -128,7 +128,7 @@ fn check_url(what: &'static str, url: &str) -> Result<(), NodeError> {
 /// Collects the node's settings.
 #[derive(Clone, Debug)]
 pub struct RollupNodeBuilder {
-    rollup: RollupConfig,
+    rollup: Rollup,
     mode: NodeMode,
     sequencer: SequencerConfig,
     l1_url: Option<String>,
@@ -281,9 +281,9 @@ pub struct NodeHandle {
 
 impl RollupNode {
     /// Starts collecting settings.
-    pub fn builder(rollup: RollupConfig) -> RollupNodeBuilder {
+    pub fn builder(rollup: impl Into<Rollup>) -> RollupNodeBuilder {
         RollupNodeBuilder {
-            rollup,
+            rollup: rollup.into(),
             mode: NodeMode::Validator,
             sequencer: SequencerConfig::default(),
             l1_url: None,

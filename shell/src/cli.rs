@@ -5,7 +5,7 @@ use crate::builder::{NodeMode, RollupNode, RollupNodeBuilder, RpcConfig, Sequenc
 use crate::jwt::JwtSecret;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use keel_core::RollupConfig;
+use keel_core::Rollup;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,6 +76,10 @@ pub struct NodeArgs {
     /// Rollup config JSON (op-node rollup.json) for chains outside the superchain registry.
     #[arg(long = "l2-config-file", visible_aliases = ["rollup-cfg", "rollup-config"], env = "KONA_NODE_ROLLUP_CONFIG")]
     pub rollup_config: Option<PathBuf>,
+    /// L1 chain config (go-ethereum `params.ChainConfig` JSON, or a genesis.json with it under `config`) giving the
+    /// L1's blob schedule, for L1s whose schedule Keel does not carry (op-node `--rollup.l1-chain-config`).
+    #[arg(long = "rollup.l1-chain-config", visible_alias = "l1-config-file", env = "KONA_NODE_L1_CHAIN_CONFIG")]
+    pub l1_chain_config: Option<PathBuf>,
     /// JSON-RPC listen address. Keel defaults to loopback (kona binds 0.0.0.0).
     #[arg(long = "rpc.addr", env = "KONA_NODE_RPC_ADDR", default_value = "127.0.0.1")]
     pub rpc_addr: IpAddr,
@@ -153,7 +157,11 @@ pub enum CliError {
         msg: String,
     },
     /// Chain id not in the registry.
-    #[error("chain id {0} is not in the superchain registry; pass --l2-config-file <rollup.json> for custom chains")]
+    #[error(
+        "chain id {0} is not in Keel's superchain registry (ethereum-optimism/superchain-registry@{commit}); \
+         pass --rollup-config <rollup.json> (alias --l2-config-file) for chains outside it",
+        commit = crate::registry::source_commit()
+    )]
     UnknownChain(u64),
     /// Rollup config file trouble.
     #[error("rollup config {path}: {msg}")]
@@ -252,19 +260,39 @@ fn config_file_args(cmd: &clap::Command, m: &ArgMatches, path: &Path) -> Result<
 }
 
 /// Loads the rollup config: from the file when given, else from the superchain registry by chain id.
-pub fn rollup_config(args: &NodeArgs, chain: u64) -> Result<RollupConfig, CliError> {
-    match &args.rollup_config {
+pub fn rollup_config(args: &NodeArgs, chain: u64) -> Result<Rollup, CliError> {
+    let mut rollup = match &args.rollup_config {
         Some(path) => {
             let err = |msg: String| CliError::RollupConfig { path: path.clone(), msg };
             let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-            let (cfg, dropped) = crate::rollup_json::parse(&text).map_err(err)?;
+            let (cfg, dropped) = crate::rollup_json::parse(&text).map_err(|e| err(e.to_string()))?;
             if !dropped.is_empty() {
                 log::warn!("rollup config {}: ignoring fields Keel does not know: {}", path.display(), dropped.join(", "));
             }
-            Ok(cfg)
+            cfg
         }
-        None => kona_registry::ROLLUP_CONFIGS.get(&chain).cloned().ok_or(CliError::UnknownChain(chain)),
+        None => {
+            let entry = crate::registry::lookup(chain).ok_or(CliError::UnknownChain(chain))?;
+            let (cfg, dropped) = crate::rollup_json::parse_value(entry.rollup).map_err(|e| CliError::RollupConfig {
+                path: format!("<registry chain {chain}>").into(),
+                msg: e.to_string(),
+            })?;
+            log::info!(
+                "chain {chain} ({}) from the superchain registry at {}{}",
+                entry.name,
+                crate::registry::source_commit(),
+                if dropped.is_empty() { String::new() } else { format!("; ignoring {}", dropped.join(", ")) }
+            );
+            cfg
+        }
+    };
+    if let Some(path) = &args.l1_chain_config {
+        let err = |msg: String| CliError::RollupConfig { path: path.clone(), msg };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        rollup.l1_blob_schedule = crate::l1_chain_config::parse(&text, &path.display().to_string()).map_err(err)?;
     }
+    log::info!("L1 chain {}: {}", rollup.l1_chain_id, rollup.l1_blob_schedule.describe());
+    Ok(rollup)
 }
 
 /// Whether recovery mode is on, honouring kona's misspelled env var when neither the flag nor the correct env var

@@ -7,7 +7,6 @@ use alloy_rpc_types_engine::{
     PayloadId, PayloadStatus, PayloadStatusEnum,
 };
 use kona_genesis::ChainGenesis;
-use kona_protocol::L1BlockInfoTx;
 use keel_core::{
     Attributes, EngineVersion, L1Block, L1BlockRef, L2BlockRef, OpExecutionPayloadEnvelope, RpcError,
     SyncStatus,
@@ -122,7 +121,7 @@ pub fn l2_block(method: &str, v: Value, genesis: &ChainGenesis) -> Result<Option
             .and_then(Value::as_str)
             .ok_or_else(|| bad(method, format!("block {number}: first transaction has no input (request full transactions)")))?;
         let data = hex_bytes(input).ok_or_else(|| bad(method, format!("block {number}: first transaction input is not hex")))?;
-        let info = L1BlockInfoTx::decode_calldata(&data)
+        let info = keel_core::l1_info::L1BlockInfo::decode(&data)
             .map_err(|e| bad(method, format!("block {number}: first transaction is not an L1 info deposit: {e}")))?;
         (info.id(), info.sequence_number())
     };
@@ -211,7 +210,7 @@ pub fn fcu_method(v: EngineVersion) -> &'static str {
     match v {
         EngineVersion::V1 => "engine_forkchoiceUpdatedV1",
         EngineVersion::V2 => "engine_forkchoiceUpdatedV2",
-        EngineVersion::V3 | EngineVersion::V4 => "engine_forkchoiceUpdatedV3",
+        EngineVersion::V3 | EngineVersion::V4 | EngineVersion::V5 => "engine_forkchoiceUpdatedV3",
     }
 }
 
@@ -221,6 +220,7 @@ pub fn get_payload_method(v: EngineVersion) -> &'static str {
         EngineVersion::V1 | EngineVersion::V2 => "engine_getPayloadV2",
         EngineVersion::V3 => "engine_getPayloadV3",
         EngineVersion::V4 => "engine_getPayloadV4",
+        EngineVersion::V5 => "engine_getPayloadV5",
     }
 }
 
@@ -229,7 +229,8 @@ pub fn new_payload_method(v: EngineVersion) -> &'static str {
     match v {
         EngineVersion::V1 | EngineVersion::V2 => "engine_newPayloadV2",
         EngineVersion::V3 => "engine_newPayloadV3",
-        EngineVersion::V4 => "engine_newPayloadV4",
+        // newPayload has no V5 on OP chains (Karst keeps V4).
+        EngineVersion::V4 | EngineVersion::V5 => "engine_newPayloadV4",
     }
 }
 
@@ -274,7 +275,8 @@ pub fn get_payload_result(version: EngineVersion, v: Value) -> Result<OpExecutio
                 execution_payload: OpExecutionPayload::V3(e.execution_payload),
             }
         }
-        EngineVersion::V4 => {
+        // V5 (Karst/Osaka) returns the same envelope as V4.
+        EngineVersion::V4 | EngineVersion::V5 => {
             let e: GetPayloadEnvelope<op_alloy_rpc_types_engine::OpExecutionPayloadV4> = decode(method, v)?;
             OpExecutionPayloadEnvelope {
                 parent_beacon_block_root: e.parent_beacon_block_root,

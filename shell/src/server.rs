@@ -6,7 +6,7 @@ use crate::driver::RpcCall;
 use crate::rpc::RpcClient;
 use alloy_primitives::{address, keccak256, Address, B256};
 use crossbeam_channel::{Sender, TrySendError};
-use keel_core::{RollupConfig, RpcFailure, RpcReply, RpcRequest};
+use keel_core::{RpcFailure, RpcReply, RpcRequest};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -39,7 +39,7 @@ pub const INTERNAL_ERROR: i64 = -32603;
 /// What the server needs besides the core.
 pub struct ServerContext {
     /// Served by `optimism_rollupConfig`, and decides output-root rules.
-    pub rollup: Arc<RollupConfig>,
+    pub rollup: Arc<keel_core::Rollup>,
     /// Engine client for `optimism_outputAtBlock` reads.
     pub engine: Arc<RpcClient>,
     /// Serve `admin_*`.

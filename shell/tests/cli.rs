@@ -145,7 +145,33 @@ fn chains_resolve_through_the_registry_or_fail_clearly() {
     // The seed's own example uses 42161, which is not an OP Stack chain.
     let e = node_builder(&n, 42161, false, &dir).unwrap_err();
     assert!(matches!(e, CliError::UnknownChain(42161)));
-    assert!(e.to_string().contains("--l2-config-file"), "{e}");
+    assert!(e.to_string().contains("--rollup-config"), "{e}");
+    // Base Mainnet left the superchain registry on 2026-04-27.
+    assert!(matches!(node_builder(&n, 8453, false, &dir).unwrap_err(), CliError::UnknownChain(8453)));
+    // Today's forks come with the chain.
+    let op = keel_shell::cli::rollup_config(&n, 10).unwrap();
+    assert_eq!(op.hardforks.jovian_time, Some(1_764_691_201));
+    assert_eq!(op.karst_time, Some(1_783_526_401));
+    assert!(op.keep_karst_upgrade_gas);
+    let sepolia = keel_shell::cli::rollup_config(&n, 11_155_420).unwrap();
+    assert_eq!((sepolia.hardforks.jovian_time, sepolia.karst_time), (Some(1_763_568_001), Some(1_781_712_001)));
+    assert!(sepolia.keep_karst_upgrade_gas);
+    assert_eq!(sepolia.l1_chain_id, 11_155_111);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn l1_chain_config_sets_the_blob_schedule() {
+    let dir = temp_dir("l1cfg");
+    let path = dir.join("l1.json");
+    std::fs::write(&path, r#"{"chainId":900,"cancunTime":0,"pragueTime":50,"blobSchedule":{"cancun":{"baseFeeUpdateFraction":3338477},"prague":{"baseFeeUpdateFraction":5007716}}}"#).unwrap();
+    let (n, _) = node(&["--mode=sequencer", &format!("--rollup.l1-chain-config={}", path.display())]);
+    let r = keel_shell::cli::rollup_config(&n, 10).unwrap();
+    assert_eq!(r.l1_blob_schedule.update_fraction(49, false), 3_338_477);
+    assert_eq!(r.l1_blob_schedule.update_fraction(50, false), 5_007_716);
+    std::fs::write(&path, r#"{"cancunTime":0}"#).unwrap();
+    let e = keel_shell::cli::rollup_config(&n, 10).unwrap_err().to_string();
+    assert!(e.contains("l1.json") && e.contains("blobSchedule.cancun"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -188,10 +214,20 @@ fn jwt_secret_default_is_created_and_bad_secrets_rejected() {
 fn rollup_config_file_is_used_and_errors_name_the_file() {
     let dir = temp_dir("rollup");
     let path = dir.join("rollup.json");
-    let rollup = kona_registry::ROLLUP_CONFIGS.get(&10).unwrap().clone();
-    std::fs::write(&path, serde_json::to_string(&rollup).unwrap()).unwrap();
+    let mut json = keel_shell::registry::lookup(10).unwrap().rollup;
+    json["karst_time"] = serde_json::json!(1_783_526_401u64);
+    std::fs::write(&path, json.to_string()).unwrap();
     let (n, _) = node(&["--mode=sequencer", "--l1-eth-rpc=http://l1", "--l2-engine-rpc=http://l2", &format!("--rollup-cfg={}", path.display())]);
-    assert_eq!(keel_shell::cli::rollup_config(&n, 999).unwrap(), rollup, "the file wins over --chain");
+    let from_file = keel_shell::cli::rollup_config(&n, 999).unwrap();
+    assert_eq!(from_file, keel_shell::rollup_json::parse_value(json.clone()).unwrap().0, "the file wins over --chain");
+    assert_eq!(from_file.karst_time, Some(1_783_526_401));
+    // An unimplemented fork is refused at startup, naming it and its time.
+    json["lagoon_time"] = serde_json::json!(1_900_000_000u64);
+    std::fs::write(&path, json.to_string()).unwrap();
+    let dir2 = temp_dir("rollup-lagoon");
+    let e = node_builder(&n, 999, false, &dir2).unwrap_err().to_string();
+    assert!(e.contains("Lagoon") && e.contains("1900000000"), "{e}");
+    std::fs::remove_dir_all(dir2).unwrap();
     std::fs::write(&path, "{\"oops\": ").unwrap();
     let e = keel_shell::cli::rollup_config(&n, 10).unwrap_err().to_string();
     assert!(e.contains("rollup.json") && e.contains("rollup config"), "{e}");

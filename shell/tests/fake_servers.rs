@@ -254,7 +254,7 @@ fn engine_build_round_trip_advances_the_head() {
     assert_eq!(tx["type"], "0x7e");
     assert_eq!(tx["hash"], json!(keccak256(&l1_info)));
     let input = hex::decode(tx["input"].as_str().unwrap()).unwrap();
-    let info = kona_protocol::L1BlockInfoTx::decode_calldata(&input).expect("L1 info calldata");
+    let info = keel_core::l1_info::L1BlockInfo::decode(&input).expect("L1 info calldata");
     assert_eq!(info.block_hash(), w.rollup_config().genesis.l1.hash);
     assert_eq!(info.sequence_number(), 1);
     assert_eq!(engine(&w, "eth_getBlockByNumber", json!(["0x1", true])), b);

@@ -8,7 +8,6 @@ use alloy_rpc_types_engine::{
     ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3, ForkchoiceState, PayloadId, PayloadStatusEnum,
 };
 use keel_core::{EngineHeads, EngineReply, L2BlockRef, OpExecutionPayloadEnvelope, OpPayloadAttributes, RpcError};
-use kona_protocol::L1BlockInfoTx;
 use op_alloy_consensus::OpTxEnvelope;
 use op_alloy_rpc_types_engine::OpExecutionPayload;
 use std::collections::{BTreeMap, HashMap};
@@ -324,6 +323,6 @@ fn mempool_tx(rng: &mut Rng) -> Bytes {
 pub fn decode_l1_info(tx: &Bytes) -> Result<(alloy_eips::BlockNumHash, u64), String> {
     let env = OpTxEnvelope::decode_2718(&mut tx.as_ref()).map_err(|e| format!("undecodable first tx: {e}"))?;
     let dep = env.as_deposit().ok_or("first tx is not a deposit")?;
-    let info = L1BlockInfoTx::decode_calldata(dep.input.as_ref()).map_err(|e| format!("bad L1 info: {e}"))?;
+    let info = keel_core::l1_info::L1BlockInfo::decode(dep.input.as_ref()).map_err(|e| format!("bad L1 info: {e}"))?;
     Ok((info.id(), info.sequence_number()))
 }

@@ -54,6 +54,12 @@ pub struct SimConfig {
     pub start_offset_ms: u64,
     /// Isthmus activation, seconds after L2 genesis (`None`: never). Puts a fork activation block inside the run.
     pub isthmus_offset_s: Option<u64>,
+    /// Jovian activation, seconds after L2 genesis (`None`: never; needs Isthmus no later).
+    pub jovian_offset_s: Option<u64>,
+    /// Karst activation, seconds after L2 genesis (`None`: never; needs Jovian no later).
+    pub karst_offset_s: Option<u64>,
+    /// `keep_karst_upgrade_gas`.
+    pub keep_karst_upgrade_gas: bool,
 }
 
 impl Default for SimConfig {
@@ -73,6 +79,9 @@ impl Default for SimConfig {
             conductor_timeout_ms: 1_000,
             start_offset_ms: 500,
             isthmus_offset_s: None,
+            jovian_offset_s: None,
+            karst_offset_s: None,
+            keep_karst_upgrade_gas: false,
         }
     }
 }
@@ -131,7 +140,7 @@ pub struct FaultRates {
 }
 
 /// Genesis and rollup config of a simulated chain.
-pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> RollupConfig {
+pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> keel_core::Rollup {
     let mut rollup = RollupConfig {
         block_time: (cfg.block_time_ms / 1000).max(1),
         max_sequencer_drift: cfg.max_sequencer_drift_s,
@@ -165,7 +174,14 @@ pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> Ro
     if let Some(t) = cfg.isthmus_offset_s {
         h.isthmus_time = Some(genesis_l2.timestamp() + t);
     }
-    rollup
+    if let Some(t) = cfg.jovian_offset_s {
+        h.jovian_time = Some(genesis_l2.timestamp() + t);
+    }
+    keel_core::Rollup {
+        karst_time: cfg.karst_offset_s.map(|t| genesis_l2.timestamp() + t),
+        keep_karst_upgrade_gas: cfg.keep_karst_upgrade_gas,
+        ..rollup.into()
+    }
 }
 
 /// One sequencer with its engine.

@@ -28,6 +28,7 @@ const CAPABILITIES: &[&str] = &[
     "engine_getPayloadV2",
     "engine_getPayloadV3",
     "engine_getPayloadV4",
+    "engine_getPayloadV5",
     "engine_newPayloadV1",
     "engine_newPayloadV2",
     "engine_newPayloadV3",
@@ -87,7 +88,7 @@ impl Service for EngineService {
             "engine_forkchoiceUpdatedV1" | "engine_forkchoiceUpdatedV2" | "engine_forkchoiceUpdatedV3" => {
                 self.forkchoice_updated(params)
             }
-            "engine_getPayloadV2" | "engine_getPayloadV3" | "engine_getPayloadV4" => {
+            "engine_getPayloadV2" | "engine_getPayloadV3" | "engine_getPayloadV4" | "engine_getPayloadV5" => {
                 self.get_payload(&method[method.len() - 2..], params)
             }
             "engine_newPayloadV1" | "engine_newPayloadV2" | "engine_newPayloadV3" | "engine_newPayloadV4" => {

@@ -22,7 +22,7 @@ pub mod rpc;
 
 use crate::jwt::JwtSecret;
 use alloy_primitives::{keccak256, B256};
-use keel_core::{L1BlockRef, L2BlockRef, RollupConfig};
+use keel_core::{L1BlockRef, L2BlockRef};
 use keel_sim::conductor::Conductor;
 use keel_sim::engine::Engine;
 use keel_sim::l1::L1Chain;
@@ -149,7 +149,7 @@ pub fn fake_storage_root(block_hash: B256) -> B256 {
 /// A running fake world: L1, engine, conductor and follower servers plus an L1 block producer.
 pub struct FakeWorld {
     shared: Arc<Shared>,
-    rollup: RollupConfig,
+    rollup: keel_core::Rollup,
     stop: Arc<AtomicBool>,
     servers: Vec<RpcServer>,
     urls: [String; 4],
@@ -250,7 +250,7 @@ impl FakeWorld {
     }
 
     /// The rollup config the node must use (genesis = the models' genesis blocks; Regolith..Holocene at 0).
-    pub fn rollup_config(&self) -> RollupConfig {
+    pub fn rollup_config(&self) -> keel_core::Rollup {
         self.rollup.clone()
     }
 
