@@ -193,6 +193,48 @@ fn l1_info_jovian_op_mainnet_block_151539208() {
     );
 }
 
+/// The one L1 info codec reads the real OP Mainnet Jovian deposit back (selector dispatch), and every format's
+/// calldata round-trips; unknown selectors and a format the block's time does not allow are refused.
+#[test]
+fn l1_info_codec_decodes_the_real_jovian_deposit() {
+    use alloy_eips::eip2718::Decodable2718;
+    let raw = bytes("0x7ef90106a0c912db3c7247e182b351c44e56b691ebcafbc8ada96c394ee5f5aa65d90b930e94deaddeaddeaddeaddeaddeaddeaddeaddead00019442000000000000000000000000000000000000158080830f424080b8b23db6be2b0000146b000f79c50000000000000003000000006a04756f00000000017ec99d0000000000000000000000000000000000000000000000000000000020017d620000000000000000000000000000000000000000000000000000000001d918f3af6d6abe101cdf792f420a962b62de02ba52726b1d21f5b9d43aff3c572b27cf0000000000000000000000006887246668a3b87f54deb3b94ba47a6f63f329850000000000000000000000000190");
+    let tx = op_alloy_consensus::OpTxEnvelope::decode_2718(&mut raw.as_slice()).unwrap();
+    let input = tx.as_deposit().unwrap().input.clone();
+    let info = l1_info::L1BlockInfo::decode(&input).unwrap();
+    let l1_info::L1BlockInfo::Jovian(j) = info else { panic!("not Jovian: {info:?}") };
+    assert_eq!((j.number, j.time, j.sequence_number), (25_086_365, 1_778_677_103, 3));
+    assert_eq!((j.base_fee_scalar, j.blob_base_fee_scalar, j.blob_base_fee), (5227, 1_014_213, 31_004_915));
+    assert_eq!((j.da_footprint_gas_scalar, j.batcher_address), (400, OP_BATCHER));
+    assert_eq!(info.id().hash, b256!("0xaf6d6abe101cdf792f420a962b62de02ba52726b1d21f5b9d43aff3c572b27cf"));
+    assert_eq!(info.encode_calldata(), input, "re-encodes byte for byte");
+    assert_eq!(l1_info::L1BlockInfo::decode_calldata(L1InfoFormat::Jovian, &input), Ok(info));
+    assert!(matches!(
+        l1_info::L1BlockInfo::decode_calldata(L1InfoFormat::Isthmus, &input),
+        Err(l1_info::L1InfoError::WrongFormat { expected: L1InfoFormat::Isthmus, actual: L1InfoFormat::Jovian })
+    ));
+    let mut bad = input.to_vec();
+    bad[0] ^= 0xff;
+    assert!(matches!(l1_info::L1BlockInfo::decode(&bad), Err(l1_info::L1InfoError::Selector { .. })));
+    assert!(l1_info::L1BlockInfo::decode(&input[..100]).is_err(), "truncated");
+    assert!(l1_info::L1BlockInfo::decode(&[0x3d]).is_err(), "shorter than a selector");
+    // Each older format round-trips through the same decoder.
+    let r = op_mainnet();
+    let header = l1_header(25_086_365, 1_778_677_103, 536_968_546, Some(201_556_559));
+    let sys = ecotone_sys(OP_BATCHER, 5227, 1_014_213);
+    let h = &r.hardforks;
+    for (t, format) in [
+        (h.ecotone_time.unwrap() - 2, L1InfoFormat::Bedrock),
+        (h.ecotone_time.unwrap() + 2, L1InfoFormat::Ecotone),
+        (h.isthmus_time.unwrap() + 2, L1InfoFormat::Isthmus),
+        (h.jovian_time.unwrap() + 2, L1InfoFormat::Jovian),
+    ] {
+        let info = l1_info::l1_block_info(&r, &sys, 1, &header, B256::repeat_byte(1), t).unwrap();
+        assert_eq!(info.format(), format);
+        assert_eq!(l1_info::L1BlockInfo::decode(&info.encode_calldata()), Ok(info), "{format:?}");
+    }
+}
+
 /// Jovian format with an explicit DA footprint gas scalar (148). VECTORS J2: Base mainnet block 45733726, tx
 /// 0xbfd4ecde…5086, L1 origin 25051450, seq 0; REAL, hash-verified (third-party test). Its blob base fee 53558238 is
 /// reachable with BPO2's update fraction (excess 207943679) but with no excess under Prague's, which kona 0.4.5 would

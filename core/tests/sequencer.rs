@@ -857,3 +857,54 @@ fn sequencer_config_defaults_match_the_seed() {
     let c = SequencerConfig::default();
     assert_eq!((c.stopped, c.recover, c.max_safe_lag, c.l1_confs, c.seal_margin_ms), (false, false, 0, 4, 50));
 }
+
+/// The sim chain through Isthmus (t+20), Jovian (t+40) and Karst (t+80): the Karst activation block carries the 31
+/// NUTs after the L1 info deposit and its gas limit is raised by the bundle's gas; the next block's limit follows
+/// `keep_karst_upgrade_gas`; a crash after Karst restarts from the post-Karst head (Jovian-format L1 info read back).
+fn karst_chain(keep: bool) -> (Sim, u64) {
+    let mut s = sim_with(7, |c| {
+        c.isthmus_offset_s = Some(20);
+        c.jovian_offset_s = Some(40);
+        c.karst_offset_s = Some(80);
+        c.keep_karst_upgrade_gas = keep;
+    });
+    assert!(s.run_to_block(50, 400_000));
+    let genesis = s.engine().by_number(0).unwrap().timestamp();
+    let n = (1..=50).find(|n| s.engine().by_number(*n).unwrap().timestamp() == genesis + 80).unwrap();
+    (s, n)
+}
+
+fn payload(s: &Sim, number: u64) -> std::sync::Arc<keel_core::OpExecutionPayloadEnvelope> {
+    let b = s.engine().by_number(number).unwrap();
+    s.engine().block(&b.hash).unwrap().envelope.clone().unwrap()
+}
+
+#[test]
+fn karst_activation_block_in_the_sim() {
+    use alloy_eips::eip2718::Encodable2718;
+    let bundle = keel_core::upgrades::karst_bundle().unwrap();
+    for keep in [false, true] {
+        let (mut s, n) = karst_chain(keep);
+        let gas = |s: &Sim, m: u64| payload(s, m).execution_payload.as_v1().gas_limit;
+        let env = payload(&s, n);
+        let txs = env.execution_payload.transactions();
+        let nuts: Vec<alloy_primitives::Bytes> = bundle.deposits().iter().map(|d| d.encoded_2718().into()).collect();
+        assert_eq!(&txs[txs.len() - 31..], &nuts[..], "the NUTs close the activation block, in bundle order");
+        assert!(txs.iter().all(|tx| tx.first() == Some(&0x7e)), "no pool transactions in the Karst activation block");
+        let info = keel_core::l1_info::L1BlockInfo::decode(&{
+            let tx = <op_alloy_consensus::OpTxEnvelope as alloy_eips::eip2718::Decodable2718>::decode_2718(&mut txs[0].as_ref()).unwrap();
+            tx.as_deposit().unwrap().input.clone()
+        })
+        .unwrap();
+        assert_eq!(info.format(), keel_core::l1_info::L1InfoFormat::Jovian, "Karst keeps the Jovian L1 info format");
+        assert_eq!(gas(&s, n), gas(&s, n - 1) + 55_370_657, "keep={keep}");
+        let next = if keep { gas(&s, n) } else { gas(&s, n - 1) };
+        assert_eq!(gas(&s, n + 1), next, "keep={keep}: the child's gas limit");
+        assert_eq!(payload(&s, n + 1).execution_payload.transactions().len() < 32, true);
+        // Crash on a post-Karst head: the restarted node reads it back and goes on.
+        let head = s.unsafe_number();
+        s.crash(0, 5_000);
+        assert!(s.run_to_block(head + 10, 200_000), "keep={keep}: resumed after a restart on a post-Karst head");
+        assert_eq!(gas(&s, head + 5), gas(&s, n + 1), "steady gas limit after the restart");
+    }
+}

@@ -26,6 +26,8 @@ pub struct EngineBlock {
 struct Job {
     parent: L2BlockRef,
     attrs: OpPayloadAttributes,
+    /// Jovian's `minBaseFee` (present from Jovian on).
+    min_base_fee: Option<u64>,
     origin: alloy_eips::BlockNumHash,
     seq_num: u64,
 }
@@ -134,8 +136,10 @@ impl Engine {
     pub fn forkchoice_updated(
         &mut self,
         state: &ForkchoiceState,
-        attrs: Option<&OpPayloadAttributes>,
+        attributes: Option<&keel_core::Attributes>,
     ) -> Result<EngineReply, RpcError> {
+        let min_base_fee = attributes.and_then(|a| a.min_base_fee);
+        let attrs = attributes.map(|a| &a.op);
         let Some(head) = self.get(&state.head_block_hash).copied() else {
             return Ok(EngineReply::ForkchoiceUpdated { status: PayloadStatusEnum::Syncing, payload_id: None });
         };
@@ -164,7 +168,7 @@ impl Engine {
         let (origin, seq_num) = decode_l1_info(first).map_err(|e| invalid(&e))?;
         let id = self.next_payload;
         self.next_payload += 1;
-        self.jobs.insert(id, Job { parent: head, attrs: attrs.clone(), origin, seq_num });
+        self.jobs.insert(id, Job { parent: head, attrs: attrs.clone(), min_base_fee, origin, seq_num });
         // Bound the job table like a real engine would.
         while self.jobs.len() > 16 {
             let first = *self.jobs.keys().next().expect("non-empty");
@@ -203,7 +207,7 @@ impl Engine {
                     gas_limit: job.attrs.gas_limit.unwrap_or(30_000_000),
                     gas_used: 21_000 * txs.len() as u64,
                     timestamp,
-                    extra_data: holocene_extra_data(&job.attrs, self.eip1559_defaults),
+                    extra_data: optimism_extra_data(&job.attrs, job.min_base_fee, self.eip1559_defaults),
                     base_fee_per_gas: U256::from(1_000_000u64),
                     block_hash: B256::ZERO,
                     transactions: txs,
@@ -287,17 +291,21 @@ impl Engine {
     }
 }
 
-/// What op-geth writes into a Holocene block's extraData: version 0 ‖ denominator ‖ elasticity, with the chain's
-/// defaults when the attributes carry zero parameters; empty before Holocene (no `eip1559Params`).
-fn holocene_extra_data(attrs: &OpPayloadAttributes, defaults: (u32, u32)) -> Bytes {
+/// What op-geth writes into a block's extraData: from Jovian (`minBaseFee` given) version 1 ‖ denominator ‖
+/// elasticity ‖ minBaseFee; from Holocene version 0 ‖ denominator ‖ elasticity, with the chain's defaults when the
+/// attributes carry zero parameters; empty before Holocene (no `eip1559Params`).
+fn optimism_extra_data(attrs: &OpPayloadAttributes, min_base_fee: Option<u64>, defaults: (u32, u32)) -> Bytes {
     let Some(params) = attrs.eip_1559_params else { return Bytes::new() };
     let (mut d, mut e) = (u32::from_be_bytes(params[..4].try_into().expect("4 bytes")), u32::from_be_bytes(params[4..].try_into().expect("4 bytes")));
     if d == 0 && e == 0 {
         (d, e) = defaults;
     }
-    let mut out = vec![0u8];
+    let mut out = vec![u8::from(min_base_fee.is_some())];
     out.extend_from_slice(&d.to_be_bytes());
     out.extend_from_slice(&e.to_be_bytes());
+    if let Some(m) = min_base_fee {
+        out.extend_from_slice(&m.to_be_bytes());
+    }
     out.into()
 }
 

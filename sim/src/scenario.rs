@@ -19,6 +19,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("conductor-failover", include_str!("../scenarios/conductor-failover.toml")),
     ("crash-during-commit", include_str!("../scenarios/crash-during-commit.toml")),
     ("max-safe-lag", include_str!("../scenarios/max-safe-lag.toml")),
+    ("fork-activations", include_str!("../scenarios/fork-activations.toml")),
     ("recovery-after-downtime", include_str!("../scenarios/recovery-after-downtime.toml")),
     ("sub-second-blocks", include_str!("../scenarios/sub-second-blocks.toml")),
 ];
@@ -90,6 +91,18 @@ pub struct Scenario {
     /// Fjord active (1800 s drift) or not (rollup config drift).
     #[serde(default = "yes")]
     pub fjord: bool,
+    /// Isthmus activation, seconds after L2 genesis (needs Fjord).
+    #[serde(default)]
+    pub isthmus_at_s: Option<u64>,
+    /// Jovian activation, seconds after L2 genesis.
+    #[serde(default)]
+    pub jovian_at_s: Option<u64>,
+    /// Karst activation, seconds after L2 genesis.
+    #[serde(default)]
+    pub karst_at_s: Option<u64>,
+    /// `keep_karst_upgrade_gas`.
+    #[serde(default)]
+    pub keep_karst_upgrade_gas: bool,
     /// Pre-Fjord max sequencer drift (s).
     #[serde(default)]
     pub max_sequencer_drift_s: Option<u64>,
@@ -338,6 +351,10 @@ fn play(scn: &Scenario, seed: u64, blocks: Option<u64>, slot: &mut Option<Sim>) 
         sequencers: scn.sequencers.max(1),
         max_sequencer_drift_s: scn.max_sequencer_drift_s.unwrap_or(600),
         fjord: scn.fjord,
+        isthmus_offset_s: scn.isthmus_at_s,
+        jovian_offset_s: scn.jovian_at_s,
+        karst_offset_s: scn.karst_at_s,
+        keep_karst_upgrade_gas: scn.keep_karst_upgrade_gas,
         start_offset_ms: scn.start_behind_s * 1000 + 500,
         ..Default::default()
     };

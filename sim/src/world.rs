@@ -575,7 +575,7 @@ impl Sim {
             Command::FetchL2Header { id, number } => Event::L2HeaderFetched { id, header: engine.header(number) },
             Command::FetchL2BlockByNumber { id, number } => Event::L2BlockFetched { id, block: engine.by_number(number) },
             Command::ForkchoiceUpdate { id, state, attributes, .. } => {
-                engine_event(id, engine.forkchoice_updated(&state, attributes.as_deref().map(|a| &a.op)))
+                engine_event(id, engine.forkchoice_updated(&state, attributes.as_deref()))
             }
             Command::GetPayload { id, payload_id, .. } => engine_event(id, engine.get_payload(payload_id, &mut self.rng)),
             Command::NewPayload { id, envelope, .. } => engine_event(id, engine.new_payload(&envelope)),

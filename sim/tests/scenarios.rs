@@ -53,6 +53,7 @@ scenario_tests! {
     max_safe_lag => "max-safe-lag",
     recovery_after_downtime => "recovery-after-downtime",
     sub_second_blocks => "sub-second-blocks",
+    fork_activations => "fork-activations",
 }
 
 #[test]

@@ -9,7 +9,7 @@ use alloy_rpc_types_engine::{
     ExecutionPayloadV2, ExecutionPayloadV3, ForkchoiceState, ForkchoiceUpdated, PayloadId, PayloadStatus,
     PayloadStatusEnum,
 };
-use keel_core::{EngineReply, OpExecutionPayloadEnvelope, OpPayloadAttributes, RpcError};
+use keel_core::{EngineReply, OpExecutionPayloadEnvelope, RpcError};
 use keel_sim::engine::EngineBlock;
 use op_alloy_rpc_types_engine::{
     OpExecutionPayload, OpExecutionPayloadEnvelopeV3, OpExecutionPayloadEnvelopeV4, OpExecutionPayloadV4,
@@ -134,7 +134,7 @@ impl EngineService {
 
     fn forkchoice_updated(&self, params: &[Value]) -> Result<Value, RpcErr> {
         let state: ForkchoiceState = param(params, 0, "forkchoice state")?;
-        let attrs: Option<OpPayloadAttributes> = param(params, 1, "payload attributes")?;
+        let attrs: Option<keel_core::Attributes> = param(params, 1, "payload attributes")?;
         let reply = lock(&self.0.engine).engine.forkchoice_updated(&state, attrs.as_ref()).map_err(model_err)?;
         match reply {
             EngineReply::ForkchoiceUpdated { status, payload_id } => {
