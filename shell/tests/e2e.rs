@@ -286,3 +286,34 @@ fn admin_state_persists_start_and_stop_across_restarts() {
     std::fs::remove_dir_all(dir).unwrap();
     w.stop();
 }
+
+/// Through Isthmus, Jovian and Karst over HTTP: getPayloadV5 from Karst, the Karst activation block's NUTs and gas,
+/// `optimism_rollupConfig` and `optimism_outputAtBlock` on post-Jovian/Karst blocks, and a restart on a post-Karst
+/// engine head (the Jovian-format L1 info read back through the shell's codec).
+#[test]
+fn runs_through_jovian_and_karst_and_restarts_on_a_karst_head() {
+    let mut cfg = FakeWorldConfig::new(JwtSecret::new([9; 32]));
+    cfg.seed = 9;
+    cfg.block_time_ms = 1_000;
+    cfg.fork_offsets_s = [Some(2), Some(4), Some(7)];
+    let w = FakeWorld::start(cfg).unwrap();
+    let karst_time = w.rollup_config().karst_time.unwrap();
+    let node = start(&w, JwtSecret::new([9; 32]), SequencerConfig::default());
+    wait_for("blocks past Karst", Duration::from_secs(30), || w.engine_head().timestamp() >= karst_time + 2);
+    let rc = rpc(&node, "optimism_rollupConfig", json!([]));
+    assert_eq!(rc["result"]["karst_time"], json!(karst_time), "{rc}");
+    let genesis_time = w.rollup_config().genesis.l2_time;
+    let karst_block = karst_time - genesis_time; // 1 s blocks from genesis number 0
+    let out = rpc(&node, "optimism_outputAtBlock", json!([format!("{karst_block:#x}")]));
+    assert_eq!(out["result"]["blockRef"]["number"], json!(karst_block), "{out}");
+    let out = rpc(&node, "optimism_outputAtBlock", json!([format!("{:#x}", karst_block + 1)]));
+    assert!(out["result"]["outputRoot"].is_string(), "{out}");
+    node.stop();
+    node.join();
+    // A new node against the same engine resumes from the post-Karst head.
+    let head = w.engine_head().number;
+    let node = start(&w, JwtSecret::new([9; 32]), SequencerConfig::default());
+    wait_for("blocks after the restart", Duration::from_secs(20), || w.engine_head().number >= head + 3);
+    node.stop();
+    node.join();
+}

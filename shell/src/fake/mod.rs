@@ -56,6 +56,8 @@ pub struct FakeWorldConfig {
     pub jwt: JwtSecret,
     /// L2 genesis timestamp (s). `0` means "two seconds before `start`".
     pub genesis_time_s: u64,
+    /// Isthmus, Jovian and Karst activation, seconds after L2 genesis (`None`: never).
+    pub fork_offsets_s: [Option<u64>; 3],
 }
 
 impl FakeWorldConfig {
@@ -67,6 +69,7 @@ impl FakeWorldConfig {
             l1_block_time_s: 12,
             jwt,
             genesis_time_s: (now_ms() / 1000).saturating_sub(2),
+            fork_offsets_s: [None; 3],
         }
     }
 }
@@ -175,7 +178,16 @@ impl FakeWorld {
             l1_origin: chain.genesis().info.id(),
             seq_num: 0,
         };
-        let sim_cfg = SimConfig { seed: cfg.seed, block_time_ms, l1_block_time_s, ..Default::default() };
+        let [isthmus_offset_s, jovian_offset_s, karst_offset_s] = cfg.fork_offsets_s;
+        let sim_cfg = SimConfig {
+            seed: cfg.seed,
+            block_time_ms,
+            l1_block_time_s,
+            isthmus_offset_s,
+            jovian_offset_s,
+            karst_offset_s,
+            ..Default::default()
+        };
         let mut rollup = keel_sim::world::make_rollup(&sim_cfg, &chain, &genesis_l2);
         rollup.l1_chain_id = FAKE_L1_CHAIN_ID;
         rollup.l2_chain_id = FAKE_L2_CHAIN_ID.into();
