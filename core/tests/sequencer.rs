@@ -908,3 +908,22 @@ fn karst_activation_block_in_the_sim() {
         assert_eq!(gas(&s, head + 5), gas(&s, n + 1), "steady gas limit after the restart");
     }
 }
+
+/// `admin_postUnsafePayload` imports post-Jovian blocks and the Karst activation block built elsewhere.
+#[test]
+fn posted_jovian_and_karst_blocks_are_imported() {
+    let (leader, n) = karst_chain(false);
+    let mut follower = sim_with(7, |c| {
+        c.isthmus_offset_s = Some(20);
+        c.jovian_offset_s = Some(40);
+        c.karst_offset_s = Some(80);
+        c.sequencer.stopped = true;
+    });
+    follower.run_for(3_000);
+    for m in 1..=n + 2 {
+        posted(&mut follower, (*payload(&leader, m)).clone());
+        let want = leader.engine().by_number(m).unwrap();
+        assert_eq!(follower.engine().by_number(m).map(|b| b.hash), Some(want.hash), "block {m} imported (Karst at {n})");
+    }
+    assert_eq!(follower.node().heads().unsafe_head.unwrap().number, n + 2);
+}
