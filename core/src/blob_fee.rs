@@ -19,7 +19,10 @@ pub const BPO2_UPDATE_FRACTION: u64 = 11_684_671;
 /// go-ethereum's `params/config.go` (Cancun, Prague, Osaka, BPO1, BPO2). A new BPO fork on L1 must be added here
 /// before it activates, or the L1 info deposit's blob base fee diverges from op-node's; other L1s are configured
 /// with an L1 chain config file (`--rollup.l1-chain-config`).
-const KNOWN_BLOB_SCHEDULES: [(u64, &str, [(u64, u64); 5]); 4] = [
+/// One known L1: chain id, name, and its five blob forks as (activation time, update fraction).
+type KnownSchedule = (u64, &'static str, [(u64, u64); 5]);
+
+const KNOWN_BLOB_SCHEDULES: [KnownSchedule; 4] = [
     (
         1,
         "Ethereum mainnet",

@@ -94,9 +94,8 @@ pub fn parse_value(mut v: Value) -> Result<(Rollup, Vec<String>), RollupJsonErro
         }
     };
     let mut rollup = Rollup { karst_time, keep_karst_upgrade_gas, lagoon_time: lagoon_time.or(interop_time), ..Rollup::from(base) };
-    if lagoon_time.is_none() && interop_time.is_some() {
+    if let (None, Some(time)) = (lagoon_time, interop_time) {
         // Name the key the operator wrote.
-        let time = interop_time.expect("checked");
         return Err(keel_core::ForkError::Unsupported { fork: "Lagoon".into(), key: "interop_time".into(), time }.into());
     }
     rollup.validate()?;
