@@ -88,6 +88,9 @@ pub enum L1InfoFormat {
 }
 
 impl L1InfoFormat {
+    /// Every format, oldest first.
+    pub const ALL: [Self; 4] = [Self::Bedrock, Self::Ecotone, Self::Isthmus, Self::Jovian];
+
     /// The format of the L1 info deposit of the L2 block at `l2_time`: a fork's format starts one block after its
     /// activation block (op-node `isEcotoneButNotFirstBlock` and friends). Interop keeps the Jovian format.
     pub fn at(rollup: &RollupConfig, l2_time: u64) -> Self {
@@ -271,7 +274,7 @@ impl L1BlockInfo {
             Some(s) => s.try_into().expect("4 bytes"),
             None => return Err(L1InfoError::Selector { selector: alloy_primitives::hex::encode(data) }),
         };
-        let format = [L1InfoFormat::Bedrock, L1InfoFormat::Ecotone, L1InfoFormat::Isthmus, L1InfoFormat::Jovian]
+        let format = L1InfoFormat::ALL
             .into_iter()
             .find(|f| f.selector() == selector)
             .ok_or_else(|| L1InfoError::Selector { selector: alloy_primitives::hex::encode(selector) })?;

@@ -45,8 +45,8 @@ pub enum ForkError {
 /// kona's rollup config plus Karst, Lagoon and the L1 blob schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rollup {
-    /// Everything kona knows. Its `hardforks.interop_time` is never used: Lagoon (ex-Interop) lives in
-    /// [`Rollup::lagoon_time`].
+    /// Everything kona knows. Its `hardforks.interop_time` carries Lagoon's old key (`interop_time`) when a
+    /// rollup.json uses it; [`Rollup::validate`] refuses it as it refuses [`Rollup::lagoon_time`].
     pub base: RollupConfig,
     /// Karst activation time (`karst_time`).
     pub karst_time: Option<u64>,
@@ -87,9 +87,15 @@ impl Rollup {
         self.karst_time.is_some_and(|k| t >= k)
     }
 
+    /// Whether the L2 block at `t` is the first at or after `fork_time` (op-node `IsActivationBlockForFork`).
+    fn is_activation_block(&self, fork_time: Option<u64>, t: u64) -> bool {
+        let active = |t: u64| fork_time.is_some_and(|f| t >= f);
+        active(t) && t >= self.block_time && !active(t - self.block_time)
+    }
+
     /// Whether the L2 block at `t` is Karst's activation block (op-node `IsKarstActivationBlock`).
     pub fn is_first_karst_block(&self, t: u64) -> bool {
-        self.is_karst_active(t) && t >= self.block_time && !self.is_karst_active(t - self.block_time)
+        self.is_activation_block(self.karst_time, t)
     }
 
     /// Whether Lagoon is active at `t`. Never true for a config that passed [`Rollup::validate`].
@@ -99,19 +105,13 @@ impl Rollup {
 
     /// Whether the L2 block at `t` is Lagoon's activation block.
     pub fn is_first_lagoon_block(&self, t: u64) -> bool {
-        self.is_lagoon_active(t) && t >= self.block_time && !self.is_lagoon_active(t - self.block_time)
+        self.is_activation_block(self.lagoon_time, t)
     }
 
-    /// Refuses a configuration Keel cannot run: a fork it does not implement (Lagoon, or kona's Interop time if a
-    /// caller set it directly), or forks out of order.
-    pub fn validate(&self) -> Result<(), ForkError> {
-        for (key, time) in [("lagoon_time", self.lagoon_time), ("interop_time", self.base.hardforks.interop_time)] {
-            if let Some(time) = time {
-                return Err(ForkError::Unsupported { fork: "Lagoon".into(), key: key.into(), time });
-            }
-        }
+    /// Every scheduleable fork from Regolith to Lagoon with its time, oldest first (op-node `scheduleableForks`).
+    fn schedule(&self) -> [(&'static str, Option<u64>); 11] {
         let h = &self.base.hardforks;
-        let order: [(&'static str, Option<u64>); 11] = [
+        [
             ("regolith", h.regolith_time),
             ("canyon", h.canyon_time),
             ("delta", h.delta_time),
@@ -123,7 +123,18 @@ impl Rollup {
             ("jovian", h.jovian_time),
             ("karst", self.karst_time),
             ("lagoon", self.lagoon_time),
-        ];
+        ]
+    }
+
+    /// Refuses a configuration Keel cannot run: a fork it does not implement (Lagoon, or kona's Interop time if a
+    /// caller set it directly), or forks out of order.
+    pub fn validate(&self) -> Result<(), ForkError> {
+        for (key, time) in [("lagoon_time", self.lagoon_time), ("interop_time", self.base.hardforks.interop_time)] {
+            if let Some(time) = time {
+                return Err(ForkError::Unsupported { fork: "Lagoon".into(), key: key.into(), time });
+            }
+        }
+        let order = self.schedule();
         for w in order.windows(2) {
             let ((earlier, a), (later, b)) = (w[0], w[1]);
             match (a, b) {
@@ -141,24 +152,11 @@ impl Rollup {
 
     /// The newest fork active at `t`, by op-node's name (for logs and status).
     pub fn fork_at(&self, t: u64) -> &'static str {
-        let h = &self.base.hardforks;
-        let active = |x: Option<u64>| x.is_some_and(|x| t >= x);
-        [
-            ("lagoon", self.lagoon_time),
-            ("karst", self.karst_time),
-            ("jovian", h.jovian_time),
-            ("isthmus", h.isthmus_time),
-            ("holocene", h.holocene_time),
-            ("granite", h.granite_time),
-            ("fjord", h.fjord_time),
-            ("ecotone", h.ecotone_time),
-            ("delta", h.delta_time),
-            ("canyon", h.canyon_time),
-            ("regolith", h.regolith_time),
-        ]
-        .into_iter()
-        .find(|(_, time)| active(*time))
-        .map_or("bedrock", |(name, _)| name)
+        self.schedule()
+            .into_iter()
+            .rev()
+            .find(|(_, time)| time.is_some_and(|x| t >= x))
+            .map_or("bedrock", |(name, _)| name)
     }
 }
 

@@ -259,13 +259,17 @@ fn config_file_args(cmd: &clap::Command, m: &ArgMatches, path: &Path) -> Result<
     Ok(out)
 }
 
+fn read_config_file(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|e| CliError::RollupConfig { path: path.to_path_buf(), msg: e.to_string() })
+}
+
 /// Loads the rollup config: from the file when given, else from the superchain registry by chain id.
 pub fn rollup_config(args: &NodeArgs, chain: u64) -> Result<Rollup, CliError> {
     let mut rollup = match &args.rollup_config {
         Some(path) => {
-            let err = |msg: String| CliError::RollupConfig { path: path.clone(), msg };
-            let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-            let (cfg, dropped) = crate::rollup_json::parse(&text).map_err(|e| err(e.to_string()))?;
+            let text = read_config_file(path)?;
+            let (cfg, dropped) = crate::rollup_json::parse(&text)
+                .map_err(|e| CliError::RollupConfig { path: path.clone(), msg: e.to_string() })?;
             if !dropped.is_empty() {
                 log::warn!("rollup config {}: ignoring fields Keel does not know: {}", path.display(), dropped.join(", "));
             }
@@ -287,9 +291,9 @@ pub fn rollup_config(args: &NodeArgs, chain: u64) -> Result<Rollup, CliError> {
         }
     };
     if let Some(path) = &args.l1_chain_config {
-        let err = |msg: String| CliError::RollupConfig { path: path.clone(), msg };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        rollup.l1_blob_schedule = crate::l1_chain_config::parse(&text, &path.display().to_string()).map_err(err)?;
+        let text = read_config_file(path)?;
+        rollup.l1_blob_schedule = crate::l1_chain_config::parse(&text, &path.display().to_string())
+            .map_err(|msg| CliError::RollupConfig { path: path.clone(), msg })?;
     }
     log::info!("L1 chain {}: {}", rollup.l1_chain_id, rollup.l1_blob_schedule.describe());
     Ok(rollup)

@@ -93,13 +93,10 @@ pub fn parse_value(mut v: Value) -> Result<(Rollup, Vec<String>), RollupJsonErro
             }
         }
     };
-    let mut rollup = Rollup { karst_time, keep_karst_upgrade_gas, lagoon_time: lagoon_time.or(interop_time), ..Rollup::from(base) };
-    if let (None, Some(time)) = (lagoon_time, interop_time) {
-        // Name the key the operator wrote.
-        return Err(keel_core::ForkError::Unsupported { fork: "Lagoon".into(), key: "interop_time".into(), time }.into());
-    }
+    let mut rollup = Rollup { karst_time, keep_karst_upgrade_gas, lagoon_time, ..Rollup::from(base) };
+    // kona's own field for the old name, so `validate` refuses it under the key the operator wrote.
+    rollup.base.hardforks.interop_time = interop_time;
     rollup.validate()?;
-    rollup.base.hardforks.interop_time = None;
     Ok((rollup, dropped))
 }
 
