@@ -12,6 +12,7 @@ pub mod codec;
 pub mod devnet;
 pub mod driver;
 pub mod fake;
+pub mod interop;
 pub mod jwt;
 pub mod l1_chain_config;
 pub mod metrics;

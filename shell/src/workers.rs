@@ -173,6 +173,16 @@ fn l2_block(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, tag: String
     timed_call(client, m, "engine", method, json!([tag, true])).and_then(|v| codec::l2_block(method, v, genesis))
 }
 
+/// A labelled block ("safe", "finalized") that the engine may not have yet. geth answers a JSON-RPC error ("finalized
+/// block not found", "safe block not found") instead of `null` until the label was first set by a forkchoice update,
+/// erigon says "block not found"; like op-node's L2 client, any error that says "not found" means absent.
+fn l2_label(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, label: &str) -> Result<Option<keel_core::L2BlockRef>, RpcError> {
+    match l2_block(client, m, genesis, label.to_string()) {
+        Err(RpcError::Rpc { message, .. }) if message.to_ascii_lowercase().contains("not found") => Ok(None),
+        other => other,
+    }
+}
+
 fn l2_head(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, tag: &str) -> Result<keel_core::L2BlockRef, RpcError> {
     l2_block(client, m, genesis, tag.to_string())?
         .ok_or_else(|| RpcError::Transport(format!("engine has no {tag:?} block: is it initialised with the rollup genesis?")))
@@ -187,11 +197,11 @@ pub fn spawn_engine(client: Arc<RpcClient>, m: Metrics, genesis: ChainGenesis, r
                 // As op-node's sync start: finalized (or genesis when the engine has none), then safe (or finalized),
                 // then latest.
                 let r = (|| {
-                    let finalized = match l2_block(c, &m, &genesis, "finalized".into())? {
+                    let finalized = match l2_label(c, &m, &genesis, "finalized")? {
                         Some(b) => b,
                         None => l2_head(c, &m, &genesis, &format!("{:#x}", genesis.l2.number))?,
                     };
-                    let safe = l2_block(c, &m, &genesis, "safe".into())?.unwrap_or(finalized);
+                    let safe = l2_label(c, &m, &genesis, "safe")?.unwrap_or(finalized);
                     Ok(EngineHeads { unsafe_head: l2_head(c, &m, &genesis, "latest")?, safe, finalized })
                 })();
                 answer(id, r.map(|heads| Event::L2HeadsFetched { id, heads }))
