@@ -2,10 +2,16 @@
 //!
 //! These tests need the tools `interop/build.sh` builds; `.ci/run` runs the script first. Without the tools every
 //! test fails with the command to run, never skips. Each test brings up its own anvil and op-geth on ports picked at
-//! run time in its own folder; every process is killed when the test ends, passing or failing.
+//! run time in its own folder under `target/tmp`; every process is killed when the test ends, passing or failing,
+//! and every wait is bounded.
 
-use keel_shell::interop::genesis::ChainPlan;
-use keel_shell::interop::{free_port, Chain, Proc, Tools};
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
+use keel_core::l1_info::L1BlockInfo;
+use keel_shell::interop::genesis::{self, ChainPlan};
+use keel_shell::interop::{deposit, free_port, Chain, Proc, Tools};
+use keel_shell::rpc::RpcClient;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,44 +22,91 @@ fn tools() -> Tools {
     Tools::locate(&dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn work_dir(name: &str) -> PathBuf {
+fn up(name: &str, plan: impl FnOnce(u64) -> ChainPlan) -> Chain {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("interop-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    Chain::up(&tools(), &d, 2, plan).unwrap_or_else(|e| panic!("bringing up anvil and op-geth: {e}"))
 }
 
 struct Keel {
     proc: Proc,
-    rpc_port: u16,
+    rpc: String,
+    metrics: String,
 }
 
-fn start_keel(chain: &Chain, extra: &[&str]) -> Keel {
-    let rpc_port = free_port().unwrap();
+fn start_keel(chain: &Chain, extra: &[String]) -> Keel {
+    start_keel_with(chain, extra, |a| a)
+}
+
+fn start_keel_with(chain: &Chain, extra: &[String], edit: impl Fn(String) -> String) -> Keel {
+    let (rpc_port, metrics_port) = (free_port().unwrap(), free_port().unwrap());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
-    cmd.args(chain.keel_args(rpc_port)).args(extra).env("RUST_LOG", "info");
+    cmd.args(chain.keel_args(rpc_port).into_iter().map(edit))
+        .args(["--metrics.enabled".to_string(), format!("--metrics.port={metrics_port}")])
+        .args(extra)
+        .env("RUST_LOG", "info");
     let proc = Proc::spawn("keel", cmd, &chain.dir.join("keel.log")).unwrap();
-    Keel { proc, rpc_port }
+    Keel { proc, rpc: format!("http://127.0.0.1:{rpc_port}"), metrics: format!("http://127.0.0.1:{metrics_port}/metrics") }
+}
+
+impl Keel {
+    fn call(&self, method: &str, params: Value) -> Value {
+        let client = RpcClient::new("keel", &self.rpc, Duration::from_secs(10), None, 1 << 20);
+        client.call(method, params).unwrap_or_else(|e| panic!("keel {method}: {e}"))
+    }
+
+    /// Sum of `keel_rpc_calls_total` for `target` (every method), or `None` while the endpoint is not up.
+    fn rpc_calls(&self, target: &str) -> Option<f64> {
+        let text = ureq::get(&self.metrics).call().ok()?.into_string().ok()?;
+        let prefix = format!("keel_rpc_calls_total{{target=\"{target}\"");
+        Some(text.lines().filter(|l| l.starts_with(&prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum())
+    }
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 fn hex_u64(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().unwrap_or_else(|| panic!("not a hex string: {v}")).trim_start_matches("0x"), 16).unwrap()
 }
 
-/// Waits until op-geth's head reaches `n`, failing with Keel's and op-geth's last log lines.
-fn wait_for_height(chain: &Chain, keel: &mut Keel, n: u64, timeout: Duration) {
+fn hex_u256(v: &Value) -> U256 {
+    v.as_str().unwrap_or_else(|| panic!("not a hex string: {v}")).parse().unwrap()
+}
+
+fn block(chain: &Chain, n: u64) -> Value {
+    chain.geth.block(&format!("{n:#x}"), true).unwrap().unwrap_or_else(|| panic!("op-geth has no block {n}"))
+}
+
+/// The receipt of `tx`, `null` while there is none (or while op-geth's transaction indexer is still starting).
+fn receipt(chain: &Chain, tx: &Value) -> Value {
+    match chain.geth.rpc.call("eth_getTransactionReceipt", json!([tx])) {
+        Err(keel_core::RpcError::Rpc { message, .. }) if message.contains("indexing is in progress") => Value::Null,
+        r => r.unwrap_or_else(|e| panic!("eth_getTransactionReceipt({tx}): {e}")),
+    }
+}
+
+/// The L1 origin of an L2 block, from its L1 info deposit.
+fn origin(b: &Value) -> alloy_eips::BlockNumHash {
+    let input: Bytes = b["transactions"][0]["input"].as_str().unwrap().parse().unwrap();
+    L1BlockInfo::decode(&input).unwrap_or_else(|e| panic!("block {}: L1 info deposit: {e}", b["number"])).id()
+}
+
+/// Waits until `cond` holds for op-geth's head number, failing with Keel's last log lines.
+fn wait_until(chain: &Chain, keel: &mut Keel, what: &str, timeout: Duration, mut cond: impl FnMut(u64) -> bool) -> u64 {
     let t0 = Instant::now();
     loop {
         let h = chain.geth.head_number().unwrap_or(0);
-        if h >= n {
-            return;
+        if cond(h) {
+            return h;
         }
         if let Some(status) = keel.proc.try_wait() {
-            panic!("keel exited ({status}) at height {h}:\n{}", keel.proc.log_tail(30));
+            panic!("keel exited ({status}) at height {h} waiting for {what}:\n{}", keel.proc.log_tail(30));
         }
         assert!(
             t0.elapsed() < timeout,
-            "op-geth at height {h}, expected {n} within {timeout:?}\nkeel:\n{}\nop-geth log: {}",
+            "{what}: not within {timeout:?} (op-geth at height {h})\nkeel:\n{}\nop-geth log: {}",
             keel.proc.log_tail(30),
             chain.geth.log_path().display()
         );
@@ -61,23 +114,347 @@ fn wait_for_height(chain: &Chain, keel: &mut Keel, n: u64, timeout: Duration) {
     }
 }
 
-#[test]
-fn keel_sequences_thirty_blocks_on_op_geth() {
-    let tools = tools();
-    let dir = work_dir("sequence");
-    let chain = Chain::up(&tools, &dir, 2, ChainPlan::jovian_at_genesis).unwrap();
-    let mut keel = start_keel(&chain, &[]);
-    wait_for_height(&chain, &mut keel, 32, Duration::from_secs(90));
+fn wait_for_height(chain: &Chain, keel: &mut Keel, n: u64, timeout: Duration) -> u64 {
+    wait_until(chain, keel, &format!("height {n}"), timeout, |h| h >= n)
+}
+
+/// Every block 1..=head extends its parent by one second and starts with the L1 info deposit; returns the hashes.
+fn check_chain(chain: &Chain) -> Vec<B256> {
     let head = chain.geth.head_number().unwrap();
-    let mut parent = chain.geth.block("0x0", true).unwrap().unwrap();
+    let mut parent = block(chain, 0);
+    let mut hashes = vec![parent["hash"].as_str().unwrap().parse().unwrap()];
     for n in 1..=head {
-        let b = chain.geth.block(&format!("{n:#x}"), true).unwrap().unwrap_or_else(|| panic!("block {n} missing"));
+        let b = block(chain, n);
         assert_eq!(b["parentHash"], parent["hash"], "block {n} extends block {}", n - 1);
-        assert_eq!(hex_u64(&b["timestamp"]), hex_u64(&parent["timestamp"]) + 1, "block {n} timestamp");
+        assert_eq!(hex_u64(&b["timestamp"]), hex_u64(&parent["timestamp"]) + 1, "block {n}: timestamp = parent + 1");
         let txs = b["transactions"].as_array().unwrap();
         assert_eq!(txs[0]["type"], "0x7e", "block {n}: first transaction is a deposit");
         assert_eq!(txs[0]["to"], "0x4200000000000000000000000000000000000015", "block {n}: L1 info deposit to L1Block");
+        hashes.push(b["hash"].as_str().unwrap().parse().unwrap());
         parent = b;
     }
-    drop(keel);
+    hashes
+}
+
+/// A signed EIP-1559 transfer from the dev account.
+fn transfer(nonce: u64, to: Address, value: u64) -> Bytes {
+    let tx = TxEip1559 {
+        chain_id: genesis::L2_CHAIN_ID,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 100_000_000_000,
+        max_priority_fee_per_gas: 1_000_000,
+        to: TxKind::Call(to),
+        value: U256::from(value),
+        ..Default::default()
+    };
+    let key = k256::ecdsa::SigningKey::from_bytes(genesis::DEV_KEY.as_slice().into()).unwrap();
+    let (sig, recid) = key.sign_prehash_recoverable(tx.signature_hash().as_slice()).unwrap();
+    let bytes = sig.to_bytes();
+    let signature =
+        alloy_primitives::Signature::new(U256::from_be_slice(&bytes[..32]), U256::from_be_slice(&bytes[32..]), recid.is_y_odd());
+    TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into()
+}
+
+fn send(chain: &Chain, raw: &Bytes) -> Value {
+    chain.geth.rpc.call("eth_sendRawTransaction", json!([raw])).unwrap_or_else(|e| panic!("eth_sendRawTransaction: {e}"))
+}
+
+fn wait_receipt(chain: &Chain, keel: &mut Keel, tx: &Value, timeout: Duration) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let r = receipt(chain, tx);
+        if !r.is_null() {
+            return r;
+        }
+        wait_until(chain, keel, &format!("receipt of {tx}"), timeout.saturating_sub(t0.elapsed()), |_| true);
+        assert!(t0.elapsed() < timeout, "no receipt for {tx} within {timeout:?}\nkeel:\n{}", keel.proc.log_tail(20));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// 1.
+#[test]
+fn keel_sequences_thirty_blocks_on_op_geth() {
+    let chain = up("sequence", ChainPlan::jovian_at_genesis);
+    let mut keel = start_keel(&chain, &[]);
+    // Catch-up from genesis (the L1 origin's time) is fast; then 30 more blocks at the 1 s block time.
+    let start = wait_for_height(&chain, &mut keel, 2, Duration::from_secs(60));
+    wait_for_height(&chain, &mut keel, start + 30, Duration::from_secs(90));
+    let head = check_chain(&chain).len() - 1;
+    assert!(head >= 32);
+    // Keel's view agrees with op-geth's.
+    let status = keel.call("optimism_syncStatus", json!([]));
+    assert!(status["unsafe_l2"]["number"].as_u64().unwrap() >= head as u64);
+}
+
+// 2.
+#[test]
+fn pool_transactions_are_included_except_while_no_tx_pool_holds() {
+    let chain = up("txpool", ChainPlan::jovian_at_genesis);
+    // Transactions wait in op-geth's pool before Keel starts ...
+    let to = Address::repeat_byte(0x77);
+    let hashes: Vec<Value> = (0..5).map(|n| send(&chain, &transfer(n, to, 1_000 + n))).collect();
+    // ... and Keel starts 10 s behind wall time in recovery mode: every catch-up block is built with noTxPool, and
+    // recovery ends when the chain has caught up (as in op-node).
+    let lag = 10;
+    let t0 = Instant::now();
+    while now_s() < chain.plan.genesis_time + lag {
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = now_s();
+    let mut keel = start_keel(&chain, &["--sequencer.recover".to_string()]);
+    for h in &hashes {
+        let r = wait_receipt(&chain, &mut keel, h, Duration::from_secs(60));
+        assert_eq!(r["status"], "0x1", "receipt of {h}: {r}");
+        let b = block(&chain, hex_u64(&r["blockNumber"]));
+        assert_eq!(b["hash"], r["blockHash"], "the receipt's block is canonical");
+        assert!(hex_u64(&b["timestamp"]) + 1 >= started, "pool transaction {h} was included in a catch-up block built with noTxPool");
+    }
+    let behind: Vec<u64> = (1..=chain.geth.head_number().unwrap())
+        .filter(|n| hex_u64(&block(&chain, *n)["timestamp"]) + 2 < started)
+        .collect();
+    assert!(behind.len() >= 7, "only {} blocks were built while behind", behind.len());
+    for n in behind {
+        for tx in block(&chain, n)["transactions"].as_array().unwrap() {
+            assert_eq!(tx["type"], "0x7e", "block {n} was built with noTxPool but holds {}", tx["hash"]);
+        }
+    }
+    let balance = chain.geth.rpc.call("eth_getBalance", json!([to, "latest"])).unwrap();
+    assert_eq!(hex_u256(&balance), U256::from(5 * 1_000 + 10));
+    let status = keel.call("optimism_syncStatus", json!([]));
+    assert!(status["unsafe_l2"]["number"].as_u64().unwrap() > 0);
+}
+
+// 3.
+#[test]
+fn a_deposit_on_anvil_reaches_l2_in_the_first_block_of_its_epoch() {
+    let chain = up("deposit", ChainPlan::jovian_at_genesis);
+    let mut keel = start_keel(&chain, &[]);
+    wait_for_height(&chain, &mut keel, 3, Duration::from_secs(60));
+    let recipient = Address::repeat_byte(0x42);
+    let value = U256::from(1_234_567_890_123_456_789u64);
+    let l1_tx = deposit(&chain.anvil, genesis::DEV_ACCOUNT, recipient, value, 100_000).unwrap();
+    let l1_receipt = {
+        let t0 = Instant::now();
+        loop {
+            let r = chain.anvil.rpc.call("eth_getTransactionReceipt", json!([l1_tx])).unwrap();
+            if !r.is_null() {
+                break r;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "deposit not mined on anvil");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(l1_receipt["status"], "0x1", "{l1_receipt}");
+    assert_eq!(l1_receipt["logs"].as_array().unwrap().len(), 1, "one TransactionDeposited log");
+    let l1_number = hex_u64(&l1_receipt["blockNumber"]);
+
+    // Wait for the first L2 block whose origin is the deposit's L1 block.
+    let mut n = 1;
+    let epoch_start = loop {
+        wait_for_height(&chain, &mut keel, n, Duration::from_secs(60));
+        let b = block(&chain, n);
+        let o = origin(&b);
+        assert!(o.number <= l1_number || n > 1, "origin jumped past the deposit block");
+        if o.number == l1_number {
+            break b;
+        }
+        assert!(o.number < l1_number, "block {n} has origin {} past the deposit's L1 block {l1_number} without it", o.number);
+        n += 1;
+    };
+    let txs = epoch_start["transactions"].as_array().unwrap();
+    let dep = txs.iter().find(|t| t["type"] == "0x7e" && t["to"] == json!(recipient)).unwrap_or_else(|| {
+        panic!("block {n} (first of epoch {l1_number}) lacks the user deposit: {txs:?}")
+    });
+    assert_eq!(hex_u256(&dep["value"]), value);
+    assert_eq!(hex_u256(&dep["mint"]), value);
+    assert_eq!(dep["from"], json!(genesis::DEV_ACCOUNT), "an EOA's deposit is not aliased");
+    let r = receipt(&chain, &dep["hash"]);
+    assert_eq!(r["status"], "0x1", "deposit receipt: {r}");
+    let bal = |tag: String| hex_u256(&chain.geth.rpc.call("eth_getBalance", json!([recipient, tag])).unwrap());
+    assert_eq!(bal(format!("{:#x}", n - 1)), U256::ZERO);
+    assert_eq!(bal(format!("{n:#x}")), value, "balance rises by the deposited value in block {n}");
+}
+
+// 4.
+#[test]
+fn isthmus_and_jovian_activate_mid_run_on_op_geth() {
+    // Holocene at genesis; Isthmus at +8 s, Jovian at +14 s.
+    let chain = up("forks", |t| ChainPlan::staggered(t, 8, 14));
+    let mut keel = start_keel(&chain, &[]);
+    // Keep the pool busy so that an activation block holding a pool transaction would show.
+    let to = Address::repeat_byte(0x55);
+    for n in 0..40 {
+        send(&chain, &transfer(n, to, 1));
+    }
+    wait_for_height(&chain, &mut keel, 20, Duration::from_secs(60));
+    let genesis_time = chain.plan.genesis_time;
+    for (fork, offset, min_creations) in [("Isthmus", 8u64, 4usize), ("Jovian", 14, 2)] {
+        let b = block(&chain, offset);
+        assert_eq!(hex_u64(&b["timestamp"]), genesis_time + offset, "{fork} activation block");
+        let txs = b["transactions"].as_array().unwrap();
+        let mut creations = 0;
+        for tx in txs {
+            assert_eq!(tx["type"], "0x7e", "{fork} activation block holds a pool transaction {}", tx["hash"]);
+            let r = receipt(&chain, &tx["hash"]);
+            assert_eq!(r["status"], "0x1", "{fork} upgrade transaction {} failed: {r}", tx["hash"]);
+            if tx["to"].is_null() {
+                let addr = &r["contractAddress"];
+                let code = chain.geth.rpc.call("eth_getCode", json!([addr, format!("{offset:#x}")])).unwrap();
+                assert!(code.as_str().unwrap().len() > 2, "{fork}: no code at the deployed {addr}");
+                creations += 1;
+            }
+        }
+        assert!(creations >= min_creations, "{fork}: {creations} deployments, expected the L1Block and GasPriceOracle ones");
+        // Before the activation block the new implementations do not exist.
+        let before = block(&chain, offset - 1);
+        assert!(before["transactions"].as_array().unwrap().iter().all(|t| !t["to"].is_null()));
+    }
+    // Jovian blocks carry the Jovian extraData (version 1, 17 bytes) and the chain goes on with pool transactions.
+    let b = block(&chain, 16);
+    assert_eq!(b["extraData"].as_str().unwrap().len(), 2 + 34);
+    assert!(b["extraData"].as_str().unwrap().starts_with("0x01"));
+    let pre = block(&chain, 5);
+    assert_eq!(pre["extraData"].as_str().unwrap().len(), 2 + 18, "Holocene extraData before Jovian");
+    check_chain(&chain);
+    let included: usize = (1..=chain.geth.head_number().unwrap())
+        .map(|n| block(&chain, n)["transactions"].as_array().unwrap().iter().filter(|t| t["type"] != "0x7e").count())
+        .sum();
+    assert!(included > 0, "pool transactions were included around the forks");
+}
+
+// 5.
+#[test]
+fn sigkill_resumes_from_op_geth_head_and_sigterm_lands_the_block_in_flight() {
+    let chain = up("restart", ChainPlan::jovian_at_genesis);
+    let mut keel = start_keel(&chain, &[]);
+    let h = wait_for_height(&chain, &mut keel, 5, Duration::from_secs(60));
+    wait_until(&chain, &mut keel, "a new block", Duration::from_secs(10), |n| n > h);
+    std::thread::sleep(Duration::from_millis(500)); // mid-slot
+    keel.proc.kill();
+    let before = check_chain(&chain);
+    let mut keel = start_keel(&chain, &[]);
+    wait_for_height(&chain, &mut keel, before.len() as u64 + 3, Duration::from_secs(30));
+    let after = check_chain(&chain);
+    assert_eq!(&after[..before.len()], &before[..], "a height was built twice: the chain before the kill changed");
+
+    let h = wait_until(&chain, &mut keel, "a new block", Duration::from_secs(10), |_| true);
+    wait_until(&chain, &mut keel, "a new block", Duration::from_secs(10), |n| n > h);
+    std::thread::sleep(Duration::from_millis(400));
+    let at_signal = chain.geth.head_number().unwrap();
+    keel.proc.signal("TERM").unwrap();
+    let status = keel.proc.wait_timeout(Duration::from_secs(20)).expect("keel exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "clean exit after SIGTERM:\n{}", keel.proc.log_tail(20));
+    let landed = chain.geth.head_number().unwrap();
+    assert!(
+        (at_signal + 1..=at_signal + 2).contains(&landed),
+        "SIGTERM at height {at_signal}: the block in flight should land, op-geth is at {landed}"
+    );
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(chain.geth.head_number().unwrap(), landed, "nothing is built after exit");
+    check_chain(&chain);
+}
+
+// 6.
+#[test]
+fn op_geth_down_for_ten_seconds_backs_off_then_resumes() {
+    let mut chain = up("engine-down", ChainPlan::jovian_at_genesis);
+    let mut keel = start_keel(&chain, &[]);
+    let h = wait_for_height(&chain, &mut keel, 5, Duration::from_secs(60));
+    wait_until(&chain, &mut keel, "a new block", Duration::from_secs(10), |n| n > h);
+    chain.geth.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    let calls_before = keel.rpc_calls("engine").expect("metrics");
+    std::thread::sleep(Duration::from_secs(10));
+    let calls_during = keel.rpc_calls("engine").expect("metrics") - calls_before;
+    assert!(keel.proc.try_wait().is_none(), "keel must wait for the engine, not exit:\n{}", keel.proc.log_tail(20));
+    // Retries back off: a handful of calls in 10 s, not a hot loop.
+    assert!(calls_during <= 40.0, "{calls_during} engine calls in 10 s while op-geth was down");
+    chain.geth.start().unwrap();
+    let restarted_at = chain.geth.head_number().unwrap();
+    wait_for_height(&chain, &mut keel, restarted_at + 3, Duration::from_secs(60));
+    check_chain(&chain);
+}
+
+// 7.
+#[test]
+fn an_anvil_reorg_of_the_current_origin_moves_the_chain_to_canonical_origins() {
+    let chain = up("l1-reorg", ChainPlan::jovian_at_genesis);
+    let mut keel = start_keel(&chain, &[]);
+    // Run until the origin has advanced past genesis, then orphan the current origin.
+    let t0 = Instant::now();
+    let current = loop {
+        let latest = chain.geth.block("latest", true).unwrap().unwrap();
+        if hex_u64(&latest["number"]) > 0 && origin(&latest).number >= 3 {
+            break origin(&latest);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "origin did not advance");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let l1_head = chain.anvil.latest().unwrap().number;
+    let depth = l1_head - current.number + 1;
+    // Replace the last `depth` blocks; the transfer in the first new block makes its hash differ.
+    let tx = json!({"from": genesis::DEV_ACCOUNT, "to": Address::repeat_byte(0x99), "value": "0x1", "gas": "0x5208"});
+    chain.anvil.rpc.call("anvil_reorg", json!([depth, [[tx, 0]]])).unwrap_or_else(|e| panic!("anvil_reorg: {e}"));
+    let replaced = chain.anvil.rpc.call("eth_getBlockByNumber", json!([format!("{:#x}", current.number), false])).unwrap();
+    assert_ne!(replaced["hash"], json!(current.hash), "anvil_reorg did not replace the origin");
+
+    // Within a few L1 blocks, Keel's chain from genesis to head uses only canonical origins.
+    let t0 = Instant::now();
+    loop {
+        let head = chain.geth.head_number().unwrap();
+        let stale = (1..=head).find(|n| {
+            let o = origin(&block(&chain, *n));
+            let l1 = chain.anvil.rpc.call("eth_getBlockByNumber", json!([format!("{:#x}", o.number), false])).unwrap();
+            l1["hash"] != json!(o.hash)
+        });
+        let Some(stale) = stale else {
+            // And the chain keeps growing on canonical origins.
+            let n = head + 3;
+            wait_for_height(&chain, &mut keel, n, Duration::from_secs(30));
+            let o = origin(&block(&chain, n));
+            let l1 = chain.anvil.rpc.call("eth_getBlockByNumber", json!([format!("{:#x}", o.number), false])).unwrap();
+            assert_eq!(l1["hash"], json!(o.hash));
+            break;
+        };
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "block {stale} still has an orphaned L1 origin after 60 s\nkeel:\n{}",
+            keel.proc.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    check_chain(&chain);
+}
+
+// 8.
+#[test]
+fn a_wrong_jwt_secret_is_an_authentication_error_without_blocks_or_hot_loop() {
+    let chain = up("bad-jwt", ChainPlan::jovian_at_genesis);
+    let wrong = chain.dir.join("wrong-jwt.hex");
+    std::fs::write(&wrong, "0x".to_string() + &"ab".repeat(32)).unwrap();
+    let keel = start_keel_with(&chain, &[], |a| {
+        if a.starts_with("--l2.jwt-secret=") {
+            format!("--l2.jwt-secret={}", wrong.display())
+        } else {
+            a
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let calls_start = keel.rpc_calls("engine");
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(chain.geth.head_number().unwrap(), 0, "no block may be built with a rejected JWT");
+    let log = std::fs::read_to_string(chain.dir.join("keel.log")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("401") && l.to_ascii_lowercase().contains("jwt")),
+        "the log names the rejected JWT:\n{}",
+        keel.proc.log_tail(20)
+    );
+    if let (Some(a), Some(b)) = (calls_start, keel.rpc_calls("engine")) {
+        assert!(b - a <= 20.0, "{} engine calls in 8 s with a rejected JWT", b - a);
+    }
+    let lines = log.lines().count();
+    assert!(lines < 200, "{lines} log lines in 10 s: a hot loop");
 }

@@ -103,7 +103,7 @@ impl Service for EngineService {
             "eth_getBlockByNumber" => {
                 let sel = BlockSel::parse(params.first().unwrap_or(&Value::Null))?;
                 let full: Option<bool> = param(params, 1, "full transactions")?;
-                let block = self.select(sel);
+                let block = self.select(sel)?;
                 Ok(block.map_or(Value::Null, |b| l2_block_json(&b, full.unwrap_or(false))))
             }
             "eth_getBlockByHash" => {
@@ -119,23 +119,31 @@ impl Service for EngineService {
 }
 
 impl EngineService {
-    fn select(&self, sel: BlockSel) -> Option<EngineBlock> {
+    fn select(&self, sel: BlockSel) -> Result<Option<EngineBlock>, RpcErr> {
         let st = lock(&self.0.engine);
         let e = &st.engine;
+        match sel {
+            BlockSel::Safe if !st.labels_set => return Err(RpcErr::server("safe block not found")),
+            BlockSel::Finalized if !st.labels_set => return Err(RpcErr::server("finalized block not found")),
+            _ => {}
+        }
         let r = match sel {
             BlockSel::Latest => Some(e.heads().unsafe_head),
             BlockSel::Safe => Some(e.heads().safe),
             BlockSel::Finalized => Some(e.heads().finalized),
             BlockSel::Earliest => e.by_number(0),
             BlockSel::Number(n) => e.by_number(n),
-        }?;
-        e.block(&r.hash).cloned()
+        };
+        Ok(r.and_then(|r| e.block(&r.hash).cloned()))
     }
 
     fn forkchoice_updated(&self, params: &[Value]) -> Result<Value, RpcErr> {
         let state: ForkchoiceState = param(params, 0, "forkchoice state")?;
         let attrs: Option<keel_core::Attributes> = param(params, 1, "payload attributes")?;
-        let reply = lock(&self.0.engine).engine.forkchoice_updated(&state, attrs.as_ref()).map_err(model_err)?;
+        let mut st = lock(&self.0.engine);
+        let reply = st.engine.forkchoice_updated(&state, attrs.as_ref()).map_err(model_err)?;
+        st.labels_set |= !state.safe_block_hash.is_zero() && !state.finalized_block_hash.is_zero();
+        drop(st);
         match reply {
             EngineReply::ForkchoiceUpdated { status, payload_id } => {
                 let latest_valid = matches!(status, PayloadStatusEnum::Valid).then_some(state.head_block_hash);
@@ -247,7 +255,7 @@ impl EngineService {
                 let hash: B256 = param(params, 2, "block hash")?;
                 lock(&self.0.engine).engine.block(&hash).map(|b| b.block.hash)
             }
-            None => self.select(BlockSel::parse(block)?).map(|b| b.block.hash),
+            None => self.select(BlockSel::parse(block)?)?.map(|b| b.block.hash),
         };
         let hash = hash.ok_or_else(|| RpcErr::server("header not found"))?;
         to_json(&alloy_rpc_types_eth::EIP1186AccountProofResponse {

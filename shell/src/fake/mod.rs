@@ -84,6 +84,9 @@ pub(crate) struct EngineState {
     pub rng: Rng,
     /// Blocks the engine stores, genesis included.
     pub stored: u64,
+    /// Whether a forkchoice update has set the safe and finalized labels. Until then geth answers
+    /// `eth_getBlockByNumber("safe" | "finalized")` with an error ("safe block not found"), and so does this engine.
+    pub labels_set: bool,
 }
 
 /// State shared by the servers and the L1 producer.
@@ -199,6 +202,7 @@ impl FakeWorld {
                 engine: Engine::new(genesis_l2, block_time_ms),
                 rng: Rng::new(cfg.seed ^ 0x656e_6769_6e65),
                 stored: 1,
+                labels_set: false,
             }),
             conductor: Mutex::new(Conductor { leader: true, ..Default::default() }),
             engine_down: AtomicBool::new(false),
