@@ -18,8 +18,17 @@ pub const WORKER_QUEUE: usize = 128;
 /// Blocks queued for followers before the oldest is dropped.
 pub const PUBLISH_QUEUE: usize = 32;
 
-/// Calls `method` and records its duration and outcome.
+/// Calls `method` and records its duration and outcome; a failure is logged as a warning.
 pub fn timed_call(client: &RpcClient, m: &Metrics, target: &'static str, method: &str, params: Value) -> Result<Value, RpcError> {
+    let result = recorded_call(client, m, target, method, params);
+    if let Err(e) = &result {
+        log::warn!("{target} call failed method={method} error=\"{e}\"");
+    }
+    result
+}
+
+/// [`timed_call`] without the log line, for answers the caller expects and interprets.
+fn recorded_call(client: &RpcClient, m: &Metrics, target: &'static str, method: &str, params: Value) -> Result<Value, RpcError> {
     let started = Instant::now();
     let result = client.call(method, params);
     let l = [("target", target), ("method", method)];
@@ -32,7 +41,6 @@ pub fn timed_call(client: &RpcClient, m: &Metrics, target: &'static str, method:
             RpcError::Timeout => "timeout",
         };
         m.inc("keel_rpc_errors_total", "Outbound JSON-RPC call failures", &[("target", target), ("method", method), ("class", class)], 1.0);
-        log::warn!("{target} call failed method={method} error=\"{e}\"");
     }
     result
 }
@@ -177,9 +185,17 @@ fn l2_block(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, tag: String
 /// block not found", "safe block not found") instead of `null` until the label was first set by a forkchoice update,
 /// erigon says "block not found"; like op-node's L2 client, any error that says "not found" means absent.
 fn l2_label(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, label: &str) -> Result<Option<keel_core::L2BlockRef>, RpcError> {
-    match l2_block(client, m, genesis, label.to_string()) {
-        Err(RpcError::Rpc { message, .. }) if message.to_ascii_lowercase().contains("not found") => Ok(None),
-        other => other,
+    let method = "eth_getBlockByNumber";
+    match recorded_call(client, m, "engine", method, json!([label, true])) {
+        Err(RpcError::Rpc { message, .. }) if message.to_ascii_lowercase().contains("not found") => {
+            log::debug!("engine has no {label:?} block yet ({message})");
+            Ok(None)
+        }
+        Err(e) => {
+            log::warn!("engine call failed method={method} label={label} error=\"{e}\"");
+            Err(e)
+        }
+        Ok(v) => codec::l2_block(method, v, genesis),
     }
 }
 

@@ -458,3 +458,22 @@ fn a_wrong_jwt_secret_is_an_authentication_error_without_blocks_or_hot_loop() {
     let lines = log.lines().count();
     assert!(lines < 200, "{lines} log lines in 10 s: a hot loop");
 }
+
+/// `keel devnet --engine=op-geth`, as the README gives it.
+#[test]
+fn devnet_on_op_geth_prints_a_line_per_block_and_stops_cleanly() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("interop-devnet-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["devnet", "--engine=op-geth", "--blocks=5", "--port=0", "--l1-block-time-s=2"])
+        .arg(format!("--interop-dir={}", tools().dir.display()))
+        .arg(format!("--datadir={}", dir.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{text}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("block ")).collect();
+    assert!(lines.len() >= 5, "{text}");
+    assert!(lines.iter().all(|l| l.contains(" origin=") && l.contains(" txs=")), "{text}");
+    assert!(text.contains("op-geth at http://127.0.0.1:"), "{text}");
+    assert!(dir.join("rollup.json").exists() && dir.join("op-geth.log").exists());
+}
