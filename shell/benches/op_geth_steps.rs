@@ -1,0 +1,147 @@
+//! Keel's own time per block against op-geth, step by step.
+//!
+//! `cargo bench -p keel-shell --bench op_geth_steps -- [blocks]` (default 300; needs `bash interop/build.sh`).
+//! Brings up anvil and op-geth, puts a recording proxy in front of op-geth's Engine API, runs the node in-process at
+//! 1 s blocks, and prints, per step, the time between op-geth's answer and Keel's next request (seal→insert,
+//! insert→head, head→next build), the build window as a fraction of the block time, and op-geth's own getPayload and
+//! newPayload times. The proxy's timestamps are taken when a request arrives and when the answer has been written
+//! back, so Keel's figures include one loopback hop each way (tens of microseconds).
+
+use keel_shell::builder::{NodeMode, RollupNode, SequencerConfig};
+use keel_shell::interop::genesis::ChainPlan;
+use keel_shell::interop::{Chain, Tools};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+struct Call {
+    method: String,
+    with_attributes: bool,
+    sent: Instant,
+    answered: Instant,
+}
+
+fn proxy(upstream: String, log: Arc<Mutex<Vec<Call>>>) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind proxy");
+    let addr = server.server_addr().to_ip().expect("ip");
+    std::thread::spawn(move || {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+        for mut req in server.incoming_requests() {
+            let sent = Instant::now();
+            let mut body = String::new();
+            let _ = req.as_reader().read_to_string(&mut body);
+            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let method = v["method"].as_str().unwrap_or("?").to_string();
+            let with_attributes = method.starts_with("engine_forkchoiceUpdated") && !v["params"][1].is_null();
+            let mut up = agent.post(&upstream).set("Content-Type", "application/json");
+            if let Some(h) = req.headers().iter().find(|h| h.field.equiv("Authorization")) {
+                up = up.set("Authorization", h.value.as_str());
+            }
+            let (status, text) = match up.send_string(&body) {
+                Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+                Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+                Err(e) => (502, format!("{{\"error\":\"{e}\"}}")),
+            };
+            let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("header");
+            let _ = req.respond(tiny_http::Response::from_string(text).with_status_code(status).with_header(header));
+            log.lock().unwrap().push(Call { method, with_attributes, sent, answered: Instant::now() });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let blocks: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
+    let tools = Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop")).unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("keel-bench-op-geth-{}", std::process::id()));
+    let chain = Chain::up(&tools, &dir, 2, ChainPlan::jovian_at_genesis).unwrap_or_else(|e| panic!("{e}"));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let engine = proxy(chain.geth.auth_url.clone(), log.clone());
+    let node = RollupNode::builder(chain.rollup.clone())
+        .with_mode(NodeMode::Sequencer)
+        .with_sequencer_config(SequencerConfig::default())
+        .with_l1_provider_rpc_url(chain.anvil.url.clone())
+        .with_l2_engine_rpc_url(engine)
+        .with_jwt_secret(chain.jwt.clone())
+        .with_block_time_ms(1_000)
+        .build()
+        .expect("node")
+        .start()
+        .expect("start");
+    // Let the catch-up from genesis finish (its blocks are built back to back), then measure steady state.
+    let warmup = 10;
+    let t0 = Instant::now();
+    while chain.geth.head_number().unwrap_or(0) < (blocks + warmup + 20) as u64 && t0.elapsed() < Duration::from_secs(blocks as u64 * 2 + 120) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    node.stop();
+    let _ = node.join();
+    let calls = log.lock().unwrap().clone();
+    drop(chain);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let engine_calls: Vec<&Call> = calls.iter().filter(|c| c.method.starts_with("engine_")).collect();
+    let (mut seal_insert, mut insert_head, mut head_build, mut window, mut get_payload, mut new_payload, mut own) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    // Per block: FCU(attributes) … getPayload → newPayload → FCU(head) → FCU(attributes) of the next block.
+    let mut i = 0;
+    let mut measured = 0;
+    while i + 4 < engine_calls.len() {
+        let (build, get, new, head, next) =
+            (engine_calls[i], engine_calls[i + 1], engine_calls[i + 2], engine_calls[i + 3], engine_calls[i + 4]);
+        let shape = build.with_attributes
+            && get.method.starts_with("engine_getPayload")
+            && new.method.starts_with("engine_newPayload")
+            && head.method.starts_with("engine_forkchoiceUpdated")
+            && !head.with_attributes
+            && next.with_attributes;
+        if !shape {
+            i += 1;
+            continue;
+        }
+        measured += 1;
+        if measured > warmup && measured <= warmup + blocks {
+            seal_insert.push(ms(new.sent - get.answered));
+            insert_head.push(ms(head.sent - new.answered));
+            let hb = ms(next.sent - head.answered);
+            head_build.push(hb);
+            window.push(ms(get.sent - build.answered) / 1_000.0);
+            get_payload.push(ms(get.answered - get.sent));
+            new_payload.push(ms(new.answered - new.sent));
+            own.push(ms(new.sent - get.answered) + ms(head.sent - new.answered));
+        }
+        i += 4;
+    }
+    let n = seal_insert.len();
+    println!("op-geth step figures over {n} blocks at 1 s (after {warmup} warm-up blocks)\n");
+    println!("| figure | p50 | p99 | max |");
+    println!("|---|---|---|---|");
+    for (name, v) in [
+        ("seal→insert: getPayload answer → newPayload sent (ms)", &mut seal_insert),
+        ("insert→head: newPayload answer → forkchoiceUpdated sent (ms)", &mut insert_head),
+        ("head→next build: forkchoiceUpdated answer → next FCU with attributes (ms)", &mut head_build),
+        ("Keel's own time per block, seal→insert + insert→head (ms)", &mut own),
+        ("op-geth engine_getPayload (ms)", &mut get_payload),
+        ("op-geth engine_newPayload (ms)", &mut new_payload),
+        ("build window: FCU answer → getPayload sent / block time", &mut window),
+    ] {
+        let (p50, p99) = (pct(v, 0.5), pct(v, 0.99));
+        let max = v.iter().cloned().fold(f64::NAN, f64::max);
+        println!("| {name} | {p50:.3} | {p99:.3} | {max:.3} |");
+    }
+    assert!(n >= blocks.min(10), "only {n} blocks had the expected call shape");
+}
