@@ -18,35 +18,7 @@ use kona_genesis::RollupConfig;
 use kona_protocol::Predeploys;
 use op_alloy_rpc_types_engine::OpPayloadAttributes;
 
-/// Payload attributes as sent to the engine: op-alloy's OP attributes plus the Jovian `minBaseFee` field, which
-/// op-alloy 0.18 (the version the kona 0.4 crates pin) does not have. Serialises to the engine API's flat JSON.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Attributes {
-    /// Everything but `minBaseFee`.
-    #[serde(flatten)]
-    pub op: OpPayloadAttributes,
-    /// Jovian+: the minimum base fee (must be present from Jovian on). A JSON number, as op-node's
-    /// `eth.PayloadAttributes.MinBaseFee *uint64` and op-geth encode it; a hex quantity is accepted when reading.
-    #[serde(rename = "minBaseFee", default, skip_serializing_if = "Option::is_none", deserialize_with = "number_or_quantity")]
-    pub min_base_fee: Option<u64>,
-}
-
-fn number_or_quantity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        Number(u64),
-        Quantity(String),
-    }
-    match <Option<N> as serde::Deserialize>::deserialize(d)? {
-        None => Ok(None),
-        Some(N::Number(n)) => Ok(Some(n)),
-        Some(N::Quantity(s)) => {
-            let hex = s.strip_prefix("0x").ok_or_else(|| serde::de::Error::custom(format!("minBaseFee {s:?} is not a number")))?;
-            u64::from_str_radix(hex, 16).map(Some).map_err(serde::de::Error::custom)
-        }
-    }
-}
+pub use crate::types::Attributes;
 
 /// Why attributes could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -127,7 +99,7 @@ pub fn build(input: &AttributesInput<'_>) -> Result<Attributes, AttributesError>
     let l2_number = input.parent.number + 1;
     let header = &input.origin.header;
 
-    let info = l1_info::l1_block_info(rollup, sys, input.seq_num, header, input.origin.hash(), ts)
+    let info = sys.l1_block_info(rollup, input.seq_num, header, input.origin.hash(), ts)
         .map_err(|source| AttributesError::L1Info { l2_number, origin_number: input.origin.number(), source })?;
     let upgrade_err = |source| AttributesError::Upgrade { l2_number, source };
     let upgrade_txs = upgrades::upgrade_transactions(rollup, ts).map_err(upgrade_err)?;

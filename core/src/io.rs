@@ -4,10 +4,9 @@
 //! exactly one event carrying the same id — a result or a failure (the driver turns a missing answer into
 //! [`RpcError::Timeout`]). Responses to requests the core no longer cares about are ignored.
 
-use crate::types::{L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId};
+use crate::types::{Attributes, L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId};
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{ForkchoiceState, PayloadId, PayloadStatusEnum};
-use crate::attributes::Attributes;
 use op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope;
 use std::sync::Arc;
 

@@ -12,7 +12,6 @@
 
 use crate::blob_fee::{blob_fee, CANCUN_UPDATE_FRACTION};
 use crate::rollup::Rollup;
-use crate::system_config::SystemConfig;
 use alloy_consensus::Header;
 use alloy_primitives::{address, Address, Bytes, TxKind, B256, U256};
 use kona_genesis::RollupConfig;
@@ -389,12 +388,30 @@ pub fn blob_base_fee(rollup: &Rollup, header: &Header) -> Result<u128, L1InfoErr
         .ok_or(L1InfoError::BlobBaseFeeOverflow { l1_number: header.number, excess_blob_gas })
 }
 
+/// The SystemConfig fields the L1 info deposit carries (this module does not depend on the SystemConfig type, which
+/// depends on this codec to reconstruct itself from blocks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct L1FeeParams {
+    /// Batcher address.
+    pub batcher_address: Address,
+    /// Pre-Ecotone fee overhead.
+    pub overhead: U256,
+    /// Fee scalar (pre-Ecotone value or Ecotone encoding).
+    pub scalar: U256,
+    /// Isthmus operator fee scalar.
+    pub operator_fee_scalar: u32,
+    /// Isthmus operator fee constant.
+    pub operator_fee_constant: u64,
+    /// Jovian DA footprint gas scalar (0 = the default).
+    pub da_footprint_gas_scalar: u16,
+}
+
 /// The L1 info of the L2 block at `l2_time` with sequence number `seq_num` in the epoch of the L1 block `l1_header`
-/// whose hash is `l1_hash` (passed in, not recomputed: the caller already trusts it). `system_config` is the one in
-/// force for that block (see [`crate::attributes::AttributesInput::system_config`]).
+/// whose hash is `l1_hash` (passed in, not recomputed: the caller already trusts it), with the fee
+/// parameters of the SystemConfig in force for that block (`SystemConfig::l1_block_info` fills them in).
 pub fn l1_block_info(
     rollup: &Rollup,
-    system_config: &SystemConfig,
+    fees: &L1FeeParams,
     seq_num: u64,
     l1_header: &Header,
     l1_hash: B256,
@@ -403,7 +420,7 @@ pub fn l1_block_info(
     let number = l1_header.number;
     let time = l1_header.timestamp;
     let base_fee = l1_header.base_fee_per_gas.unwrap_or_default();
-    let batcher_address = system_config.batcher_address;
+    let batcher_address = fees.batcher_address;
     let format = L1InfoFormat::at(rollup, l2_time);
     if format == L1InfoFormat::Bedrock {
         return Ok(L1BlockInfo::Bedrock(L1BlockInfoBedrock {
@@ -413,12 +430,12 @@ pub fn l1_block_info(
             block_hash: l1_hash,
             sequence_number: seq_num,
             batcher_address,
-            l1_fee_overhead: system_config.overhead,
-            l1_fee_scalar: system_config.scalar,
+            l1_fee_overhead: fees.overhead,
+            l1_fee_scalar: fees.scalar,
         }));
     }
     let blob_base_fee = blob_base_fee(rollup, l1_header)?;
-    let EcotoneScalars { blob_base_fee_scalar, base_fee_scalar } = ecotone_scalars(system_config.scalar)?;
+    let EcotoneScalars { blob_base_fee_scalar, base_fee_scalar } = ecotone_scalars(fees.scalar)?;
     let jovian = L1BlockInfoJovian {
         number,
         time,
@@ -429,9 +446,9 @@ pub fn l1_block_info(
         blob_base_fee,
         blob_base_fee_scalar,
         base_fee_scalar,
-        operator_fee_scalar: system_config.operator_fee_scalar,
-        operator_fee_constant: system_config.operator_fee_constant,
-        da_footprint_gas_scalar: match system_config.da_footprint_gas_scalar {
+        operator_fee_scalar: fees.operator_fee_scalar,
+        operator_fee_constant: fees.operator_fee_constant,
+        da_footprint_gas_scalar: match fees.da_footprint_gas_scalar {
             0 => DA_FOOTPRINT_GAS_SCALAR_DEFAULT,
             s => s,
         },

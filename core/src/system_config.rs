@@ -370,6 +370,28 @@ impl SystemConfig {
         skipped
     }
 
+    /// The L1 info of the L2 block at `l2_time` with sequence number `seq_num` in the epoch of the L1 block `l1_header`
+    /// whose hash is `l1_hash` (passed in, not recomputed: the caller already trusts it), when `self` is the
+    /// SystemConfig in force for that block (see [`crate::attributes::AttributesInput::system_config`]).
+    pub fn l1_block_info(
+        &self,
+        rollup: &Rollup,
+        seq_num: u64,
+        l1_header: &alloy_consensus::Header,
+        l1_hash: B256,
+        l2_time: u64,
+    ) -> Result<L1BlockInfo, L1InfoError> {
+        let fees = l1_info::L1FeeParams {
+            batcher_address: self.batcher_address,
+            overhead: self.overhead,
+            scalar: self.scalar,
+            operator_fee_scalar: self.operator_fee_scalar,
+            operator_fee_constant: self.operator_fee_constant,
+            da_footprint_gas_scalar: self.da_footprint_gas_scalar,
+        };
+        l1_info::l1_block_info(rollup, &fees, seq_num, l1_header, l1_hash, l2_time)
+    }
+
     /// What op-node reconstructs (`PayloadToSystemConfig`) from an L2 block at `block_time` built with `self` as its
     /// SystemConfig: the config its child is built from, before the child's epoch updates. See the module docs.
     pub fn after_block(&self, rollup: &Rollup, block_time: u64) -> Self {
@@ -551,7 +573,7 @@ mod tests {
         use alloy_eips::eip2718::Encodable2718;
         let sys = SystemConfig { gas_limit: 30_000_000, eip1559_denominator: 250, eip1559_elasticity: 6, ..Default::default() };
         let header = alloy_consensus::Header { number: 5, timestamp: 90, ..Default::default() };
-        let info = l1_info::l1_block_info(r, &sys, 1, &header, B256::repeat_byte(9), timestamp).unwrap();
+        let info = sys.l1_block_info(r, 1, &header, B256::repeat_byte(9), timestamp).unwrap();
         let tx = l1_info::l1_info_deposit(r, &info, timestamp).encoded_2718();
         let facts = L2BlockFacts { number: 50, hash: B256::ZERO, timestamp, gas_limit, extra_data: extra, first_tx: Some(&tx) };
         f(SystemConfig::from_l2_block(r, &facts))

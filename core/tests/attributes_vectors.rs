@@ -63,7 +63,7 @@ fn ecotone_sys(batcher: Address, base_fee_scalar: u32, blob_base_fee_scalar: u32
 
 /// The encoded L1 info deposit for the given inputs, through the functions `attributes::build` uses.
 fn l1_info_tx(r: &Rollup, sys: &SystemConfig, seq: u64, header: &Header, hash: B256, l2_time: u64) -> Vec<u8> {
-    let info = l1_info::l1_block_info(r, sys, seq, header, hash, l2_time).expect("L1 info");
+    let info = sys.l1_block_info(r, seq, header, hash, l2_time).expect("L1 info");
     l1_info::l1_info_deposit(r, &info, l2_time).encoded_2718()
 }
 
@@ -111,7 +111,7 @@ fn l1_info_bedrock_op_mainnet_origin_18334955() {
     let header = l1_header(18_334_955, 1_697_121_143, 10_419_034_451, None);
     let hash = b256!("0x392012032675be9f94aae5ab442de73c5f4fb1bf30fa7dd0d2442239899a40fc");
     let ts = 1_697_121_143 + 12; // the L2 block is not named; any pre-Ecotone time selects the format
-    let info = l1_info::l1_block_info(&r, &sys, 4, &header, hash, ts).unwrap();
+    let info = sys.l1_block_info(&r, 4, &header, hash, ts).unwrap();
     assert_eq!(info.format(), L1InfoFormat::Bedrock);
     assert_eq!(
         info.encode_calldata().as_ref(),
@@ -229,7 +229,7 @@ fn l1_info_codec_decodes_the_real_jovian_deposit() {
         (h.isthmus_time.unwrap() + 2, L1InfoFormat::Isthmus),
         (h.jovian_time.unwrap() + 2, L1InfoFormat::Jovian),
     ] {
-        let info = l1_info::l1_block_info(&r, &sys, 1, &header, B256::repeat_byte(1), t).unwrap();
+        let info = sys.l1_block_info(&r, 1, &header, B256::repeat_byte(1), t).unwrap();
         assert_eq!(info.format(), format);
         assert_eq!(l1_info::L1BlockInfo::decode(&info.encode_calldata()), Ok(info), "{format:?}");
     }
