@@ -7,13 +7,13 @@
 //! activation block. The SystemConfig in force is the caller's responsibility ([`crate::system_config`]).
 
 use crate::l1_info::{self, L1InfoError};
+use crate::rollup::Rollup;
 use crate::system_config::SystemConfig;
 use crate::types::{L1Block, L2BlockRef};
 use crate::upgrades::{self, UpgradeError};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, B64};
 use alloy_rpc_types_engine::PayloadAttributes;
-use crate::rollup::Rollup;
 use kona_genesis::RollupConfig;
 use kona_protocol::Predeploys;
 use op_alloy_rpc_types_engine::OpPayloadAttributes;
@@ -99,7 +99,8 @@ pub fn build(input: &AttributesInput<'_>) -> Result<Attributes, AttributesError>
     let l2_number = input.parent.number + 1;
     let header = &input.origin.header;
 
-    let info = sys.l1_block_info(rollup, input.seq_num, header, input.origin.hash(), ts)
+    let info = sys
+        .l1_block_info(rollup, input.seq_num, header, input.origin.hash(), ts)
         .map_err(|source| AttributesError::L1Info { l2_number, origin_number: input.origin.number(), source })?;
     let upgrade_err = |source| AttributesError::Upgrade { l2_number, source };
     let upgrade_txs = upgrades::upgrade_transactions(rollup, ts).map_err(upgrade_err)?;
@@ -135,9 +136,9 @@ pub fn build(input: &AttributesInput<'_>) -> Result<Attributes, AttributesError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::l1_info::L1BlockInfo;
     use alloy_consensus::Header;
     use alloy_primitives::{address, b256, B256};
-    use crate::l1_info::L1BlockInfo;
 
     fn rollup() -> Rollup {
         let mut cfg = RollupConfig { block_time: 2, ..Default::default() };

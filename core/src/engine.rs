@@ -5,10 +5,10 @@
 //! the state machine in `node.rs`; this module only says what an answer means.
 
 use crate::io::{EngineVersion, RpcError};
+use crate::rollup::Rollup;
 use crate::types::L2BlockRef;
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{PayloadId, PayloadStatusEnum};
-use crate::rollup::Rollup;
 use kona_genesis::RollupConfig;
 use op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope;
 
@@ -122,10 +122,9 @@ pub fn classify_start_status(
         (PayloadStatusEnum::Invalid { validation_error }, _) => {
             Err(Verdict::Critical(format!("{ctx}: INVALID: {validation_error}")))
         }
-        (PayloadStatusEnum::Syncing, _) => Err(Verdict::Retry {
-            base_delay_ms: SYNCING_RETRY_MS,
-            reason: format!("{ctx}: engine is syncing"),
-        }),
+        (PayloadStatusEnum::Syncing, _) => {
+            Err(Verdict::Retry { base_delay_ms: SYNCING_RETRY_MS, reason: format!("{ctx}: engine is syncing") })
+        }
         (PayloadStatusEnum::Accepted, _) => Err(temporary(format!("{ctx}: unexpected status ACCEPTED"))),
     }
 }
@@ -136,11 +135,7 @@ pub fn classify_seal_error(err: &RpcError, payload_id: PayloadId) -> Verdict {
 }
 
 /// Checks that a sealed payload is the block that was asked for.
-pub fn check_sealed(
-    envelope: &OpExecutionPayloadEnvelope,
-    parent: &L2BlockRef,
-    timestamp: u64,
-) -> Result<(), Verdict> {
+pub fn check_sealed(envelope: &OpExecutionPayloadEnvelope, parent: &L2BlockRef, timestamp: u64) -> Result<(), Verdict> {
     let p = &envelope.execution_payload;
     let mut problems = Vec::new();
     if p.parent_hash() != parent.hash {

@@ -13,8 +13,10 @@ pub fn check_chain<'a>(blocks: impl Iterator<Item = &'a L2BlockRef>, block_time_
                 return Err(format!("block {b} does not extend {p}"));
             }
             if b.time_ms != p.time_ms + block_time_ms {
-                return Err(format!("block {b} has time {} ms, parent {p} has {} ms (block time {block_time_ms})",
-                    b.time_ms, p.time_ms));
+                return Err(format!(
+                    "block {b} has time {} ms, parent {p} has {} ms (block time {block_time_ms})",
+                    b.time_ms, p.time_ms
+                ));
             }
             match b.l1_origin.number.checked_sub(p.l1_origin.number) {
                 Some(0) => {
@@ -27,12 +29,17 @@ pub fn check_chain<'a>(blocks: impl Iterator<Item = &'a L2BlockRef>, block_time_
                 }
                 Some(1) => {
                     if b.seq_num != 0 {
-                        return Err(format!("block {b} starts epoch {} with sequence number {}", b.l1_origin.number, b.seq_num));
+                        return Err(format!(
+                            "block {b} starts epoch {} with sequence number {}",
+                            b.l1_origin.number, b.seq_num
+                        ));
                     }
                 }
                 _ => {
-                    return Err(format!("block {b} has origin {} after parent origin {}",
-                        b.l1_origin.number, p.l1_origin.number));
+                    return Err(format!(
+                        "block {b} has origin {} after parent origin {}",
+                        b.l1_origin.number, p.l1_origin.number
+                    ));
                 }
             }
         }

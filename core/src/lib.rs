@@ -37,14 +37,14 @@ pub mod timing;
 pub mod types;
 pub mod upgrades;
 
+pub use attributes::Attributes;
 pub use config::{Config, ConfigError, SequencerConfig};
 pub use io::{
     Command, ConductorReply, EngineHeads, EngineReply, EngineVersion, Event, L2Header, RpcError, RpcFailure, RpcReply,
     RpcRequest, SyncStatus,
 };
-pub use attributes::Attributes;
-pub use rollup::{ForkError, Rollup, SUPPORTED_FORKS};
 pub use node::{BlockReport, InvariantViolation, Node, Sabotage, Stats};
+pub use rollup::{ForkError, Rollup, SUPPORTED_FORKS};
 pub use types::{Heads, L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId, Timestamp};
 
 /// Re-exported so drivers build the same types the core consumes.

@@ -7,16 +7,15 @@ use crate::config::{Config, ConfigError};
 use crate::control;
 use crate::engine::{self, Verdict, MAX_TEMPORARY_BACKOFF_MS, TEMPORARY_RETRY_MS};
 use crate::io::{
-    Command, ConductorReply, EngineHeads, EngineReply, Event, RpcError, RpcFailure, RpcReply, RpcRequest,
-    SyncStatus,
+    Command, ConductorReply, EngineHeads, EngineReply, Event, RpcError, RpcFailure, RpcReply, RpcRequest, SyncStatus,
 };
 use crate::origin::{self, NextOrigin, OriginChoice, OriginError, OriginQuery};
+use crate::system_config::SystemConfig;
 use crate::timing;
 use crate::types::{Heads, L1Block, L2BlockRef, ReplyTo, RequestId, Timestamp};
+use alloy_consensus::Receipt;
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{ForkchoiceState, PayloadId};
-use crate::system_config::SystemConfig;
-use alloy_consensus::Receipt;
 use log::{debug, error, info, warn};
 use op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope;
 use std::collections::{BTreeMap, VecDeque};
@@ -118,14 +117,39 @@ struct Sealed {
 #[derive(Clone, Debug, PartialEq)]
 enum Build {
     Idle,
-    Starting { req: RequestId, job: Job },
-    Building { payload_id: PayloadId, job: Job },
-    Sealing { req: RequestId, payload_id: PayloadId, job: Job },
-    Committing { sealed: Box<Sealed>, req: Option<RequestId>, attempts: u32 },
-    Inserting { sealed: Box<Sealed>, req: Option<RequestId> },
-    Updating { sealed: Box<Sealed>, req: Option<RequestId> },
+    Starting {
+        req: RequestId,
+        job: Job,
+    },
+    Building {
+        payload_id: PayloadId,
+        job: Job,
+    },
+    Sealing {
+        req: RequestId,
+        payload_id: PayloadId,
+        job: Job,
+    },
+    Committing {
+        sealed: Box<Sealed>,
+        req: Option<RequestId>,
+        attempts: u32,
+    },
+    Inserting {
+        sealed: Box<Sealed>,
+        req: Option<RequestId>,
+    },
+    Updating {
+        sealed: Box<Sealed>,
+        req: Option<RequestId>,
+    },
     /// Inserting a block built elsewhere (conductor catch-up, another sequencer's block): newPayload, then FCU.
-    Importing { block: L2BlockRef, envelope: Arc<OpExecutionPayloadEnvelope>, req: Option<RequestId>, inserted: bool },
+    Importing {
+        block: L2BlockRef,
+        envelope: Arc<OpExecutionPayloadEnvelope>,
+        req: Option<RequestId>,
+        inserted: bool,
+    },
 }
 
 impl Build {
@@ -171,11 +195,23 @@ impl Build {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum ResetStep {
     FetchHeads,
-    CheckOrigin { engine: EngineHeads, candidate: L2BlockRef },
-    WalkBack { engine: EngineHeads, number: u64 },
+    CheckOrigin {
+        engine: EngineHeads,
+        candidate: L2BlockRef,
+    },
+    WalkBack {
+        engine: EngineHeads,
+        number: u64,
+    },
     /// Read the target's header to reconstruct the SystemConfig its children are built with.
-    Header { engine: EngineHeads, target: L2BlockRef },
-    Forkchoice { engine: EngineHeads, target: L2BlockRef },
+    Header {
+        engine: EngineHeads,
+        target: L2BlockRef,
+    },
+    Forkchoice {
+        engine: EngineHeads,
+        target: L2BlockRef,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,10 +237,19 @@ enum Sync {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum NextSlot {
     Empty,
-    Fetching { req: RequestId, number: u64 },
+    Fetching {
+        req: RequestId,
+        number: u64,
+    },
     /// Looked up at L1 head `l1_head` and not there.
-    Absent { number: u64, l1_head: Option<u64> },
-    Failed { number: u64, retry_at: Timestamp },
+    Absent {
+        number: u64,
+        l1_head: Option<u64>,
+    },
+    Failed {
+        number: u64,
+        retry_at: Timestamp,
+    },
     Known(L1Block),
 }
 
@@ -506,17 +551,29 @@ impl Node {
         }
         if let (Some(job), Some(u)) = (self.build.job(), &h.unsafe_head) {
             if job.parent != *u {
-                return fail(format!("build stage {} has parent {} but unsafe head is {u}", self.build.name(), job.parent));
+                return fail(format!(
+                    "build stage {} has parent {} but unsafe head is {u}",
+                    self.build.name(),
+                    job.parent
+                ));
             }
             if job.time_ms != timing::next_block_time(u.time_ms, self.cfg.block_time_ms) {
                 return fail(format!("build time {} is not parent time {} + block time", job.time_ms, u.time_ms));
             }
             let l1_step = job.origin.number().checked_sub(u.l1_origin.number);
             if !matches!(l1_step, Some(0) | Some(1)) {
-                return fail(format!("build origin {} does not follow parent origin {}", job.origin.number(), u.l1_origin.number));
+                return fail(format!(
+                    "build origin {} does not follow parent origin {}",
+                    job.origin.number(),
+                    u.l1_origin.number
+                ));
             }
             if job.drift_exceeded && !job.no_tx_pool {
-                return fail(format!("build at {} ms past the drift of origin {} takes pool transactions", job.time_ms, job.origin.number()));
+                return fail(format!(
+                    "build at {} ms past the drift of origin {} takes pool transactions",
+                    job.time_ms,
+                    job.origin.number()
+                ));
             }
         }
         if self.pending.len() > MAX_PENDING_REQUESTS {
@@ -539,7 +596,11 @@ impl Node {
         // otherwise nothing would ever wake the node again.
         if let Some(t) = self.raw_deadline() {
             if t <= self.now && self.pending.is_empty() {
-                return fail(format!("deadline {t} passed (now {}) with nothing outstanding in stage {}", self.now, self.build_stage()));
+                return fail(format!(
+                    "deadline {t} passed (now {}) with nothing outstanding in stage {}",
+                    self.now,
+                    self.build_stage()
+                ));
             }
         }
         Ok(())
@@ -642,7 +703,12 @@ impl Node {
                 let id = if inserted {
                     let state = self.forkchoice(block.hash);
                     let version = engine::forkchoice_version(&self.cfg.rollup, None);
-                    self.request(Pending::Engine, |id| Command::ForkchoiceUpdate { id, version, state, attributes: None })
+                    self.request(Pending::Engine, |id| Command::ForkchoiceUpdate {
+                        id,
+                        version,
+                        state,
+                        attributes: None,
+                    })
                 } else {
                     let version = engine::new_payload_version(&self.cfg.rollup, block.timestamp());
                     self.request(Pending::Engine, |id| Command::NewPayload { id, version, envelope })
@@ -840,7 +906,9 @@ impl Node {
 
     /// Issues the receipts fetch of `hash` unless it is in flight or waiting for a retry.
     fn fetch_receipts(&mut self, hash: B256) -> bool {
-        if self.receipts_fetch.is_some_and(|(_, h)| h == hash) || self.receipts.as_ref().is_some_and(|(h, _)| *h == hash) {
+        if self.receipts_fetch.is_some_and(|(_, h)| h == hash)
+            || self.receipts.as_ref().is_some_and(|(h, _)| *h == hash)
+        {
             return false;
         }
         let id = self.request(Pending::L1Receipts(hash), |id| Command::FetchL1Receipts { id, hash });
@@ -872,32 +940,33 @@ impl Node {
         let rollup = self.cfg.rollup.clone();
         let timestamp = time_ms / 1000;
         let seq_num = if origin.hash() == parent.l1_origin.hash { parent.seq_num + 1 } else { 0 };
-        let drift_exceeded = origin::drift_exceeded(
-            time_ms,
-            origin.info.timestamp,
-            rollup.max_sequencer_drift(origin.info.timestamp),
-        );
-        let no_tx_pool =
-            self.recover || drift_exceeded || attributes::is_upgrade_block_without_txs(&rollup, timestamp);
+        let drift_exceeded =
+            origin::drift_exceeded(time_ms, origin.info.timestamp, rollup.max_sequencer_drift(origin.info.timestamp));
+        let no_tx_pool = self.recover || drift_exceeded || attributes::is_upgrade_block_without_txs(&rollup, timestamp);
         // The SystemConfig of the parent, updated with the new origin's ConfigUpdate logs at an epoch start; the
         // epoch's user deposits come from the same receipts (op-node `PreparePayloadAttributes`).
         let mut config = self.parent_config;
         let mut deposits = Vec::new();
         if seq_num == 0 {
-            let Some(receipts) = self.receipts.as_ref().filter(|(h, _)| *h == origin.hash()).map(|(_, r)| r.clone()) else {
+            let Some(receipts) = self.receipts.as_ref().filter(|(h, _)| *h == origin.hash()).map(|(_, r)| r.clone())
+            else {
                 debug_assert!(false, "start_build at an epoch start without the origin's receipts");
                 return false;
             };
             for skipped in config.apply_receipts(&receipts, &rollup, origin.info.timestamp) {
                 warn!("skipping malformed ConfigUpdate log in L1 block {}: {skipped:?}", origin.number());
             }
-            deposits = match crate::deposits::user_deposits(origin.info.id(), &receipts, rollup.deposit_contract_address) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.apply_verdict(Verdict::Critical(format!("failed to derive deposits of L1 block {}: {e}", origin.number())));
-                    return true;
-                }
-            };
+            deposits =
+                match crate::deposits::user_deposits(origin.info.id(), &receipts, rollup.deposit_contract_address) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.apply_verdict(Verdict::Critical(format!(
+                            "failed to derive deposits of L1 block {}: {e}",
+                            origin.number()
+                        )));
+                        return true;
+                    }
+                };
         }
         let attrs = match attributes::build(&AttributesInput {
             rollup: &rollup,
@@ -1048,13 +1117,14 @@ impl Node {
             return self.apply_verdict(v);
         }
         // Some engines leave the beacon root out of getPayload; it is the one the attributes carried.
-        let envelope = if envelope.parent_beacon_block_root.is_none() && self.cfg.rollup.is_ecotone_active(job.time_ms / 1000) {
-            let mut e = (*envelope).clone();
-            e.parent_beacon_block_root = Some(job.origin.header.parent_beacon_block_root.unwrap_or_default());
-            Arc::new(e)
-        } else {
-            envelope
-        };
+        let envelope =
+            if envelope.parent_beacon_block_root.is_none() && self.cfg.rollup.is_ecotone_active(job.time_ms / 1000) {
+                let mut e = (*envelope).clone();
+                e.parent_beacon_block_root = Some(job.origin.header.parent_beacon_block_root.unwrap_or_default());
+                Arc::new(e)
+            } else {
+                envelope
+            };
         let p = &envelope.execution_payload;
         let block = L2BlockRef {
             hash: p.block_hash(),
@@ -1314,39 +1384,47 @@ impl Node {
         reply: Result<EngineReply, RpcError>,
     ) {
         let verdict = match (inserted, reply) {
-            (false, Ok(EngineReply::PayloadInserted { status })) => match engine::classify_insert_status(&status, &block) {
-                Ok(()) => {
-                    self.build = Build::Importing { block, envelope, req: None, inserted: true };
-                    self.retry_at = self.now;
-                    return;
-                }
-                Err(Verdict::Drop(reason)) => {
-                    warn!("posted block rejected by the engine: {reason}");
-                    return;
-                }
-                Err(v) => v,
-            },
-            (true, Ok(EngineReply::ForkchoiceUpdated { status, .. })) => match engine::classify_update_status(&status, &block) {
-                Ok(()) => {
-                    info!("imported block number={} hash={:#x} origin={}", block.number, block.hash, block.l1_origin.number);
-                    match config_from_payload(&self.cfg.rollup, &block, &envelope) {
-                        Ok(c) => self.parent_config = c,
-                        Err(e) => error!("cannot reconstruct the SystemConfig of imported block {block}: {e}"),
+            (false, Ok(EngineReply::PayloadInserted { status })) => {
+                match engine::classify_insert_status(&status, &block) {
+                    Ok(()) => {
+                        self.build = Build::Importing { block, envelope, req: None, inserted: true };
+                        self.retry_at = self.now;
+                        return;
                     }
-                    self.set_unsafe(block);
-                    self.backoff.reset();
-                    if let Some(cur) = self.l1_cache.get(&block.l1_origin.hash).cloned() {
-                        self.prefetch_next(&cur);
+                    Err(Verdict::Drop(reason)) => {
+                        warn!("posted block rejected by the engine: {reason}");
+                        return;
                     }
-                    return;
+                    Err(v) => v,
                 }
-                Err(v) => v,
-            },
+            }
+            (true, Ok(EngineReply::ForkchoiceUpdated { status, .. })) => {
+                match engine::classify_update_status(&status, &block) {
+                    Ok(()) => {
+                        info!(
+                            "imported block number={} hash={:#x} origin={}",
+                            block.number, block.hash, block.l1_origin.number
+                        );
+                        match config_from_payload(&self.cfg.rollup, &block, &envelope) {
+                            Ok(c) => self.parent_config = c,
+                            Err(e) => error!("cannot reconstruct the SystemConfig of imported block {block}: {e}"),
+                        }
+                        self.set_unsafe(block);
+                        self.backoff.reset();
+                        if let Some(cur) = self.l1_cache.get(&block.l1_origin.hash).cloned() {
+                            self.prefetch_next(&cur);
+                        }
+                        return;
+                    }
+                    Err(v) => v,
+                }
+            }
             (false, Err(e)) => engine::classify_insert_error(&e, &block),
             (true, Err(e)) => engine::classify_update_error(&e, &block),
-            (inserted, Ok(other)) => {
-                engine::unexpected_reply(if inserted { "engine_forkchoiceUpdated" } else { "engine_newPayload" }, &other)
-            }
+            (inserted, Ok(other)) => engine::unexpected_reply(
+                if inserted { "engine_forkchoiceUpdated" } else { "engine_newPayload" },
+                &other,
+            ),
         };
         self.build = Build::Importing { block, envelope, req: None, inserted };
         self.apply_verdict(verdict);
@@ -1394,7 +1472,10 @@ impl Node {
                     let target = if candidate.number < engine.safe.number { engine.safe } else { *candidate };
                     return self.set_reset_step(ResetStep::Header { engine: *engine, target });
                 }
-                (Pending::ResetL1(candidate.l1_origin.number), |id, number| Command::FetchL1BlockByNumber { id, number })
+                (Pending::ResetL1(candidate.l1_origin.number), |id, number| Command::FetchL1BlockByNumber {
+                    id,
+                    number,
+                })
             }
             ResetStep::WalkBack { number, .. } => {
                 (Pending::L2ByNumber(*number), |id, number| Command::FetchL2BlockByNumber { id, number })
@@ -1501,7 +1582,9 @@ impl Node {
             Some(b) => {
                 warn!(
                     "unsafe block {candidate} has orphaned L1 origin {:#x}:{} (canonical {:#x}); walking back",
-                    candidate.l1_origin.hash, candidate.l1_origin.number, b.hash()
+                    candidate.l1_origin.hash,
+                    candidate.l1_origin.number,
+                    b.hash()
                 );
                 // Jump to the last block of the previous epoch.
                 let prev = candidate.number.saturating_sub(candidate.seq_num + 1);
@@ -1555,7 +1638,10 @@ impl Node {
                 self.set_reset_step(ResetStep::FetchHeads);
                 return;
             }
-            Ok(None) => return self.reset_failed(format!("engine has no block {} to read the SystemConfig from", target.number)),
+            Ok(None) => {
+                return self
+                    .reset_failed(format!("engine has no block {} to read the SystemConfig from", target.number))
+            }
             Err(e) => return self.reset_failed(format!("reading the header of L2 block {}: {e}", target.number)),
         };
         match config_from_header(&self.cfg.rollup, &target, &header) {
@@ -1575,7 +1661,8 @@ impl Node {
     fn on_reset_forkchoice(&mut self, reply: Result<EngineReply, RpcError>) {
         let Some(ResetStep::Forkchoice { engine, target }) = self.reset_step() else { return };
         let verdict = match reply {
-            Ok(EngineReply::ForkchoiceUpdated { status, .. }) => match engine::classify_update_status(&status, &target) {
+            Ok(EngineReply::ForkchoiceUpdated { status, .. }) => match engine::classify_update_status(&status, &target)
+            {
                 Ok(()) => return self.finish_reset(engine, target),
                 Err(v) => v,
             },
@@ -1823,7 +1910,9 @@ impl Node {
                     return self.reply(reply_to, Err(RpcFailure::server("too many admin calls in progress")));
                 }
                 if self.conductor_gated() {
-                    self.request(Pending::Leader(LeaderPurpose::Start { reply_to, hash }), |id| Command::CheckLeader { id });
+                    self.request(Pending::Leader(LeaderPurpose::Start { reply_to, hash }), |id| Command::CheckLeader {
+                        id,
+                    });
                 } else {
                     self.starts_waiting.push((reply_to, hash));
                 }
@@ -1963,9 +2052,10 @@ fn config_from_header(
     header: &crate::io::L2Header,
 ) -> Result<SystemConfig, String> {
     use alloy_eips::eip2718::Encodable2718;
-    let first_tx = header.l1_info_input.as_ref().map(|input| {
-        op_alloy_consensus::TxDeposit { input: input.clone(), ..Default::default() }.encoded_2718()
-    });
+    let first_tx = header
+        .l1_info_input
+        .as_ref()
+        .map(|input| op_alloy_consensus::TxDeposit { input: input.clone(), ..Default::default() }.encoded_2718());
     config_from_facts(rollup, block, header.gas_limit, &header.extra_data, first_tx.as_deref())
 }
 

@@ -41,7 +41,9 @@ pub enum OriginError {
         next_parent: alloy_primitives::B256,
     },
     /// The next L1 block must be looked up before deciding (drift reached, or recovery mode).
-    #[error("next L1 origin after {current_number} must be fetched before building (next L2 time {next_l2_time_ms} ms)")]
+    #[error(
+        "next L1 origin after {current_number} must be fetched before building (next L2 time {next_l2_time_ms} ms)"
+    )]
     NextRequired {
         /// Current origin number.
         current_number: u64,
@@ -105,10 +107,7 @@ pub fn select(q: &OriginQuery<'_>) -> Result<OriginChoice, OriginError> {
         }
         NextOrigin::Unknown => {
             if q.recover || drift_exceeded(q.next_l2_time_ms, q.current.timestamp, q.max_drift_s) {
-                Err(OriginError::NextRequired {
-                    current_number: q.current.number,
-                    next_l2_time_ms: q.next_l2_time_ms,
-                })
+                Err(OriginError::NextRequired { current_number: q.current.number, next_l2_time_ms: q.next_l2_time_ms })
             } else {
                 Ok(OriginChoice::Current)
             }
@@ -165,8 +164,8 @@ mod tests {
         let next = block(11, 1012);
         let orphan = L1BlockRef { parent_hash: B256::repeat_byte(0xee), ..next };
         let late = block(11, 2000);
-        use OriginChoice::*;
         use NextOrigin::*;
+        use OriginChoice::*;
         let cases: Vec<(&str, OriginQuery<'_>, Result<OriginChoice, &str>)> = vec![
             ("next known, L2 time before it: keep current", query(&cur, Known(&next), 1011, false), Ok(Current)),
             ("next known, L2 time equal: adopt", query(&cur, Known(&next), 1012, false), Ok(Next)),
@@ -175,8 +174,11 @@ mod tests {
             ("next unknown past drift: must fetch", query(&cur, Unknown, 1001 + DRIFT, false), Err("required")),
             ("next absent within drift: keep current", query(&cur, Absent, 1000 + DRIFT, false), Ok(Current)),
             ("next absent past drift: no valid origin", query(&cur, Absent, 1001 + DRIFT, false), Err("drift")),
-            ("late next known past drift, ahead of L2 time: keep current (empty block)",
-                query(&cur, Known(&late), 1001 + DRIFT, false), Ok(Current)),
+            (
+                "late next known past drift, ahead of L2 time: keep current (empty block)",
+                query(&cur, Known(&late), 1001 + DRIFT, false),
+                Ok(Current),
+            ),
             ("orphaned next", query(&cur, Known(&orphan), 1020, false), Err("orphaned")),
             ("recover: next unknown must be fetched", query(&cur, Unknown, 1001, true), Err("required")),
             ("recover: next absent keeps current even past drift", query(&cur, Absent, 5000, true), Ok(Current)),
@@ -200,8 +202,13 @@ mod tests {
         let cur = block(10, 1000);
         let next = block(11, 1012);
         // 1011.999 s is still before the next origin's timestamp.
-        let q = OriginQuery { current: &cur, next: NextOrigin::Known(&next), next_l2_time_ms: 1_011_999,
-            max_drift_s: DRIFT, recover: false };
+        let q = OriginQuery {
+            current: &cur,
+            next: NextOrigin::Known(&next),
+            next_l2_time_ms: 1_011_999,
+            max_drift_s: DRIFT,
+            recover: false,
+        };
         assert_eq!(select(&q), Ok(OriginChoice::Current));
         assert!(!drift_exceeded(1_600_000, 1000, 600));
         assert!(drift_exceeded(1_600_001, 1000, 600));

@@ -1,12 +1,12 @@
 //! Facts read from an execution payload built elsewhere: its real header hash, and the L1 origin and sequence number
 //! carried by its L1 info deposit. Used to vet blocks posted to the node before importing them.
 
+use crate::l1_info::L1BlockInfo;
 use alloy_eips::eip2718::Decodable2718;
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_eips::BlockNumHash;
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{CancunPayloadFields, PraguePayloadFields};
-use crate::l1_info::L1BlockInfo;
 use op_alloy_consensus::OpTxEnvelope;
 use op_alloy_rpc_types_engine::{OpExecutionPayload, OpExecutionPayloadEnvelope, OpExecutionPayloadSidecar};
 
@@ -34,7 +34,8 @@ pub fn header_hash(env: &OpExecutionPayloadEnvelope) -> Result<B256, String> {
 pub fn l1_info(env: &OpExecutionPayloadEnvelope) -> Result<(BlockNumHash, u64), String> {
     let p = &env.execution_payload;
     let first = p.transactions().first().ok_or("payload has no transactions (an L1 info deposit is required)")?;
-    let tx = OpTxEnvelope::decode_2718(&mut first.as_ref()).map_err(|e| format!("first transaction does not decode: {e}"))?;
+    let tx = OpTxEnvelope::decode_2718(&mut first.as_ref())
+        .map_err(|e| format!("first transaction does not decode: {e}"))?;
     let deposit = tx.as_deposit().ok_or("first transaction is not a deposit")?;
     let info = L1BlockInfo::decode(deposit.input.as_ref())
         .map_err(|e| format!("first transaction is not an L1 info deposit: {e}"))?;

@@ -18,11 +18,11 @@
 //! defaults (the engine wrote those into extraData); a zero DA footprint gas scalar reads back as 400.
 
 use crate::l1_info::{self, EcotoneScalars, L1BlockInfo, L1InfoError, L1InfoFormat, DA_FOOTPRINT_GAS_SCALAR_DEFAULT};
+use crate::rollup::Rollup;
+use crate::upgrades;
 use alloy_consensus::Receipt;
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, Log, B256, B64, U256};
-use crate::rollup::Rollup;
-use crate::upgrades;
 use kona_genesis::{RollupConfig, CONFIG_UPDATE_EVENT_VERSION_0, CONFIG_UPDATE_TOPIC};
 use op_alloy_consensus::OpTxEnvelope;
 
@@ -185,7 +185,9 @@ pub enum ReconstructError {
         reason: &'static str,
     },
     /// The upgrade gas of a fork's activation block cannot be taken off its gas limit.
-    #[error("L2 block {number} (gas limit {gas_limit}) activates a fork whose upgrade gas cannot be stripped: {reason}")]
+    #[error(
+        "L2 block {number} (gas limit {gas_limit}) activates a fork whose upgrade gas cannot be stripped: {reason}"
+    )]
     UpgradeGas {
         /// Block number.
         number: u64,
@@ -472,7 +474,8 @@ impl SystemConfig {
         })?;
         let mut out = Self { gas_limit, ..Self::default() };
         // Ecotone and later carry the same packed scalars; Isthmus adds the operator fee, Jovian the DA scalar.
-        let scalars = |blob_base_fee_scalar, base_fee_scalar| Some(EcotoneScalars { blob_base_fee_scalar, base_fee_scalar });
+        let scalars =
+            |blob_base_fee_scalar, base_fee_scalar| Some(EcotoneScalars { blob_base_fee_scalar, base_fee_scalar });
         let (batcher, ecotone_scalars) = match &info {
             L1BlockInfo::Bedrock(i) => {
                 out.overhead = i.l1_fee_overhead;
@@ -569,13 +572,25 @@ mod tests {
         Rollup { karst_time: Some(100), keep_karst_upgrade_gas: keep, ..r }
     }
 
-    fn jovian_block(r: &Rollup, timestamp: u64, gas_limit: u64, extra: &[u8], f: impl FnOnce(Result<SystemConfig, ReconstructError>)) {
+    fn jovian_block(
+        r: &Rollup,
+        timestamp: u64,
+        gas_limit: u64,
+        extra: &[u8],
+        f: impl FnOnce(Result<SystemConfig, ReconstructError>),
+    ) {
         use alloy_eips::eip2718::Encodable2718;
-        let sys = SystemConfig { gas_limit: 30_000_000, eip1559_denominator: 250, eip1559_elasticity: 6, ..Default::default() };
+        let sys = SystemConfig {
+            gas_limit: 30_000_000,
+            eip1559_denominator: 250,
+            eip1559_elasticity: 6,
+            ..Default::default()
+        };
         let header = alloy_consensus::Header { number: 5, timestamp: 90, ..Default::default() };
         let info = sys.l1_block_info(r, 1, &header, B256::repeat_byte(9), timestamp).unwrap();
         let tx = l1_info::l1_info_deposit(r, &info, timestamp).encoded_2718();
-        let facts = L2BlockFacts { number: 50, hash: B256::ZERO, timestamp, gas_limit, extra_data: extra, first_tx: Some(&tx) };
+        let facts =
+            L2BlockFacts { number: 50, hash: B256::ZERO, timestamp, gas_limit, extra_data: extra, first_tx: Some(&tx) };
         f(SystemConfig::from_l2_block(r, &facts))
     }
 

@@ -88,19 +88,16 @@ impl L1Block {
     /// response whose claimed hash differs from this must be rejected by the caller before it reaches the core.
     pub fn from_header(header: Header) -> Self {
         let hash = header.hash_slow();
-        let info = L1BlockRef {
-            hash,
-            number: header.number,
-            parent_hash: header.parent_hash,
-            timestamp: header.timestamp,
-        };
+        let info =
+            L1BlockRef { hash, number: header.number, parent_hash: header.parent_hash, timestamp: header.timestamp };
         Self { info, header: Arc::new(header) }
     }
 
     /// An `L1Block` whose identity is `hash` as an L1 node reported it, whatever the header hashes to (for
     /// endpoints trusted with `--l1.trustrpc`, or whose headers cannot be re-hashed faithfully).
     pub fn with_hash(header: Header, hash: alloy_primitives::B256) -> Self {
-        let info = L1BlockRef { hash, number: header.number, parent_hash: header.parent_hash, timestamp: header.timestamp };
+        let info =
+            L1BlockRef { hash, number: header.number, parent_hash: header.parent_hash, timestamp: header.timestamp };
         Self { info, header: Arc::new(header) }
     }
 
@@ -141,7 +138,12 @@ pub struct Attributes {
     pub op: op_alloy_rpc_types_engine::OpPayloadAttributes,
     /// Jovian+: the minimum base fee (must be present from Jovian on). A JSON number, as op-node's
     /// `eth.PayloadAttributes.MinBaseFee *uint64` and op-geth encode it; a hex quantity is accepted when reading.
-    #[serde(rename = "minBaseFee", default, skip_serializing_if = "Option::is_none", deserialize_with = "number_or_quantity")]
+    #[serde(
+        rename = "minBaseFee",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "number_or_quantity"
+    )]
     pub min_base_fee: Option<u64>,
 }
 
@@ -156,7 +158,9 @@ fn number_or_quantity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u
         None => Ok(None),
         Some(N::Number(n)) => Ok(Some(n)),
         Some(N::Quantity(s)) => {
-            let hex = s.strip_prefix("0x").ok_or_else(|| serde::de::Error::custom(format!("minBaseFee {s:?} is not a number")))?;
+            let hex = s
+                .strip_prefix("0x")
+                .ok_or_else(|| serde::de::Error::custom(format!("minBaseFee {s:?} is not a number")))?;
             u64::from_str_radix(hex, 16).map(Some).map_err(serde::de::Error::custom)
         }
     }

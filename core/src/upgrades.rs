@@ -20,16 +20,18 @@
 use crate::rollup::Rollup;
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{address, hex, Address, Bytes, TxKind, U256};
-use std::sync::OnceLock;
 use kona_hardforks::{Hardfork, Hardforks};
 use kona_protocol::Predeploys;
 use op_alloy_consensus::{TxDeposit, UpgradeDepositSource};
+use std::sync::OnceLock;
 
 /// Why upgrade transactions could not be produced.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UpgradeError {
     /// The block activates Lagoon (ex-Interop), whose upgrade transactions Keel does not produce.
-    #[error("L2 block at {timestamp} activates Lagoon (Interop), whose network upgrade transactions Keel does not support")]
+    #[error(
+        "L2 block at {timestamp} activates Lagoon (Interop), whose network upgrade transactions Keel does not support"
+    )]
     LagoonUnsupported {
         /// The block's timestamp.
         timestamp: u64,
@@ -495,7 +497,10 @@ mod tests {
         let first = &deposits[0];
         assert_eq!(first.from, DEPOSITOR);
         assert_eq!(first.to, TxKind::Call(address!("0x4e59b44847b379578588920cA78FbF26c0B4956C")));
-        assert_eq!((first.gas_limit, first.mint, first.value, first.is_system_transaction), (580_000, 0, U256::ZERO, false));
+        assert_eq!(
+            (first.gas_limit, first.mint, first.value, first.is_system_transaction),
+            (580_000, 0, U256::ZERO, false)
+        );
         assert_eq!(deposits[1].from, Address::ZERO, "proxy upgrades come from the zero address");
         assert_eq!(deposits[14].gas_limit, 260_550);
     }

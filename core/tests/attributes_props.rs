@@ -71,14 +71,24 @@ mod reference {
             .iter()
             .map(|t| {
                 let data = alloy_primitives::hex::decode(t["data"].as_str().unwrap()).unwrap();
-                (t["intent"].as_str().unwrap().to_string(), addr(&t["from"]), addr(&t["to"]), t["gasLimit"].as_u64().unwrap(), data)
+                (
+                    t["intent"].as_str().unwrap().to_string(),
+                    addr(&t["from"]),
+                    addr(&t["to"]),
+                    t["gasLimit"].as_u64().unwrap(),
+                    data,
+                )
             })
             .collect()
     }
 
     /// The gas the Karst activation block adds: the NUTs' gas limits summed.
     pub fn karst_gas(times: &[Option<u64>; 10], t: u64) -> u64 {
-        if activation(times, KARST, t) { karst_nuts().iter().map(|n| n.3).sum() } else { 0 }
+        if activation(times, KARST, t) {
+            karst_nuts().iter().map(|n| n.3).sum()
+        } else {
+            0
+        }
     }
 
     /// (selector, length) of the L1 info calldata at `t`.

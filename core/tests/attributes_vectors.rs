@@ -509,7 +509,11 @@ fn check_activation_block(number: u64, expected: &[Expected], l1_info_format: L1
     .unwrap();
     let txs = a.op.transactions.clone().unwrap();
     assert_eq!(txs.len(), 1 + expected.len(), "block {number}");
-    assert_eq!(txs[0][txs[0].len() - l1_info_format.calldata_len()..][..4], l1_info_format.selector(), "block {number}");
+    assert_eq!(
+        txs[0][txs[0].len() - l1_info_format.calldata_len()..][..4],
+        l1_info_format.selector(),
+        "block {number}"
+    );
     for (i, (got, want)) in txs[1..].iter().zip(expected).enumerate() {
         assert_eq!(got.len(), want.len, "block {number} upgrade tx {i}");
         assert_eq!(keccak256(got), want.hash, "block {number} upgrade tx {i}");

@@ -322,7 +322,11 @@ fn engine_reset_class_rereads_heads_and_continues() {
         let heads_reads = s.call_count(CallKind::ReadL2);
         assert!(s.run_to_block(30, 120_000));
         assert_eq!(s.node().stats().resets, 1, "code {code}");
-        assert_eq!(s.call_count(CallKind::ReadL2), heads_reads + 2, "a reset re-reads the engine heads and the target's header");
+        assert_eq!(
+            s.call_count(CallKind::ReadL2),
+            heads_reads + 2,
+            "a reset re-reads the engine heads and the target's header"
+        );
         assert!(s.node().halted().is_none());
     }
 }
@@ -349,7 +353,10 @@ fn fork_activation_block_takes_no_pool_transactions() {
     let env = s.engine().block(&b.hash).unwrap().envelope.clone().unwrap();
     let txs = env.execution_payload.transactions();
     assert!(txs.len() > 1, "the activation block carries the upgrade transactions");
-    assert!(txs.iter().all(|tx| tx.first() == Some(&0x7e)), "Isthmus activation block carries only deposits (no pool txs)");
+    assert!(
+        txs.iter().all(|tx| tx.first() == Some(&0x7e)),
+        "Isthmus activation block carries only deposits (no pool txs)"
+    );
     let neighbours_with_txs = (n - 5..n).chain(n + 1..n + 6).filter(|m| txs_in(&s, *m) > 1).count();
     assert!(neighbours_with_txs > 0, "neighbouring blocks take pool transactions");
 }
@@ -447,7 +454,10 @@ fn get_payload_failure_drops_the_build() {
 fn invalid_forkchoice_state_during_seal_is_a_reset() {
     let mut s = sim(67);
     s.run_to_block(10, 60_000);
-    s.inject(CallKind::NewPayload, Fault::Fail(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() }));
+    s.inject(
+        CallKind::NewPayload,
+        Fault::Fail(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() }),
+    );
     assert!(s.run_to_block(20, 120_000));
     assert_eq!(s.node().stats().resets, 1);
 }
@@ -575,7 +585,10 @@ fn shutdown_seals_and_inserts_the_block_in_flight() {
     assert_eq!(h.number, before.number + 1, "the block being built was sealed and inserted");
     assert_eq!(reply, Ok(RpcReply::Hash(h.hash)));
     let sealed_at = *times(&s, CallKind::GetPayload).last().unwrap();
-    assert!(sealed_at < seal_target && sealed_at >= asked_at, "sealed at once ({sealed_at}), not at the slot ({seal_target})");
+    assert!(
+        sealed_at < seal_target && sealed_at >= asked_at,
+        "sealed at once ({sealed_at}), not at the slot ({seal_target})"
+    );
     assert!(!s.node().is_active());
     s.run_for(20_000);
     assert_eq!(head(&s), h, "nothing after shutdown");
@@ -703,15 +716,27 @@ fn epoch_starts_carry_the_origins_deposits_and_config_updates_apply() {
             let before = config.gas_limit;
             config.apply_receipts(&receipts, &rollup, origin_time);
             gas_changes += (config.gas_limit != before) as u32;
-            let expected = keel_core::deposits::user_deposits(b.l1_origin, &receipts, keel_sim::l1::DEPOSIT_CONTRACT).unwrap();
-            assert_eq!(&txs[1..1 + expected.len()], &expected[..], "block {n}: the epoch's user deposits follow the L1 info deposit");
+            let expected =
+                keel_core::deposits::user_deposits(b.l1_origin, &receipts, keel_sim::l1::DEPOSIT_CONTRACT).unwrap();
+            assert_eq!(
+                &txs[1..1 + expected.len()],
+                &expected[..],
+                "block {n}: the epoch's user deposits follow the L1 info deposit"
+            );
             epochs_with_deposits += (!expected.is_empty()) as u32;
         } else {
             assert!(txs[1..].iter().all(|t| t.first() != Some(&0x7e)), "block {n}: deposits only at epoch starts");
         }
-        assert_eq!(env.execution_payload.as_v1().gas_limit, config.gas_limit, "block {n}: gas limit from the SystemConfig");
+        assert_eq!(
+            env.execution_payload.as_v1().gas_limit,
+            config.gas_limit,
+            "block {n}: gas limit from the SystemConfig"
+        );
     }
-    assert!(epochs_with_deposits > 5 && gas_changes > 0, "{epochs_with_deposits} epochs with deposits, {gas_changes} gas limit updates");
+    assert!(
+        epochs_with_deposits > 5 && gas_changes > 0,
+        "{epochs_with_deposits} epochs with deposits, {gas_changes} gas limit updates"
+    );
 }
 
 #[test]
@@ -756,14 +781,22 @@ fn restart_reconstructs_the_system_config_from_the_head_block() {
 
 #[test]
 fn followers_import_posted_blocks_and_a_new_leader_continues_the_chain() {
-    let mut s = Sim::new(SimConfig { seed: 139, sequencers: 2, sequencer: SequencerConfig { conductor_enabled: true, ..Default::default() }, ..Default::default() });
+    let mut s = Sim::new(SimConfig {
+        seed: 139,
+        sequencers: 2,
+        sequencer: SequencerConfig { conductor_enabled: true, ..Default::default() },
+        ..Default::default()
+    });
     s.failover(0);
     s.run_for(60_000);
     let leader_head = s.members[0].engine.heads().unsafe_head;
     assert!(leader_head.number > 20);
     let follower = s.members[1].node.as_ref().unwrap();
     assert!(!follower.is_active(), "the follower does not sequence");
-    assert!(follower.heads().unsafe_head.unwrap().number + 2 >= leader_head.number, "the follower imported the leader's blocks");
+    assert!(
+        follower.heads().unsafe_head.unwrap().number + 2 >= leader_head.number,
+        "the follower imported the leader's blocks"
+    );
     assert_eq!(s.members[1].engine.by_number(10), s.members[0].engine.by_number(10), "same chain on both engines");
     // Failover: the follower becomes leader and extends the same chain, with the SystemConfig it read from the
     // imported blocks (the gas limit changes with every L1 block from here on).
@@ -774,7 +807,11 @@ fn followers_import_posted_blocks_and_a_new_leader_continues_the_chain() {
     s.run_for(30_000);
     let new_head = s.members[1].engine.heads().unsafe_head;
     assert!(new_head.number > before_failover.number + 5, "the new leader sequences");
-    assert_eq!(s.members[1].engine.by_number(leader_head.number), Some(leader_head), "on top of the old leader's chain");
+    assert_eq!(
+        s.members[1].engine.by_number(leader_head.number),
+        Some(leader_head),
+        "on top of the old leader's chain"
+    );
     assert!(!s.members[0].node.as_ref().unwrap().is_active(), "the old leader was stopped");
     let gas = |n: u64| {
         let b = s.members[1].engine.by_number(n).unwrap();
@@ -843,11 +880,18 @@ fn with_a_conductor_a_reset_during_insert_reinserts_the_committed_block() {
     let mut s = conductor_sim(149);
     start(&mut s).unwrap();
     s.run_to_block(5, 60_000);
-    s.inject(CallKind::NewPayload, Fault::Fail(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() }));
+    s.inject(
+        CallKind::NewPayload,
+        Fault::Fail(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() }),
+    );
     let t5 = s.now;
     assert!(s.run_to_block(6, 60_000));
     assert_eq!(s.node().stats().resets, 1);
-    assert_eq!(s.calls_between(CallKind::StartBuild, t5, s.now), 1, "block 6 was re-inserted after the reset, not rebuilt");
+    assert_eq!(
+        s.calls_between(CallKind::StartBuild, t5, s.now),
+        1,
+        "block 6 was re-inserted after the reset, not rebuilt"
+    );
     assert!(s.run_to_block(10, 60_000));
     assert_eq!(s.conductor.total as usize, s.conductor.log.len(), "nothing committed was ever replaced");
 }
@@ -892,7 +936,10 @@ fn karst_activation_block_in_the_sim() {
         assert_eq!(&txs[txs.len() - 31..], &nuts[..], "the NUTs close the activation block, in bundle order");
         assert!(txs.iter().all(|tx| tx.first() == Some(&0x7e)), "no pool transactions in the Karst activation block");
         let info = keel_core::l1_info::L1BlockInfo::decode(&{
-            let tx = <op_alloy_consensus::OpTxEnvelope as alloy_eips::eip2718::Decodable2718>::decode_2718(&mut txs[0].as_ref()).unwrap();
+            let tx = <op_alloy_consensus::OpTxEnvelope as alloy_eips::eip2718::Decodable2718>::decode_2718(
+                &mut txs[0].as_ref(),
+            )
+            .unwrap();
             tx.as_deposit().unwrap().input.clone()
         })
         .unwrap();
@@ -923,7 +970,11 @@ fn posted_jovian_and_karst_blocks_are_imported() {
     for m in 1..=n + 2 {
         posted(&mut follower, (*payload(&leader, m)).clone());
         let want = leader.engine().by_number(m).unwrap();
-        assert_eq!(follower.engine().by_number(m).map(|b| b.hash), Some(want.hash), "block {m} imported (Karst at {n})");
+        assert_eq!(
+            follower.engine().by_number(m).map(|b| b.hash),
+            Some(want.hash),
+            "block {m} imported (Karst at {n})"
+        );
     }
     assert_eq!(follower.node().heads().unsafe_head.unwrap().number, n + 2);
 }

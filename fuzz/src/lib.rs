@@ -129,7 +129,13 @@ pub fn case() -> impl Strategy<Value = Case> {
         prop_oneof![Just(0u64), 5u64..50],
         prop::collection::vec((0u64..20_000, action()).prop_map(|(delay_ms, action)| Step { delay_ms, action }), 0..24),
     )
-        .prop_map(|(seed, conductor, l1_confs, max_safe_lag, steps)| Case { seed, conductor, l1_confs, max_safe_lag, steps })
+        .prop_map(|(seed, conductor, l1_confs, max_safe_lag, steps)| Case {
+            seed,
+            conductor,
+            l1_confs,
+            max_safe_lag,
+            steps,
+        })
 }
 
 fn admin(sim: &mut Sim, call: AdminCall) {

@@ -23,23 +23,32 @@ fn invalid() -> Fault {
 /// two blocks at one height in the conductor. A reset must re-insert the committed block.
 #[test]
 fn committed_block_is_reinserted_after_a_reset_not_rebuilt() {
-    let c = case(3, vec![
-        (0, Action::Inject(CallKind::Commit, Fault::Fail(RpcError::Transport("connection refused".into())))),
-        (0, Action::Inject(CallKind::UpdateHead, invalid())),
-    ]);
+    let c = case(
+        3,
+        vec![
+            (0, Action::Inject(CallKind::Commit, Fault::Fail(RpcError::Transport("connection refused".into())))),
+            (0, Action::Inject(CallKind::UpdateHead, invalid())),
+        ],
+    );
     run(&c).unwrap();
 }
 
 /// Same, with a second reset while re-inserting: the committed block must survive both resets.
 #[test]
 fn committed_block_survives_consecutive_resets() {
-    let c = case(0, vec![
-        (468, Action::Inject(CallKind::UpdateHead, invalid())),
-        (0, Action::Inject(CallKind::NewPayload, Fault::Fail(RpcError::Rpc {
-            code: -38002,
-            message: "Invalid forkchoice state".into(),
-        }))),
-    ]);
+    let c = case(
+        0,
+        vec![
+            (468, Action::Inject(CallKind::UpdateHead, invalid())),
+            (
+                0,
+                Action::Inject(
+                    CallKind::NewPayload,
+                    Fault::Fail(RpcError::Rpc { code: -38002, message: "Invalid forkchoice state".into() }),
+                ),
+            ),
+        ],
+    );
     run(&c).unwrap();
 }
 

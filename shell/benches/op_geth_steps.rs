@@ -66,7 +66,8 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 fn main() {
     let blocks: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
-    let tools = Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop")).unwrap_or_else(|e| panic!("{e}"));
+    let tools =
+        Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop")).unwrap_or_else(|e| panic!("{e}"));
     let dir = std::env::temp_dir().join(format!("keel-bench-op-geth-{}", std::process::id()));
     let chain = Chain::up(&tools, &dir, 2, ChainPlan::jovian_at_genesis).unwrap_or_else(|e| panic!("{e}"));
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -85,7 +86,9 @@ fn main() {
     // Let the catch-up from genesis finish (its blocks are built back to back), then measure steady state.
     let warmup = 10;
     let t0 = Instant::now();
-    while chain.geth.head_number().unwrap_or(0) < (blocks + warmup + 20) as u64 && t0.elapsed() < Duration::from_secs(blocks as u64 * 2 + 120) {
+    while chain.geth.head_number().unwrap_or(0) < (blocks + warmup + 20) as u64
+        && t0.elapsed() < Duration::from_secs(blocks as u64 * 2 + 120)
+    {
         std::thread::sleep(Duration::from_millis(500));
     }
     node.stop();

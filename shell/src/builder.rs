@@ -310,16 +310,31 @@ impl RollupNode {
         let (engine_tx, engine_rx) = crossbeam_channel::bounded(workers::WORKER_QUEUE);
 
         let l1 = Arc::new(RpcClient::new("L1", &self.l1, L1_TIMEOUT, None, MAX_RESPONSE_BYTES));
-        let engine = Arc::new(RpcClient::new("engine", &self.engine, ENGINE_TIMEOUT, Some(self.jwt.clone()), MAX_ENGINE_RESPONSE_BYTES));
+        let engine = Arc::new(RpcClient::new(
+            "engine",
+            &self.engine,
+            ENGINE_TIMEOUT,
+            Some(self.jwt.clone()),
+            MAX_ENGINE_RESPONSE_BYTES,
+        ));
 
         // Sockets first: a port in use fails the start before any thread runs.
         let rpc = match self.b.rpc {
-            Some(r) => Some(RpcServer::start(r.addr, ServerContext {
-                rollup: self.core.rollup.clone(),
-                engine: Arc::new(RpcClient::new("engine", &self.engine, ENGINE_TIMEOUT, Some(self.jwt.clone()), MAX_ENGINE_RESPONSE_BYTES)),
-                enable_admin: r.enable_admin,
-                calls: calls_tx.clone(),
-            })?),
+            Some(r) => Some(RpcServer::start(
+                r.addr,
+                ServerContext {
+                    rollup: self.core.rollup.clone(),
+                    engine: Arc::new(RpcClient::new(
+                        "engine",
+                        &self.engine,
+                        ENGINE_TIMEOUT,
+                        Some(self.jwt.clone()),
+                        MAX_ENGINE_RESPONSE_BYTES,
+                    )),
+                    enable_admin: r.enable_admin,
+                    calls: calls_tx.clone(),
+                },
+            )?),
             None => None,
         };
         let metrics_server = match self.b.metrics_addr {
@@ -341,33 +356,54 @@ impl RollupNode {
             }
             None => None,
         };
-        let followers = self.b.followers.iter()
+        let followers = self
+            .b
+            .followers
+            .iter()
             .map(|u| Arc::new(RpcClient::new("follower", u, FOLLOWER_TIMEOUT, None, MAX_RESPONSE_BYTES)))
             .collect();
         let (publisher, publish_thread) = workers::Publisher::spawn(followers, metrics.clone());
         threads.push(publish_thread);
         let poll_stop = Arc::new(AtomicBool::new(false));
-        threads.push(workers::spawn_l1_poller(l1, metrics.clone(), self.b.l1_hash_check, self.b.l1_poll_interval, events_tx.clone(), poll_stop.clone()));
+        threads.push(workers::spawn_l1_poller(
+            l1,
+            metrics.clone(),
+            self.b.l1_hash_check,
+            self.b.l1_poll_interval,
+            events_tx.clone(),
+            poll_stop.clone(),
+        ));
         drop(events_tx);
 
         let node = Node::new(self.core.clone(), crate::driver::now_ms())?;
         log::info!(
             "keel sequencer starting l1={} engine={} conductor={:?} rpc={:?} metrics={:?} block_time_ms={}",
-            self.l1, self.engine, self.b.sequencer.conductor_rpc_url,
-            rpc.as_ref().map(|r| r.addr()), metrics_server.as_ref().map(|m| m.2), self.core.block_time_ms
+            self.l1,
+            self.engine,
+            self.b.sequencer.conductor_rpc_url,
+            rpc.as_ref().map(|r| r.addr()),
+            metrics_server.as_ref().map(|m| m.2),
+            self.core.block_time_ms
         );
         if self.b.beacon_url.is_none() {
             log::warn!("no L1 beacon URL given: fine for sequencing; derivation of the safe head will need it");
         }
         let out = Outputs { l1: l1_tx, engine: engine_tx, conductor, publisher };
-        let driver = Driver::new(node, events_rx, calls_rx, shutdown_rx, out, metrics.clone()).with_admin_state(self.b.admin_state.clone());
+        let driver = Driver::new(node, events_rx, calls_rx, shutdown_rx, out, metrics.clone())
+            .with_admin_state(self.b.admin_state.clone());
         let driver = std::thread::Builder::new().name("keel-driver".into()).spawn(move || driver.run())?;
         Ok(NodeHandle { shutdown: shutdown_tx, driver: Some(driver), threads, poll_stop, rpc, metrics_server, metrics })
     }
 }
 
-fn serve_metrics(addr: SocketAddr, metrics: Metrics) -> std::io::Result<(Arc<tiny_http::Server>, JoinHandle<()>, SocketAddr)> {
-    let server = Arc::new(tiny_http::Server::http(addr).map_err(|e| std::io::Error::other(format!("binding metrics server to {addr}: {e}")))?);
+fn serve_metrics(
+    addr: SocketAddr,
+    metrics: Metrics,
+) -> std::io::Result<(Arc<tiny_http::Server>, JoinHandle<()>, SocketAddr)> {
+    let server = Arc::new(
+        tiny_http::Server::http(addr)
+            .map_err(|e| std::io::Error::other(format!("binding metrics server to {addr}: {e}")))?,
+    );
     let bound = server.server_addr().to_ip().unwrap_or(addr);
     let s = server.clone();
     let handle = std::thread::Builder::new().name("keel-metrics".into()).spawn(move || {
@@ -376,7 +412,8 @@ fn serve_metrics(addr: SocketAddr, metrics: Metrics) -> std::io::Result<(Arc<tin
                 "/metrics" | "/" => (200, metrics.render()),
                 _ => (404, "not found: metrics are at /metrics\n".to_string()),
             };
-            let header = tiny_http::Header::from_bytes("Content-Type", "text/plain; version=0.0.4").expect("static header");
+            let header =
+                tiny_http::Header::from_bytes("Content-Type", "text/plain; version=0.0.4").expect("static header");
             let _ = req.respond(tiny_http::Response::from_string(body).with_status_code(status).with_header(header));
         }
     })?;

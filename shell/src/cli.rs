@@ -195,7 +195,9 @@ fn toml_arg(v: &toml::Value) -> Option<Vec<String>> {
         toml::Value::Integer(i) => vec![i.to_string()],
         toml::Value::Boolean(b) => vec![b.to_string()],
         toml::Value::Float(f) => vec![f.to_string()],
-        toml::Value::Array(a) => vec![a.iter().map(|x| toml_arg(x).map(|v| v.join(","))).collect::<Option<Vec<_>>>()?.join(",")],
+        toml::Value::Array(a) => {
+            vec![a.iter().map(|x| toml_arg(x).map(|v| v.join(","))).collect::<Option<Vec<_>>>()?.join(",")]
+        }
         _ => return None,
     })
 }
@@ -240,8 +242,12 @@ fn config_file_args(cmd: &clap::Command, m: &ArgMatches, path: &Path) -> Result<
     for (key, value) in flat {
         let arg = node
             .get_arguments()
-            .find(|a| a.get_long() == Some(key.as_str()) || a.get_all_aliases().is_some_and(|al| al.contains(&key.as_str())))
-            .ok_or_else(|| err(format!("unknown key {key:?}: keys are `keel node` flag names without the leading --")))?;
+            .find(|a| {
+                a.get_long() == Some(key.as_str()) || a.get_all_aliases().is_some_and(|al| al.contains(&key.as_str()))
+            })
+            .ok_or_else(|| {
+                err(format!("unknown key {key:?}: keys are `keel node` flag names without the leading --"))
+            })?;
         if key == "config" {
             return Err(err("a config file cannot name another config file".into()));
         }
@@ -271,7 +277,11 @@ pub fn rollup_config(args: &NodeArgs, chain: u64) -> Result<Rollup, CliError> {
             let (cfg, dropped) = crate::rollup_json::parse(&text)
                 .map_err(|e| CliError::RollupConfig { path: path.clone(), msg: e.to_string() })?;
             if !dropped.is_empty() {
-                log::warn!("rollup config {}: ignoring fields Keel does not know: {}", path.display(), dropped.join(", "));
+                log::warn!(
+                    "rollup config {}: ignoring fields Keel does not know: {}",
+                    path.display(),
+                    dropped.join(", ")
+                );
             }
             cfg
         }
@@ -306,20 +316,33 @@ fn recover_flag(args: &NodeArgs, recover_given: bool) -> Result<bool, CliError> 
         return Ok(args.sequencer_recover);
     }
     match std::env::var(RECOVER_ENV_ALIAS) {
-        Ok(v) => parse_bool(&v).map_err(|e| CliError::Clap(clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{RECOVER_ENV_ALIAS}: {e}\n")))),
+        Ok(v) => parse_bool(&v).map_err(|e| {
+            CliError::Clap(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("{RECOVER_ENV_ALIAS}: {e}\n"),
+            ))
+        }),
         Err(_) => Ok(false),
     }
 }
 
 /// Turns parsed flags into a node ready to start. `cwd` is where `jwt.hex` is looked for or created.
-pub fn node_builder(args: &NodeArgs, chain: u64, recover_given: bool, cwd: &Path) -> Result<RollupNodeBuilder, CliError> {
+pub fn node_builder(
+    args: &NodeArgs,
+    chain: u64,
+    recover_given: bool,
+    cwd: &Path,
+) -> Result<RollupNodeBuilder, CliError> {
     if args.mode != NodeMode::Sequencer {
         return Err(crate::builder::NodeError::ValidatorUnsupported.into());
     }
     let rollup = rollup_config(args, chain)?;
     let (jwt, jwt_path, created) = JwtSecret::load_or_create(args.l2_jwt_secret.as_deref(), cwd)?;
     if created {
-        log::warn!("no JWT secret given: created {} (mode 0600); configure the engine with the same file", jwt_path.display());
+        log::warn!(
+            "no JWT secret given: created {} (mode 0600); configure the engine with the same file",
+            jwt_path.display()
+        );
     } else {
         log::info!("engine JWT secret loaded from {}", jwt_path.display());
     }
@@ -338,7 +361,10 @@ pub fn node_builder(args: &NodeArgs, chain: u64, recover_given: bool, cwd: &Path
             seal_margin_ms: args.seal_margin_ms,
         })
         .with_jwt_secret(jwt)
-        .with_rpc(RpcConfig { addr: SocketAddr::new(args.rpc_addr, args.rpc_port), enable_admin: args.rpc_enable_admin })
+        .with_rpc(RpcConfig {
+            addr: SocketAddr::new(args.rpc_addr, args.rpc_port),
+            enable_admin: args.rpc_enable_admin,
+        })
         .with_static_followers(args.static_followers.clone());
     if let Some(u) = &args.l1_eth_rpc {
         b = b.with_l1_provider_rpc_url(u.clone());
@@ -370,7 +396,9 @@ pub fn node_builder(args: &NodeArgs, chain: u64, recover_given: bool, cwd: &Path
 pub fn recover_given(argv: &[std::ffi::OsString]) -> bool {
     let m = Cli::command().try_get_matches_from(argv);
     match m.as_ref().ok().and_then(|m| m.subcommand_matches("node")) {
-        Some(n) => matches!(n.value_source("sequencer_recover"), Some(ValueSource::CommandLine | ValueSource::EnvVariable)),
+        Some(n) => {
+            matches!(n.value_source("sequencer_recover"), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+        }
         None => false,
     }
 }

@@ -3,14 +3,13 @@
 
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{
-    ExecutionPayloadFieldV2, ExecutionPayloadInputV2, ForkchoiceState, ForkchoiceUpdated,
-    PayloadId, PayloadStatus, PayloadStatusEnum,
+    ExecutionPayloadFieldV2, ExecutionPayloadInputV2, ForkchoiceState, ForkchoiceUpdated, PayloadId, PayloadStatus,
+    PayloadStatusEnum,
+};
+use keel_core::{
+    Attributes, EngineVersion, L1Block, L1BlockRef, L2BlockRef, OpExecutionPayloadEnvelope, RpcError, SyncStatus,
 };
 use kona_genesis::ChainGenesis;
-use keel_core::{
-    Attributes, EngineVersion, L1Block, L1BlockRef, L2BlockRef, OpExecutionPayloadEnvelope, RpcError,
-    SyncStatus,
-};
 use op_alloy_rpc_types_engine::OpExecutionPayload;
 use serde_json::{json, Value};
 
@@ -107,25 +106,33 @@ pub fn l2_block(method: &str, v: Value, genesis: &ChainGenesis) -> Result<Option
     let timestamp = quantity(method, &v, "timestamp")?;
     let (l1_origin, seq_num) = if number == genesis.l2.number {
         if block_hash != genesis.l2.hash {
-            return Err(bad(method, format!("genesis block hash {block_hash:#x} differs from the rollup config's {:#x}", genesis.l2.hash)));
+            return Err(bad(
+                method,
+                format!("genesis block hash {block_hash:#x} differs from the rollup config's {:#x}", genesis.l2.hash),
+            ));
         }
         (genesis.l1, 0)
     } else {
-        let first = v
-            .get("transactions")
-            .and_then(Value::as_array)
-            .and_then(|txs| txs.first())
-            .ok_or_else(|| bad(method, format!("block {number} has no transactions (an L1 info deposit is required)")))?;
-        let input = first
-            .get("input")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(method, format!("block {number}: first transaction has no input (request full transactions)")))?;
-        let data = hex_bytes(input).ok_or_else(|| bad(method, format!("block {number}: first transaction input is not hex")))?;
+        let first = v.get("transactions").and_then(Value::as_array).and_then(|txs| txs.first()).ok_or_else(|| {
+            bad(method, format!("block {number} has no transactions (an L1 info deposit is required)"))
+        })?;
+        let input = first.get("input").and_then(Value::as_str).ok_or_else(|| {
+            bad(method, format!("block {number}: first transaction has no input (request full transactions)"))
+        })?;
+        let data = hex_bytes(input)
+            .ok_or_else(|| bad(method, format!("block {number}: first transaction input is not hex")))?;
         let info = keel_core::l1_info::L1BlockInfo::decode(&data)
             .map_err(|e| bad(method, format!("block {number}: first transaction is not an L1 info deposit: {e}")))?;
         (info.id(), info.sequence_number())
     };
-    Ok(Some(L2BlockRef { hash: block_hash, number, parent_hash, time_ms: timestamp.saturating_mul(1000), l1_origin, seq_num }))
+    Ok(Some(L2BlockRef {
+        hash: block_hash,
+        number,
+        parent_hash,
+        time_ms: timestamp.saturating_mul(1000),
+        l1_origin,
+        seq_num,
+    }))
 }
 
 /// Most receipts accepted for one L1 block (a block holds at most a few thousand transactions).
@@ -149,7 +156,10 @@ pub fn receipts(method: &str, v: Value) -> Result<Vec<alloy_consensus::Receipt>,
         .map(|(i, r)| {
             let status = quantity(method, r, "status").map_err(|e| bad(method, format!("receipt {i}: {e}")))? == 1;
             let cumulative_gas_used = quantity(method, r, "cumulativeGasUsed").unwrap_or(0);
-            let logs = r.get("logs").and_then(Value::as_array).ok_or_else(|| bad(method, format!("receipt {i} has no logs array")))?;
+            let logs = r
+                .get("logs")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad(method, format!("receipt {i} has no logs array")))?;
             if logs.len() > MAX_LOGS_PER_RECEIPT {
                 return Err(bad(method, format!("receipt {i} has {} logs", logs.len())));
             }
@@ -174,7 +184,11 @@ pub fn receipts(method: &str, v: Value) -> Result<Vec<alloy_consensus::Receipt>,
                     Ok(alloy_primitives::Log::new_unchecked(address, topics, data))
                 })
                 .collect::<Result<Vec<_>, RpcError>>()?;
-            Ok(alloy_consensus::Receipt { status: alloy_consensus::Eip658Value::Eip658(status), cumulative_gas_used, logs })
+            Ok(alloy_consensus::Receipt {
+                status: alloy_consensus::Eip658Value::Eip658(status),
+                cumulative_gas_used,
+                logs,
+            })
         })
         .collect()
 }
@@ -289,9 +303,8 @@ pub fn get_payload_result(version: EngineVersion, v: Value) -> Result<OpExecutio
 /// Params of `engine_newPayloadVx` for a sealed envelope.
 pub fn new_payload_params(version: EngineVersion, env: &OpExecutionPayloadEnvelope) -> Result<Value, RpcError> {
     let root = env.parent_beacon_block_root.unwrap_or_default();
-    let mismatch = |have: &str| {
-        RpcError::Transport(format!("cannot send a {have} payload with {}", new_payload_method(version)))
-    };
+    let mismatch =
+        |have: &str| RpcError::Transport(format!("cannot send a {have} payload with {}", new_payload_method(version)));
     Ok(match (version, &env.execution_payload) {
         (EngineVersion::V1 | EngineVersion::V2, OpExecutionPayload::V1(p)) => {
             json!([ExecutionPayloadInputV2 { execution_payload: p.clone(), withdrawals: None }])
@@ -402,7 +415,10 @@ mod tests {
         assert!(l2_block("eth_getBlockByNumber", v, &genesis).unwrap_err().to_string().contains("timestamp"));
         let v = json!({"number": "0x5", "hash": B256::repeat_byte(1), "parentHash": B256::repeat_byte(2),
             "timestamp": "0x10", "transactions": [{"input": "0x1234"}]});
-        assert!(l2_block("eth_getBlockByNumber", v, &genesis).unwrap_err().to_string().contains("not an L1 info deposit"));
+        assert!(l2_block("eth_getBlockByNumber", v, &genesis)
+            .unwrap_err()
+            .to_string()
+            .contains("not an L1 info deposit"));
     }
 
     #[test]

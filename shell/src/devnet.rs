@@ -107,14 +107,23 @@ pub fn run(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result<
     }
 }
 
-fn node_builder(args: &DevnetArgs, rollup: keel_core::Rollup, l1: String, engine: String, jwt: JwtSecret) -> crate::builder::RollupNodeBuilder {
+fn node_builder(
+    args: &DevnetArgs,
+    rollup: keel_core::Rollup,
+    l1: String,
+    engine: String,
+    jwt: JwtSecret,
+) -> crate::builder::RollupNodeBuilder {
     let mut builder = RollupNode::builder(rollup)
         .with_mode(NodeMode::Sequencer)
         .with_sequencer_config(SequencerConfig { seal_margin_ms: args.seal_margin_ms, ..Default::default() })
         .with_l1_provider_rpc_url(l1)
         .with_l2_engine_rpc_url(engine)
         .with_jwt_secret(jwt)
-        .with_rpc(RpcConfig { addr: SocketAddr::new(args.rpc_addr, args.rpc_port), enable_admin: args.rpc_enable_admin })
+        .with_rpc(RpcConfig {
+            addr: SocketAddr::new(args.rpc_addr, args.rpc_port),
+            enable_admin: args.rpc_enable_admin,
+        })
         .with_block_time_ms(args.block_time_ms)
         .with_l1_poll_interval(Duration::from_millis(500));
     if args.metrics_enabled {
@@ -125,7 +134,11 @@ fn node_builder(args: &DevnetArgs, rollup: keel_core::Rollup, l1: String, engine
 
 fn print_endpoints(out: &mut dyn Write, node: &crate::builder::NodeHandle, args: &DevnetArgs) {
     if let Some(a) = node.rpc_addr() {
-        let _ = writeln!(out, "  rpc:     http://{a}  (optimism_syncStatus{})", if args.rpc_enable_admin { ", admin_*" } else { "" });
+        let _ = writeln!(
+            out,
+            "  rpc:     http://{a}  (optimism_syncStatus{})",
+            if args.rpc_enable_admin { ", admin_*" } else { "" }
+        );
     }
     if let Some(a) = node.metrics_addr() {
         let _ = writeln!(out, "  metrics: http://{a}/metrics");
@@ -150,13 +163,25 @@ fn run_op_geth(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Res
             Tools::build(&dir)?
         }
     };
-    let work = args.datadir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("keel-devnet-op-geth-{}", std::process::id())));
+    let work = args
+        .datadir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("keel-devnet-op-geth-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(work.join("geth"));
     let block_time_s = args.block_time_ms / 1000;
-    let chain = Chain::up(&tools, &work, args.l1_block_time_s.max(1), |t| ChainPlan { block_time: block_time_s, ..ChainPlan::jovian_at_genesis(t) })?;
-    let node = node_builder(args, chain.rollup.clone(), chain.anvil.url.clone(), chain.geth.auth_url.clone(), chain.jwt.clone())
-        .build()?
-        .start()?;
+    let chain = Chain::up(&tools, &work, args.l1_block_time_s.max(1), |t| ChainPlan {
+        block_time: block_time_s,
+        ..ChainPlan::jovian_at_genesis(t)
+    })?;
+    let node = node_builder(
+        args,
+        chain.rollup.clone(),
+        chain.anvil.url.clone(),
+        chain.geth.auth_url.clone(),
+        chain.jwt.clone(),
+    )
+    .build()?
+    .start()?;
     let _ = writeln!(
         out,
         "keel devnet: anvil L1 at {} (blocks every {} s), op-geth at {} (engine {} with JWT), {} s L2 blocks, chain {}",
@@ -180,7 +205,10 @@ fn run_op_geth(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Res
     while !stop.load(Ordering::Relaxed) && !node.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
         let Ok(Some(b)) = chain.geth.block("latest", true) else { continue };
-        let Some(number) = b["number"].as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()) else { continue };
+        let Some(number) = b["number"].as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        else {
+            continue;
+        };
         if number == last {
             continue;
         }
@@ -206,7 +234,11 @@ fn run_op_geth(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Res
     }
     node.stop();
     let exit = node.join();
-    let _ = writeln!(out, "keel devnet: stopped after {blocks} blocks in {:.1} s ({exit:?}); op-geth and anvil stop now", started.elapsed().as_secs_f64());
+    let _ = writeln!(
+        out,
+        "keel devnet: stopped after {blocks} blocks in {:.1} s ({exit:?}); op-geth and anvil stop now",
+        started.elapsed().as_secs_f64()
+    );
     drop(chain);
     if args.datadir.is_none() {
         let _ = std::fs::remove_dir_all(&work);
@@ -267,7 +299,11 @@ fn run_sim(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result<
     node.stop();
     let exit = node.join();
     let blocks = world.engine_head().number - start_number;
-    let _ = writeln!(out, "keel devnet: stopped after {blocks} blocks in {:.1} s ({exit:?})", started.elapsed().as_secs_f64());
+    let _ = writeln!(
+        out,
+        "keel devnet: stopped after {blocks} blocks in {:.1} s ({exit:?})",
+        started.elapsed().as_secs_f64()
+    );
     world.stop();
     Ok(DevnetSummary { blocks, clean: exit == crate::driver::Exit::Stopped })
 }
@@ -285,7 +321,15 @@ mod tests {
 
     #[test]
     fn devnet_sequences_live_blocks_with_sub_second_block_times() {
-        let mut args = T::parse_from(["t", "--block-time-ms=250", "--blocks=8", "--port=0", "--metrics.enabled", "--metrics.port=0"]).d;
+        let mut args = T::parse_from([
+            "t",
+            "--block-time-ms=250",
+            "--blocks=8",
+            "--port=0",
+            "--metrics.enabled",
+            "--metrics.port=0",
+        ])
+        .d;
         args.l1_block_time_s = 2;
         let stop = AtomicBool::new(false);
         let mut out = Vec::new();

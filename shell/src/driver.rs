@@ -68,8 +68,26 @@ pub struct Driver {
 
 impl Driver {
     /// A driver around `node`.
-    pub fn new(node: Node, events_rx: Receiver<Event>, calls_rx: Receiver<RpcCall>, shutdown_rx: Receiver<()>, out: Outputs, metrics: Metrics) -> Self {
-        Self { node, events_rx, calls_rx, shutdown_rx, out, waiting: HashMap::new(), admin_state: None, next_reply: 1, local: VecDeque::new(), metrics }
+    pub fn new(
+        node: Node,
+        events_rx: Receiver<Event>,
+        calls_rx: Receiver<RpcCall>,
+        shutdown_rx: Receiver<()>,
+        out: Outputs,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            node,
+            events_rx,
+            calls_rx,
+            shutdown_rx,
+            out,
+            waiting: HashMap::new(),
+            admin_state: None,
+            next_reply: 1,
+            local: VecDeque::new(),
+            metrics,
+        }
     }
 
     /// Persist admin start/stop to this state file (`--rpc.admin-state`).
@@ -198,10 +216,30 @@ impl Driver {
         let m = &self.metrics;
         while let Some(r) = self.node.poll_report() {
             let secs = |ms: u64| ms as f64 / 1000.0;
-            m.observe("keel_block_build_seconds", "Build start to sealed payload", &[], secs(r.sealed_at.saturating_sub(r.build_started_at)));
-            m.observe("keel_block_seal_delay_seconds", "Sealed payload received minus seal target", &[], secs(r.sealed_at.saturating_sub(r.seal_target)));
-            m.observe("keel_block_insert_seconds", "Sealed payload to new unsafe head (commit, insert, forkchoice)", &[], secs(r.completed_at.saturating_sub(r.sealed_at)));
-            m.observe("keel_block_lag_seconds", "New unsafe head time minus block timestamp", &[], secs(r.completed_at.saturating_sub(r.block.time_ms)));
+            m.observe(
+                "keel_block_build_seconds",
+                "Build start to sealed payload",
+                &[],
+                secs(r.sealed_at.saturating_sub(r.build_started_at)),
+            );
+            m.observe(
+                "keel_block_seal_delay_seconds",
+                "Sealed payload received minus seal target",
+                &[],
+                secs(r.sealed_at.saturating_sub(r.seal_target)),
+            );
+            m.observe(
+                "keel_block_insert_seconds",
+                "Sealed payload to new unsafe head (commit, insert, forkchoice)",
+                &[],
+                secs(r.completed_at.saturating_sub(r.sealed_at)),
+            );
+            m.observe(
+                "keel_block_lag_seconds",
+                "New unsafe head time minus block timestamp",
+                &[],
+                secs(r.completed_at.saturating_sub(r.block.time_ms)),
+            );
         }
         let st = self.node.stats().clone();
         let counters: [(&'static str, &'static str, u64); 11] = [
@@ -226,13 +264,38 @@ impl Driver {
         m.set("keel_safe_head_number", "Safe L2 head", &[], num(heads.safe.map(|b| b.number)));
         m.set("keel_finalized_head_number", "Finalized L2 head", &[], num(heads.finalized.map(|b| b.number)));
         m.set("keel_l1_head_number", "Latest L1 block seen", &[], num(heads.l1_head.map(|b| b.number)));
-        m.set("keel_l1_finalized_number", "Latest finalized L1 block seen", &[], num(heads.l1_finalized.map(|b| b.number)));
+        m.set(
+            "keel_l1_finalized_number",
+            "Latest finalized L1 block seen",
+            &[],
+            num(heads.l1_finalized.map(|b| b.number)),
+        );
         let lag = heads.unsafe_head.map(|u| now_ms().saturating_sub(u.time_ms) as f64 / 1000.0).unwrap_or(0.0);
         m.set("keel_unsafe_head_lag_seconds", "Wall time minus unsafe head timestamp", &[], lag);
-        m.set("keel_sequencer_active", "1 if the sequencer is building blocks", &[], self.node.is_active() as u8 as f64);
-        m.set("keel_sequencer_halted", "1 after a critical error until admin_startSequencer", &[], self.node.halted().is_some() as u8 as f64);
+        m.set(
+            "keel_sequencer_active",
+            "1 if the sequencer is building blocks",
+            &[],
+            self.node.is_active() as u8 as f64,
+        );
+        m.set(
+            "keel_sequencer_halted",
+            "1 after a critical error until admin_startSequencer",
+            &[],
+            self.node.halted().is_some() as u8 as f64,
+        );
         m.set("keel_sequencer_recover_mode", "1 in recovery mode", &[], self.node.recover_mode() as u8 as f64);
-        m.set("keel_sequencer_safe_lag_stalled", "1 while max-safe-lag pauses building", &[], self.node.is_safe_lag_stalled() as u8 as f64);
-        m.set("keel_publish_queue_length", "Blocks waiting to be posted to followers", &[], self.out.publisher.queued() as f64);
+        m.set(
+            "keel_sequencer_safe_lag_stalled",
+            "1 while max-safe-lag pauses building",
+            &[],
+            self.node.is_safe_lag_stalled() as u8 as f64,
+        );
+        m.set(
+            "keel_publish_queue_length",
+            "Blocks waiting to be posted to followers",
+            &[],
+            self.out.publisher.queued() as f64,
+        );
     }
 }

@@ -61,7 +61,9 @@ pub fn parse(text: &str, source: &str) -> Result<BlobSchedule, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keel_core::blob_fee::{BPO1_UPDATE_FRACTION, BPO2_UPDATE_FRACTION, CANCUN_UPDATE_FRACTION, PRAGUE_UPDATE_FRACTION};
+    use keel_core::blob_fee::{
+        BPO1_UPDATE_FRACTION, BPO2_UPDATE_FRACTION, CANCUN_UPDATE_FRACTION, PRAGUE_UPDATE_FRACTION,
+    };
 
     /// A devnet L1 in go-ethereum's genesis format: Cancun at 0, Prague and Osaka at 100, BPO1 at 200, BPO2 at 300,
     /// with a custom BPO2 fraction to show the file, not a built-in table, decides.
@@ -94,7 +96,8 @@ mod tests {
     fn direct_format_and_errors() {
         let direct = r#"{"chainId":1,"cancunTime":10,"blobSchedule":{"cancun":{"baseFeeUpdateFraction":3338477}}}"#;
         assert_eq!(parse(direct, "f").unwrap().update_fraction(10, false), CANCUN_UPDATE_FRACTION);
-        let missing = r#"{"cancunTime":10,"pragueTime":20,"blobSchedule":{"cancun":{"baseFeeUpdateFraction":3338477}}}"#;
+        let missing =
+            r#"{"cancunTime":10,"pragueTime":20,"blobSchedule":{"cancun":{"baseFeeUpdateFraction":3338477}}}"#;
         assert!(parse(missing, "f").unwrap_err().contains("blobSchedule.prague is missing"));
         assert!(parse(r#"{"cancunTime":"x"}"#, "f").unwrap_err().contains("cancunTime"));
         assert!(parse("{}", "f").unwrap_err().contains("no blob fork"));

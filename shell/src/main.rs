@@ -26,7 +26,9 @@ fn main() -> ExitCode {
     };
     // The devnet's status lines are its main output; its node logs only warnings unless RUST_LOG says otherwise.
     let default_level = if matches!(parsed.command, Command::Devnet(_)) { "warn" } else { "info" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level)).format_timestamp_millis().init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .format_timestamp_millis()
+        .init();
     match parsed.command {
         Command::Node(args) => {
             let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());

@@ -93,15 +93,21 @@ impl Metrics {
 
     /// Records an observation (seconds).
     pub fn observe(&self, name: &'static str, help: &'static str, l: &[(&'static str, &str)], seconds: f64) {
-        self.update(|i| &mut i.histograms, name, help, l, |h| {
-            for (i, b) in BUCKETS.iter().enumerate() {
-                if seconds <= *b {
-                    h.counts[i] += 1;
+        self.update(
+            |i| &mut i.histograms,
+            name,
+            help,
+            l,
+            |h| {
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    if seconds <= *b {
+                        h.counts[i] += 1;
+                    }
                 }
-            }
-            h.count += 1;
-            h.sum += seconds;
-        });
+                h.count += 1;
+                h.sum += seconds;
+            },
+        );
     }
 
     /// Current value of a gauge or counter (tests and status lines).

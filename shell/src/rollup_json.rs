@@ -36,7 +36,9 @@ pub enum RollupJsonError {
 fn take_u64(m: &mut Map<String, Value>, key: &str) -> Result<Option<u64>, RollupJsonError> {
     match m.remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| RollupJsonError::Invalid(format!("{key} must be a number, got {v}"))),
+        Some(v) => {
+            v.as_u64().map(Some).ok_or_else(|| RollupJsonError::Invalid(format!("{key} must be a number, got {v}")))
+        }
     }
 }
 
@@ -64,7 +66,9 @@ pub fn parse_value(mut v: Value) -> Result<(Rollup, Vec<String>), RollupJsonErro
     let keep_karst_upgrade_gas = match m.remove("keep_karst_upgrade_gas") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => b,
-        Some(other) => return Err(RollupJsonError::Invalid(format!("keep_karst_upgrade_gas must be a boolean, got {other}"))),
+        Some(other) => {
+            return Err(RollupJsonError::Invalid(format!("keep_karst_upgrade_gas must be a boolean, got {other}")))
+        }
     };
     let mut dropped = Vec::new();
     let base = loop {
@@ -72,13 +76,16 @@ pub fn parse_value(mut v: Value) -> Result<(Rollup, Vec<String>), RollupJsonErro
             Ok(cfg) => break cfg,
             Err(e) => {
                 let msg = e.to_string();
-                let unknown = msg.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()).map(str::to_string);
+                let unknown =
+                    msg.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()).map(str::to_string);
                 match unknown {
                     Some(field) if field.ends_with("_time") => {
                         let time = v.get(&field).and_then(Value::as_u64);
                         let fork = field.trim_end_matches("_time");
                         return match time {
-                            Some(time) => Err(keel_core::ForkError::Unsupported { fork: fork.into(), key: field, time }.into()),
+                            Some(time) => {
+                                Err(keel_core::ForkError::Unsupported { fork: fork.into(), key: field, time }.into())
+                            }
                             // A null time schedules nothing.
                             None => {
                                 remove_key(&mut v, &field);
@@ -87,7 +94,9 @@ pub fn parse_value(mut v: Value) -> Result<(Rollup, Vec<String>), RollupJsonErro
                             }
                         };
                     }
-                    Some(field) if dropped.len() < MAX_DROPPED_FIELDS && remove_key(&mut v, &field) => dropped.push(field),
+                    Some(field) if dropped.len() < MAX_DROPPED_FIELDS && remove_key(&mut v, &field) => {
+                        dropped.push(field)
+                    }
                     _ => return Err(RollupJsonError::Invalid(format!("not a valid op-node rollup.json: {msg}"))),
                 }
             }
@@ -214,9 +223,14 @@ mod tests {
         let (cfg, mut dropped) = parse_value(v).unwrap();
         assert_eq!(cfg.karst_time, Some(1_783_526_401));
         dropped.sort();
-        assert!(dropped.contains(&"some_future_field".to_string()) && dropped.contains(&"someNewField".to_string()), "{dropped:?}");
+        assert!(
+            dropped.contains(&"some_future_field".to_string()) && dropped.contains(&"someNewField".to_string()),
+            "{dropped:?}"
+        );
         assert!(matches!(parse("{"), Err(RollupJsonError::Invalid(m)) if m.contains("not valid JSON")));
-        assert!(matches!(parse("{\"block_time\": \"x\"}"), Err(RollupJsonError::Invalid(m)) if m.contains("rollup.json")));
+        assert!(
+            matches!(parse("{\"block_time\": \"x\"}"), Err(RollupJsonError::Invalid(m)) if m.contains("rollup.json"))
+        );
         let mut v = op_mainnet_json();
         v["keep_karst_upgrade_gas"] = json!("yes");
         assert!(parse_value(v).is_err(), "a non-boolean keep flag is refused, not guessed");
@@ -230,7 +244,11 @@ mod tests {
             let e = parse_value(v).unwrap_err();
             assert_eq!(
                 e,
-                RollupJsonError::Fork(keel_core::ForkError::Unsupported { fork: fork.into(), key: key.into(), time: 1_900_000_000 })
+                RollupJsonError::Fork(keel_core::ForkError::Unsupported {
+                    fork: fork.into(),
+                    key: key.into(),
+                    time: 1_900_000_000
+                })
             );
             let msg = e.to_string();
             assert!(msg.contains("Lagoon") && msg.contains("1900000000") && msg.contains(key), "{msg}");
@@ -268,7 +286,11 @@ mod tests {
             let (back, _) = parse(&v.to_string()).unwrap();
             assert_eq!(back.genesis, cfg.genesis, "chain {id}");
             assert_eq!(back.hardforks, cfg.hardforks, "chain {id}");
-            assert_eq!((back.karst_time, back.keep_karst_upgrade_gas), (cfg.karst_time, cfg.keep_karst_upgrade_gas), "chain {id}");
+            assert_eq!(
+                (back.karst_time, back.keep_karst_upgrade_gas),
+                (cfg.karst_time, cfg.keep_karst_upgrade_gas),
+                "chain {id}"
+            );
         }
     }
 }

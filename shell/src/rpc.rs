@@ -36,7 +36,8 @@ fn unix_secs() -> u64 {
 impl RpcClient {
     /// A client for `url` (`name` appears in errors: "engine", "L1", "conductor") with a per-call deadline.
     pub fn new(name: &'static str, url: &str, timeout: Duration, jwt: Option<JwtSecret>, max_response: u64) -> Self {
-        let agent = ureq::AgentBuilder::new().timeout(timeout).timeout_connect(timeout.min(Duration::from_secs(5))).build();
+        let agent =
+            ureq::AgentBuilder::new().timeout(timeout).timeout_connect(timeout.min(Duration::from_secs(5))).build();
         Self { name, url: url.to_string(), agent, jwt, max_response, next_id: AtomicU64::new(1) }
     }
 
@@ -60,7 +61,10 @@ impl RpcClient {
                 let mut text = String::new();
                 let _ = r.into_reader().take(512).read_to_string(&mut text);
                 if code == 401 || code == 403 {
-                    return Err(ctx(format!("authentication failed (HTTP {code}): check the JWT secret; server said {:?}", text.trim())));
+                    return Err(ctx(format!(
+                        "authentication failed (HTTP {code}): check the JWT secret; server said {:?}",
+                        text.trim()
+                    )));
                 }
                 // A JSON-RPC error may come with a non-200 status; prefer it when present.
                 if let Ok(v) = serde_json::from_str::<Value>(&text) {

@@ -64,7 +64,10 @@ pub struct RpcServer {
 impl RpcServer {
     /// Binds `addr` and starts serving.
     pub fn start(addr: SocketAddr, ctx: ServerContext) -> std::io::Result<Self> {
-        let server = Arc::new(tiny_http::Server::http(addr).map_err(|e| std::io::Error::other(format!("binding RPC server to {addr}: {e}")))?);
+        let server = Arc::new(
+            tiny_http::Server::http(addr)
+                .map_err(|e| std::io::Error::other(format!("binding RPC server to {addr}: {e}")))?,
+        );
         let addr = server.server_addr().to_ip().unwrap_or(addr);
         let ctx = Arc::new(ctx);
         let threads = (0..SERVER_THREADS)
@@ -118,17 +121,41 @@ fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
         };
     }
     if *req.method() != tiny_http::Method::Post {
-        return respond(req, 405, error_object(Value::Null, fail(INVALID_REQUEST, "JSON-RPC requests must be POSTed")).to_string());
+        return respond(
+            req,
+            405,
+            error_object(Value::Null, fail(INVALID_REQUEST, "JSON-RPC requests must be POSTed")).to_string(),
+        );
     }
     if req.body_length().is_some_and(|n| n > MAX_REQUEST_BYTES) {
-        return respond(req, 413, error_object(Value::Null, fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes"))).to_string());
+        return respond(
+            req,
+            413,
+            error_object(
+                Value::Null,
+                fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes")),
+            )
+            .to_string(),
+        );
     }
     let mut body = Vec::new();
     if let Err(e) = req.as_reader().take(MAX_REQUEST_BYTES as u64 + 1).read_to_end(&mut body) {
-        return respond(req, 400, error_object(Value::Null, fail(PARSE_ERROR, format!("reading request: {e}"))).to_string());
+        return respond(
+            req,
+            400,
+            error_object(Value::Null, fail(PARSE_ERROR, format!("reading request: {e}"))).to_string(),
+        );
     }
     if body.len() > MAX_REQUEST_BYTES {
-        return respond(req, 413, error_object(Value::Null, fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes"))).to_string());
+        return respond(
+            req,
+            413,
+            error_object(
+                Value::Null,
+                fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes")),
+            )
+            .to_string(),
+        );
     }
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -139,7 +166,9 @@ fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
     };
     let out = match parsed {
         Value::Array(items) if items.is_empty() => error_object(Value::Null, fail(INVALID_REQUEST, "empty batch")),
-        Value::Array(items) if items.len() > MAX_BATCH => error_object(Value::Null, fail(INVALID_REQUEST, format!("batch larger than {MAX_BATCH}"))),
+        Value::Array(items) if items.len() > MAX_BATCH => {
+            error_object(Value::Null, fail(INVALID_REQUEST, format!("batch larger than {MAX_BATCH}")))
+        }
         Value::Array(items) => Value::Array(items.into_iter().map(|i| handle_one(ctx, i)).collect()),
         single => handle_one(ctx, single),
     };
@@ -164,7 +193,10 @@ fn handle_one(ctx: &ServerContext, v: Value) -> Value {
 
 /// Parameter `i` (geth's error texts: "missing value for required argument N", "invalid argument N: …").
 fn param<T: serde::de::DeserializeOwned>(params: &[Value], i: usize, what: &str) -> Result<T, Failure> {
-    let v = params.get(i).filter(|v| !v.is_null()).ok_or_else(|| fail(INVALID_PARAMS, format!("missing value for required argument {i}")))?;
+    let v = params
+        .get(i)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| fail(INVALID_PARAMS, format!("missing value for required argument {i}")))?;
     serde_json::from_value(v.clone()).map_err(|e| fail(INVALID_PARAMS, format!("invalid argument {i}: {what}: {e}")))
 }
 
@@ -176,8 +208,13 @@ fn version() -> String {
 fn max_args(method: &str) -> Option<usize> {
     Some(match method {
         "admin_startSequencer" | "admin_setRecoverMode" | "admin_postUnsafePayload" | "optimism_outputAtBlock" => 1,
-        "admin_stopSequencer" | "admin_sequencerActive" | "admin_conductorEnabled" | "admin_overrideLeader"
-        | "optimism_syncStatus" | "optimism_rollupConfig" | "optimism_version" => 0,
+        "admin_stopSequencer"
+        | "admin_sequencerActive"
+        | "admin_conductorEnabled"
+        | "admin_overrideLeader"
+        | "optimism_syncStatus"
+        | "optimism_rollupConfig"
+        | "optimism_version" => 0,
         _ => return None,
     })
 }
@@ -186,7 +223,9 @@ fn ask_core(ctx: &ServerContext, request: RpcRequest) -> Result<RpcReply, Failur
     let (tx, rx) = crossbeam_channel::bounded(1);
     match ctx.calls.try_send(RpcCall { request, reply: tx }) {
         Ok(()) => {}
-        Err(TrySendError::Full(_)) => return Err(fail(keel_core::io::RPC_SERVER_ERROR, "node busy: too many calls queued")),
+        Err(TrySendError::Full(_)) => {
+            return Err(fail(keel_core::io::RPC_SERVER_ERROR, "node busy: too many calls queued"))
+        }
         Err(TrySendError::Disconnected(_)) => return Err(fail(INTERNAL_ERROR, "the sequencer is shutting down")),
     }
     match rx.recv_timeout(CORE_REPLY_TIMEOUT) {
@@ -248,22 +287,30 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Fa
 
 fn parse_block_number(params: &[Value]) -> Result<u64, Failure> {
     let raw: String = param(params, 0, "block number (hex quantity)")?;
-    let hex = raw.strip_prefix("0x").ok_or_else(|| fail(INVALID_PARAMS, format!("block number {raw:?} is not 0x-hex")))?;
-    u64::from_str_radix(hex, 16).map_err(|_| fail(INVALID_PARAMS, format!("block number {raw:?} is not a hex quantity")))
+    let hex =
+        raw.strip_prefix("0x").ok_or_else(|| fail(INVALID_PARAMS, format!("block number {raw:?} is not 0x-hex")))?;
+    u64::from_str_radix(hex, 16)
+        .map_err(|_| fail(INVALID_PARAMS, format!("block number {raw:?} is not a hex quantity")))
 }
 
 fn output_at_block(ctx: &ServerContext, params: &[Value]) -> Result<Value, Failure> {
     let number = parse_block_number(params)?;
-    let engine_err = |e: keel_core::RpcError| fail(keel_core::io::RPC_SERVER_ERROR, format!("reading L2 block {number} from the engine: {e}"));
+    let engine_err = |e: keel_core::RpcError| {
+        fail(keel_core::io::RPC_SERVER_ERROR, format!("reading L2 block {number} from the engine: {e}"))
+    };
     let method = "eth_getBlockByNumber";
     let block = ctx.engine.call(method, json!([format!("{number:#x}"), true])).map_err(engine_err)?;
     if block.is_null() {
         return Err(fail(keel_core::io::RPC_SERVER_ERROR, format!("L2 block {number} not found")));
     }
-    let block_ref = codec::l2_block(method, block.clone(), &ctx.rollup.genesis).map_err(engine_err)?
+    let block_ref = codec::l2_block(method, block.clone(), &ctx.rollup.genesis)
+        .map_err(engine_err)?
         .ok_or_else(|| fail(keel_core::io::RPC_SERVER_ERROR, format!("L2 block {number} not found")))?;
     let field = |name: &str| -> Result<B256, Failure> {
-        block.get(name).and_then(Value::as_str).and_then(|s| s.parse().ok())
+        block
+            .get(name)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
             .ok_or_else(|| fail(keel_core::io::RPC_SERVER_ERROR, format!("L2 block {number} has no valid {name}")))
     };
     let state_root = field("stateRoot")?;
@@ -271,9 +318,13 @@ fn output_at_block(ctx: &ServerContext, params: &[Value]) -> Result<Value, Failu
     let storage_root = match block.get("withdrawalsRoot").and_then(Value::as_str) {
         Some(_) if ctx.rollup.is_isthmus_active(block_ref.timestamp()) => field("withdrawalsRoot")?,
         _ => {
-            let proof = ctx.engine.call("eth_getProof", json!([MESSAGE_PASSER, Vec::<B256>::new(), block_ref.hash])).map_err(engine_err)?;
-            proof.get("storageHash").and_then(Value::as_str).and_then(|s| s.parse().ok())
-                .ok_or_else(|| fail(keel_core::io::RPC_SERVER_ERROR, format!("eth_getProof for block {number} has no storageHash")))?
+            let proof = ctx
+                .engine
+                .call("eth_getProof", json!([MESSAGE_PASSER, Vec::<B256>::new(), block_ref.hash]))
+                .map_err(engine_err)?;
+            proof.get("storageHash").and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| {
+                fail(keel_core::io::RPC_SERVER_ERROR, format!("eth_getProof for block {number} has no storageHash"))
+            })?
         }
     };
     let mut preimage = [0u8; 128];

@@ -19,7 +19,13 @@ pub const WORKER_QUEUE: usize = 128;
 pub const PUBLISH_QUEUE: usize = 32;
 
 /// Calls `method` and records its duration and outcome; a failure is logged as a warning.
-pub fn timed_call(client: &RpcClient, m: &Metrics, target: &'static str, method: &str, params: Value) -> Result<Value, RpcError> {
+pub fn timed_call(
+    client: &RpcClient,
+    m: &Metrics,
+    target: &'static str,
+    method: &str,
+    params: Value,
+) -> Result<Value, RpcError> {
     let result = recorded_call(client, m, target, method, params);
     if let Err(e) = &result {
         log::warn!("{target} call failed method={method} error=\"{e}\"");
@@ -28,7 +34,13 @@ pub fn timed_call(client: &RpcClient, m: &Metrics, target: &'static str, method:
 }
 
 /// [`timed_call`] without the log line, for answers the caller expects and interprets.
-fn recorded_call(client: &RpcClient, m: &Metrics, target: &'static str, method: &str, params: Value) -> Result<Value, RpcError> {
+fn recorded_call(
+    client: &RpcClient,
+    m: &Metrics,
+    target: &'static str,
+    method: &str,
+    params: Value,
+) -> Result<Value, RpcError> {
     let started = Instant::now();
     let result = client.call(method, params);
     let l = [("target", target), ("method", method)];
@@ -40,7 +52,12 @@ fn recorded_call(client: &RpcClient, m: &Metrics, target: &'static str, method: 
             RpcError::Transport(_) => "transport",
             RpcError::Timeout => "timeout",
         };
-        m.inc("keel_rpc_errors_total", "Outbound JSON-RPC call failures", &[("target", target), ("method", method), ("class", class)], 1.0);
+        m.inc(
+            "keel_rpc_errors_total",
+            "Outbound JSON-RPC call failures",
+            &[("target", target), ("method", method), ("class", class)],
+            1.0,
+        );
     }
     result
 }
@@ -49,7 +66,12 @@ fn answer(id: keel_core::RequestId, r: Result<Event, RpcError>) -> Event {
     r.unwrap_or_else(|error| Event::RequestFailed { id, error })
 }
 
-fn spawn_loop(name: &str, rx: Receiver<Command>, events: Sender<Event>, mut handle: impl FnMut(Command) -> Option<Event> + Send + 'static) -> JoinHandle<()> {
+fn spawn_loop(
+    name: &str,
+    rx: Receiver<Command>,
+    events: Sender<Event>,
+    mut handle: impl FnMut(Command) -> Option<Event> + Send + 'static,
+) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
@@ -65,7 +87,13 @@ fn spawn_loop(name: &str, rx: Receiver<Command>, events: Sender<Event>, mut hand
 }
 
 /// Fetches and decodes an L1 block, counting header-hash mismatches.
-fn fetch_l1_block(client: &RpcClient, m: &Metrics, check: codec::HashCheck, method: &str, params: Value) -> Result<Option<keel_core::L1Block>, RpcError> {
+fn fetch_l1_block(
+    client: &RpcClient,
+    m: &Metrics,
+    check: codec::HashCheck,
+    method: &str,
+    params: Value,
+) -> Result<Option<keel_core::L1Block>, RpcError> {
     let found = timed_call(client, m, "l1", method, params).and_then(|v| codec::l1_block(method, v, check))?;
     Ok(found.map(|(block, mismatch)| {
         if mismatch {
@@ -76,7 +104,12 @@ fn fetch_l1_block(client: &RpcClient, m: &Metrics, check: codec::HashCheck, meth
 }
 
 /// Receipts of an L1 block: `eth_getBlockReceipts`, or per transaction where the node lacks that method.
-fn fetch_receipts(client: &RpcClient, m: &Metrics, per_tx: &mut bool, hash: alloy_primitives::B256) -> Result<Vec<alloy_consensus::Receipt>, RpcError> {
+fn fetch_receipts(
+    client: &RpcClient,
+    m: &Metrics,
+    per_tx: &mut bool,
+    hash: alloy_primitives::B256,
+) -> Result<Vec<alloy_consensus::Receipt>, RpcError> {
     if !*per_tx {
         let method = "eth_getBlockReceipts";
         match timed_call(client, m, "l1", method, json!([hash])) {
@@ -99,8 +132,10 @@ fn fetch_receipts(client: &RpcClient, m: &Metrics, per_tx: &mut bool, hash: allo
     }
     let mut receipts = Vec::with_capacity(txs.len());
     for tx in txs {
-        let tx_hash = tx.as_str().map(str::to_string).or_else(|| tx.get("hash").and_then(Value::as_str).map(str::to_string));
-        let tx_hash = tx_hash.ok_or_else(|| RpcError::Transport("eth_getBlockByHash: transaction without hash".into()))?;
+        let tx_hash =
+            tx.as_str().map(str::to_string).or_else(|| tx.get("hash").and_then(Value::as_str).map(str::to_string));
+        let tx_hash =
+            tx_hash.ok_or_else(|| RpcError::Transport("eth_getBlockByHash: transaction without hash".into()))?;
         let method = "eth_getTransactionReceipt";
         let r = timed_call(client, m, "l1", method, json!([tx_hash]))?;
         receipts.extend(codec::receipts(method, Value::Array(vec![r]))?);
@@ -109,12 +144,20 @@ fn fetch_receipts(client: &RpcClient, m: &Metrics, per_tx: &mut bool, hash: allo
 }
 
 /// The L1 execution endpoint: block and receipt fetches.
-pub fn spawn_l1(client: Arc<RpcClient>, m: Metrics, check: codec::HashCheck, rx: Receiver<Command>, events: Sender<Event>) -> JoinHandle<()> {
+pub fn spawn_l1(
+    client: Arc<RpcClient>,
+    m: Metrics,
+    check: codec::HashCheck,
+    rx: Receiver<Command>,
+    events: Sender<Event>,
+) -> JoinHandle<()> {
     let mut per_tx = false;
     spawn_loop("keel-l1", rx, events, move |cmd| {
         let (id, method, params) = match cmd {
             Command::FetchL1BlockByHash { id, hash } => (id, "eth_getBlockByHash", json!([hash, false])),
-            Command::FetchL1BlockByNumber { id, number } => (id, "eth_getBlockByNumber", json!([format!("{number:#x}"), false])),
+            Command::FetchL1BlockByNumber { id, number } => {
+                (id, "eth_getBlockByNumber", json!([format!("{number:#x}"), false]))
+            }
             Command::FetchL1Receipts { id, hash } => {
                 let r = fetch_receipts(&client, &m, &mut per_tx, hash);
                 return Some(answer(id, r.map(|r| Event::L1ReceiptsFetched { id, receipts: Arc::new(r) })));
@@ -130,7 +173,14 @@ pub fn spawn_l1(client: Arc<RpcClient>, m: Metrics, check: codec::HashCheck, rx:
 }
 
 /// Polls the L1 head and finalized block; emits events when they change.
-pub fn spawn_l1_poller(client: Arc<RpcClient>, m: Metrics, check: codec::HashCheck, interval: Duration, events: Sender<Event>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+pub fn spawn_l1_poller(
+    client: Arc<RpcClient>,
+    m: Metrics,
+    check: codec::HashCheck,
+    interval: Duration,
+    events: Sender<Event>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("keel-l1-poll".into())
         .spawn(move || {
@@ -139,7 +189,9 @@ pub fn spawn_l1_poller(client: Arc<RpcClient>, m: Metrics, check: codec::HashChe
             while !stop.load(Ordering::Relaxed) {
                 let mut delay = interval;
                 for (i, tag) in ["latest", "safe", "finalized"].into_iter().enumerate() {
-                    match fetch_l1_block(&client, &m, check, "eth_getBlockByNumber", json!([tag, false])).map(|b| b.map(|b| b.info)) {
+                    match fetch_l1_block(&client, &m, check, "eth_getBlockByNumber", json!([tag, false]))
+                        .map(|b| b.map(|b| b.info))
+                    {
                         Ok(Some(r)) => {
                             backoff.reset();
                             if last[i] != Some(r.hash) {
@@ -176,7 +228,12 @@ pub fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
     }
 }
 
-fn l2_block(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, tag: String) -> Result<Option<keel_core::L2BlockRef>, RpcError> {
+fn l2_block(
+    client: &RpcClient,
+    m: &Metrics,
+    genesis: &ChainGenesis,
+    tag: String,
+) -> Result<Option<keel_core::L2BlockRef>, RpcError> {
     let method = "eth_getBlockByNumber";
     timed_call(client, m, "engine", method, json!([tag, true])).and_then(|v| codec::l2_block(method, v, genesis))
 }
@@ -184,7 +241,12 @@ fn l2_block(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, tag: String
 /// A labelled block ("safe", "finalized") that the engine may not have yet. geth answers a JSON-RPC error ("finalized
 /// block not found", "safe block not found") instead of `null` until the label was first set by a forkchoice update,
 /// erigon says "block not found"; like op-node's L2 client, any error that says "not found" means absent.
-fn l2_label(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, label: &str) -> Result<Option<keel_core::L2BlockRef>, RpcError> {
+fn l2_label(
+    client: &RpcClient,
+    m: &Metrics,
+    genesis: &ChainGenesis,
+    label: &str,
+) -> Result<Option<keel_core::L2BlockRef>, RpcError> {
     let method = "eth_getBlockByNumber";
     match recorded_call(client, m, "engine", method, json!([label, true])) {
         Err(RpcError::Rpc { message, .. }) if message.to_ascii_lowercase().contains("not found") => {
@@ -199,13 +261,25 @@ fn l2_label(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, label: &str
     }
 }
 
-fn l2_head(client: &RpcClient, m: &Metrics, genesis: &ChainGenesis, tag: &str) -> Result<keel_core::L2BlockRef, RpcError> {
-    l2_block(client, m, genesis, tag.to_string())?
-        .ok_or_else(|| RpcError::Transport(format!("engine has no {tag:?} block: is it initialised with the rollup genesis?")))
+fn l2_head(
+    client: &RpcClient,
+    m: &Metrics,
+    genesis: &ChainGenesis,
+    tag: &str,
+) -> Result<keel_core::L2BlockRef, RpcError> {
+    l2_block(client, m, genesis, tag.to_string())?.ok_or_else(|| {
+        RpcError::Transport(format!("engine has no {tag:?} block: is it initialised with the rollup genesis?"))
+    })
 }
 
 /// The L2 execution engine (authenticated engine API and eth reads).
-pub fn spawn_engine(client: Arc<RpcClient>, m: Metrics, genesis: ChainGenesis, rx: Receiver<Command>, events: Sender<Event>) -> JoinHandle<()> {
+pub fn spawn_engine(
+    client: Arc<RpcClient>,
+    m: Metrics,
+    genesis: ChainGenesis,
+    rx: Receiver<Command>,
+    events: Sender<Event>,
+) -> JoinHandle<()> {
     spawn_loop("keel-engine", rx, events, move |cmd| {
         let c = &client;
         Some(match cmd {
@@ -236,20 +310,32 @@ pub fn spawn_engine(client: Arc<RpcClient>, m: Metrics, genesis: ChainGenesis, r
                 let method = codec::fcu_method(version);
                 let r = timed_call(c, &m, "engine", method, codec::fcu_params(&state, attributes.as_deref()))
                     .and_then(|v| codec::fcu_result(method, v));
-                answer(id, r.map(|(status, payload_id)| Event::EngineResponded { id, reply: EngineReply::ForkchoiceUpdated { status, payload_id } }))
+                answer(
+                    id,
+                    r.map(|(status, payload_id)| Event::EngineResponded {
+                        id,
+                        reply: EngineReply::ForkchoiceUpdated { status, payload_id },
+                    }),
+                )
             }
             Command::GetPayload { id, version, payload_id } => {
                 let method = codec::get_payload_method(version);
                 let r = timed_call(c, &m, "engine", method, json!([payload_id]))
                     .and_then(|v| codec::get_payload_result(version, v));
-                answer(id, r.map(|env| Event::EngineResponded { id, reply: EngineReply::PayloadFetched(Arc::new(env)) }))
+                answer(
+                    id,
+                    r.map(|env| Event::EngineResponded { id, reply: EngineReply::PayloadFetched(Arc::new(env)) }),
+                )
             }
             Command::NewPayload { id, version, envelope } => {
                 let method = codec::new_payload_method(version);
                 let r = codec::new_payload_params(version, &envelope)
                     .and_then(|params| timed_call(c, &m, "engine", method, params))
                     .and_then(|v| codec::payload_status(method, v));
-                answer(id, r.map(|status| Event::EngineResponded { id, reply: EngineReply::PayloadInserted { status } }))
+                answer(
+                    id,
+                    r.map(|status| Event::EngineResponded { id, reply: EngineReply::PayloadInserted { status } }),
+                )
             }
             other => {
                 log::error!("engine worker got a command it does not handle: {other:?}");
@@ -261,11 +347,19 @@ pub fn spawn_engine(client: Arc<RpcClient>, m: Metrics, genesis: ChainGenesis, r
 
 /// The conductor: leader checks and commits. Like op-node's client, a failed call is tried once more 50 ms later
 /// if the deadline allows.
-pub fn spawn_conductor(client: Arc<RpcClient>, m: Metrics, timeout: Duration, rx: Receiver<Command>, events: Sender<Event>) -> JoinHandle<()> {
+pub fn spawn_conductor(
+    client: Arc<RpcClient>,
+    m: Metrics,
+    timeout: Duration,
+    rx: Receiver<Command>,
+    events: Sender<Event>,
+) -> JoinHandle<()> {
     spawn_loop("keel-conductor", rx, events, move |cmd| {
         let (id, method, params) = match cmd {
             Command::CheckLeader { id } => (id, "conductor_leader", json!([])),
-            Command::CommitToConductor { id, envelope } => (id, "conductor_commitUnsafePayload", json!([envelope.as_ref()])),
+            Command::CommitToConductor { id, envelope } => {
+                (id, "conductor_commitUnsafePayload", json!([envelope.as_ref()]))
+            }
             other => {
                 log::error!("conductor worker got a command it does not handle: {other:?}");
                 return None;

@@ -93,8 +93,18 @@ fn mode_is_case_insensitive() {
 #[test]
 fn kona_aliases() {
     let (n, _) = node(&[
-        "--l1", "http://a:1", "--l1.beacon", "http://b:2", "--l2", "http://c:3", "--rollup-cfg", "r.json",
-        "--rpc.port", "7000", "--l2-engine-jwt-secret", "s.hex",
+        "--l1",
+        "http://a:1",
+        "--l1.beacon",
+        "http://b:2",
+        "--l2",
+        "http://c:3",
+        "--rollup-cfg",
+        "r.json",
+        "--rpc.port",
+        "7000",
+        "--l2-engine-jwt-secret",
+        "s.hex",
     ]);
     assert_eq!(n.l1_eth_rpc.as_deref(), Some("http://a:1"));
     assert_eq!(n.l1_beacon.as_deref(), Some("http://b:2"));
@@ -110,9 +120,17 @@ fn kona_aliases() {
 #[test]
 fn keel_additions_parse() {
     let (n, _) = node(&[
-        "--rpc.addr=0.0.0.0", "--rpc.enable-admin", "--metrics.enabled", "--metrics.addr=0.0.0.0", "--metrics.port=9191",
-        "--sequencer.seal-margin=120", "--p2p.static-followers=http://f1:9545,http://f2:9545", "--l2.block-time-ms=250",
-        "--p2p.no-discovery", "--p2p.sequencer.key=0xabc", "--rpc.admin-state=/tmp/state",
+        "--rpc.addr=0.0.0.0",
+        "--rpc.enable-admin",
+        "--metrics.enabled",
+        "--metrics.addr=0.0.0.0",
+        "--metrics.port=9191",
+        "--sequencer.seal-margin=120",
+        "--p2p.static-followers=http://f1:9545,http://f2:9545",
+        "--l2.block-time-ms=250",
+        "--p2p.no-discovery",
+        "--p2p.sequencer.key=0xabc",
+        "--rpc.admin-state=/tmp/state",
     ]);
     assert!(n.rpc_enable_admin && n.metrics_enabled && n.p2p_no_discovery);
     assert_eq!(n.rpc_addr.to_string(), "0.0.0.0");
@@ -187,7 +205,12 @@ fn validator_mode_is_refused_and_missing_endpoints_are_named() {
     let (n, _) = node(&["--mode=sequencer", "--l1-eth-rpc=l1:8545", "--l2-engine-rpc=http://l2:8551"]);
     let e = node_builder(&n, 10, false, &dir).unwrap().build().unwrap_err().to_string();
     assert!(e.contains("not an http(s) URL"), "{e}");
-    let (n, _) = node(&["--mode=sequencer", "--l1-eth-rpc=http://l1", "--l2-engine-rpc=http://l2", "--sequencer.seal-margin=5000"]);
+    let (n, _) = node(&[
+        "--mode=sequencer",
+        "--l1-eth-rpc=http://l1",
+        "--l2-engine-rpc=http://l2",
+        "--sequencer.seal-margin=5000",
+    ]);
     let e = node_builder(&n, 10, false, &dir).unwrap().build().unwrap_err().to_string();
     assert!(e.contains("seal margin"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
@@ -217,7 +240,12 @@ fn rollup_config_file_is_used_and_errors_name_the_file() {
     let mut json = keel_shell::registry::lookup(10).unwrap().rollup;
     json["karst_time"] = serde_json::json!(1_783_526_401u64);
     std::fs::write(&path, json.to_string()).unwrap();
-    let (n, _) = node(&["--mode=sequencer", "--l1-eth-rpc=http://l1", "--l2-engine-rpc=http://l2", &format!("--rollup-cfg={}", path.display())]);
+    let (n, _) = node(&[
+        "--mode=sequencer",
+        "--l1-eth-rpc=http://l1",
+        "--l2-engine-rpc=http://l2",
+        &format!("--rollup-cfg={}", path.display()),
+    ]);
     let from_file = keel_shell::cli::rollup_config(&n, 999).unwrap();
     assert_eq!(from_file, keel_shell::rollup_json::parse_value(json.clone()).unwrap().0, "the file wins over --chain");
     assert_eq!(from_file.karst_time, Some(1_783_526_401));
@@ -238,7 +266,9 @@ fn rollup_config_file_is_used_and_errors_name_the_file() {
 fn toml_config_file_mirrors_flags_and_flags_override_it() {
     let dir = temp_dir("toml");
     let path = dir.join("keel.toml");
-    std::fs::write(&path, r#"
+    std::fs::write(
+        &path,
+        r#"
 mode = "Sequencer"
 l1-eth-rpc = "http://from-file:8545"
 "rpc.enable-admin" = true
@@ -250,7 +280,9 @@ max-safe-lag = 33
 
 [conductor]
 rpc = "http://conductor-from-file:8080"
-"#).unwrap();
+"#,
+    )
+    .unwrap();
     let cfg = format!("--config={}", path.display());
     let (n, _) = node(&[&cfg, "--sequencer.l1-confs=2"]);
     assert_eq!(n.mode, NodeMode::Sequencer);
@@ -274,22 +306,50 @@ fn help_lists_every_seed_flag() {
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     for flag in [
-        "--mode", "--l1-eth-rpc", "--l1-beacon", "--l2-engine-rpc", "--l2.jwt-secret", "--chain", "--sequencer.stopped",
-        "--sequencer.max-safe-lag", "--sequencer.l1-confs", "--sequencer.recover", "--conductor.rpc",
-        "--conductor.rpc.timeout", "--rpc.addr", "--rpc.port", "--rpc.enable-admin", "--metrics.enabled", "--metrics.addr",
-        "--metrics.port", "--sequencer.seal-margin", "--rollup-config", "--p2p.static-followers",
+        "--mode",
+        "--l1-eth-rpc",
+        "--l1-beacon",
+        "--l2-engine-rpc",
+        "--l2.jwt-secret",
+        "--chain",
+        "--sequencer.stopped",
+        "--sequencer.max-safe-lag",
+        "--sequencer.l1-confs",
+        "--sequencer.recover",
+        "--conductor.rpc",
+        "--conductor.rpc.timeout",
+        "--rpc.addr",
+        "--rpc.port",
+        "--rpc.enable-admin",
+        "--metrics.enabled",
+        "--metrics.addr",
+        "--metrics.port",
+        "--sequencer.seal-margin",
+        "--rollup-config",
+        "--p2p.static-followers",
     ] {
         assert!(help.contains(flag), "`keel node --help` lacks {flag}\n{help}");
     }
     for env in [
-        "KONA_NODE_MODE", "KONA_NODE_L1_ETH_RPC", "KONA_NODE_L1_BEACON", "KONA_NODE_L2_ENGINE_RPC", "KONA_NODE_L2_ENGINE_AUTH",
-        "KONA_NODE_L2_CHAIN_ID", "KONA_NODE_SEQUENCER_STOPPED", "KONA_NODE_SEQUENCER_MAX_SAFE_LAG",
-        "KONA_NODE_SEQUENCER_L1_CONFS", "KONA_NODE_SEQUENCER_RECOVER", "KONA_NODE_CONDUCTOR_RPC",
+        "KONA_NODE_MODE",
+        "KONA_NODE_L1_ETH_RPC",
+        "KONA_NODE_L1_BEACON",
+        "KONA_NODE_L2_ENGINE_RPC",
+        "KONA_NODE_L2_ENGINE_AUTH",
+        "KONA_NODE_L2_CHAIN_ID",
+        "KONA_NODE_SEQUENCER_STOPPED",
+        "KONA_NODE_SEQUENCER_MAX_SAFE_LAG",
+        "KONA_NODE_SEQUENCER_L1_CONFS",
+        "KONA_NODE_SEQUENCER_RECOVER",
+        "KONA_NODE_CONDUCTOR_RPC",
         "KONA_NODE_CONDUCTOR_RPC_TIMEOUT",
     ] {
         assert!(help.contains(env), "`keel node --help` does not mention {env}");
     }
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_keel")).args(["node", "--sequencer.l1-confs=x"]).output().unwrap();
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["node", "--sequencer.l1-confs=x"])
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2), "bad flags exit with 2");
     let validator = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
         .args(["node", "--l1-eth-rpc=http://l1", "--l2-engine-rpc=http://l2", "--l2.jwt-secret=/nonexistent"])

@@ -81,7 +81,8 @@ fn env_vars() {
     // An env var beats the config file.
     let path = dir.join("keel.toml");
     std::fs::write(&path, "\"sequencer.l1-confs\" = 9\n\"sequencer.max-safe-lag\" = 5\n").unwrap();
-    let (n, _) = with_env(&[("KONA_NODE_SEQUENCER_L1_CONFS", "3")], || parse(&[&format!("--config={}", path.display())]));
+    let (n, _) =
+        with_env(&[("KONA_NODE_SEQUENCER_L1_CONFS", "3")], || parse(&[&format!("--config={}", path.display())]));
     assert_eq!((n.l1_confs, n.max_safe_lag), (3, 5));
     std::fs::remove_dir_all(dir).unwrap();
 }

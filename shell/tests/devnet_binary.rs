@@ -9,7 +9,12 @@ fn keel_devnet_runs_from_the_binary() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.lines().filter(|l| l.starts_with("block ")).count() >= 4, "{stdout}");
     assert!(stdout.contains("keel devnet: stopped after"), "{stdout}");
 }

@@ -74,7 +74,10 @@ fn sequences_blocks_and_serves_rpc_and_metrics() {
     assert_eq!(rpc(&node, "optimism_outputAtBlock", json!(["zz"]))["error"]["code"], json!(-32602));
     assert_eq!(rpc(&node, "no_such_method", json!([]))["error"]["code"], json!(-32601));
     let r = rpc(&node, "admin_sequencerActive", json!([1]));
-    assert_eq!((r["error"]["code"].clone(), r["error"]["message"].clone()), (json!(-32602), json!("too many arguments, want at most 0")));
+    assert_eq!(
+        (r["error"]["code"].clone(), r["error"]["message"].clone()),
+        (json!(-32602), json!("too many arguments, want at most 0"))
+    );
     let r = rpc(&node, "admin_startSequencer", json!([]));
     assert_eq!(r["error"]["message"], json!("missing value for required argument 0"));
     // op-node's health endpoint.
@@ -91,16 +94,27 @@ fn sequences_blocks_and_serves_rpc_and_metrics() {
         "blockHash": format!("0x{}", "11".repeat(32)), "transactions": [], "withdrawals": [], "blobGasUsed": "0x0",
         "excessBlobGas": "0x0",
     });
-    let r = rpc(&node, "admin_postUnsafePayload", json!([{"executionPayload": payload, "parentBeaconBlockRoot": zero}]));
+    let r =
+        rpc(&node, "admin_postUnsafePayload", json!([{"executionPayload": payload, "parentBeaconBlockRoot": zero}]));
     let msg = r["error"]["message"].as_str().unwrap_or_default().to_string();
-    assert!(msg.starts_with(&format!("payload has bad block hash: 0x{}, actual block hash is: 0x", "11".repeat(32))), "{r}");
+    assert!(
+        msg.starts_with(&format!("payload has bad block hash: 0x{}, actual block hash is: 0x", "11".repeat(32))),
+        "{r}"
+    );
     let err = rpc(&node, "admin_startSequencer", json!([format!("0x{}", "11".repeat(32))]));
     assert_eq!(err["error"]["message"], json!("sequencer already running"));
 
-    let metrics = ureq::get(&format!("http://{}/metrics", node.metrics_addr().unwrap())).call().unwrap().into_string().unwrap();
-    for m in ["keel_blocks_sequenced_total", "keel_unsafe_head_number", "keel_sequencer_active 1", "keel_block_build_seconds_bucket",
-        "keel_block_seal_delay_seconds_count", "keel_rpc_duration_seconds_bucket{target=\"engine\",method=\"engine_getPayloadV3\"",
-        "keel_transactions_sequenced_total"] {
+    let metrics =
+        ureq::get(&format!("http://{}/metrics", node.metrics_addr().unwrap())).call().unwrap().into_string().unwrap();
+    for m in [
+        "keel_blocks_sequenced_total",
+        "keel_unsafe_head_number",
+        "keel_sequencer_active 1",
+        "keel_block_build_seconds_bucket",
+        "keel_block_seal_delay_seconds_count",
+        "keel_rpc_duration_seconds_bucket{target=\"engine\",method=\"engine_getPayloadV3\"",
+        "keel_transactions_sequenced_total",
+    ] {
         assert!(metrics.contains(m), "metrics lack {m}\n{metrics}");
     }
     node.stop();
@@ -154,7 +168,8 @@ fn admin_methods_need_the_admin_flag() {
         Err(ureq::Error::Status(413, _)) => {}
         other => panic!("expected 413, got {other:?}"),
     }
-    let r: Value = serde_json::from_str(&ureq::post(&url).send_string("{not json").unwrap().into_string().unwrap()).unwrap();
+    let r: Value =
+        serde_json::from_str(&ureq::post(&url).send_string("{not json").unwrap().into_string().unwrap()).unwrap();
     assert_eq!(r["error"]["code"], json!(-32700));
     node.stop();
     node.join();
@@ -169,8 +184,15 @@ fn wrong_jwt_secret_is_reported_as_authentication_failure_with_backoff() {
     assert_eq!(w.engine_head().number, 0);
     assert!(w.auth_failures() > 0);
     let metrics = node.metrics().render();
-    assert!(metrics.contains("keel_rpc_errors_total{target=\"engine\",method=\"eth_getBlockByNumber\",class=\"transport\"}"), "{metrics}");
-    let attempts = node.metrics().value("keel_rpc_calls_total", &[("target", "engine"), ("method", "eth_getBlockByNumber")]).unwrap();
+    assert!(
+        metrics
+            .contains("keel_rpc_errors_total{target=\"engine\",method=\"eth_getBlockByNumber\",class=\"transport\"}"),
+        "{metrics}"
+    );
+    let attempts = node
+        .metrics()
+        .value("keel_rpc_calls_total", &[("target", "engine"), ("method", "eth_getBlockByNumber")])
+        .unwrap();
     assert!(attempts <= 10.0, "{attempts} engine calls in 6 s: backoff, not a hot loop");
     node.stop();
     node.join();
@@ -229,7 +251,10 @@ fn conductor_gates_the_node_over_http() {
     assert_eq!(rpc(&node, "admin_conductorEnabled", json!([]))["result"], json!(true));
     w.set_leader(false);
     let head = w.engine_head().hash;
-    assert_eq!(rpc(&node, "admin_startSequencer", json!([head]))["error"]["message"], json!("sequencer is not the leader, aborting"));
+    assert_eq!(
+        rpc(&node, "admin_startSequencer", json!([head]))["error"]["message"],
+        json!("sequencer is not the leader, aborting")
+    );
     w.set_leader(true);
     assert_eq!(rpc(&node, "admin_startSequencer", json!([head]))["result"], Value::Null);
     wait_for("3 committed blocks", Duration::from_secs(15), || w.engine_head().number >= 3);

@@ -46,7 +46,11 @@ fn start_keel_with(chain: &Chain, extra: &[String], edit: impl Fn(String) -> Str
         .args(extra)
         .env("RUST_LOG", "info");
     let proc = Proc::spawn("keel", cmd, &chain.dir.join("keel.log")).unwrap();
-    Keel { proc, rpc: format!("http://127.0.0.1:{rpc_port}"), metrics: format!("http://127.0.0.1:{metrics_port}/metrics") }
+    Keel {
+        proc,
+        rpc: format!("http://127.0.0.1:{rpc_port}"),
+        metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+    }
 }
 
 impl Keel {
@@ -59,7 +63,12 @@ impl Keel {
     fn rpc_calls(&self, target: &str) -> Option<f64> {
         let text = ureq::get(&self.metrics).call().ok()?.into_string().ok()?;
         let prefix = format!("keel_rpc_calls_total{{target=\"{target}\"");
-        Some(text.lines().filter(|l| l.starts_with(&prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum())
+        Some(
+            text.lines()
+                .filter(|l| l.starts_with(&prefix))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum(),
+        )
     }
 }
 
@@ -68,7 +77,8 @@ fn now_s() -> u64 {
 }
 
 fn hex_u64(v: &Value) -> u64 {
-    u64::from_str_radix(v.as_str().unwrap_or_else(|| panic!("not a hex string: {v}")).trim_start_matches("0x"), 16).unwrap()
+    u64::from_str_radix(v.as_str().unwrap_or_else(|| panic!("not a hex string: {v}")).trim_start_matches("0x"), 16)
+        .unwrap()
 }
 
 fn hex_u256(v: &Value) -> U256 {
@@ -151,13 +161,20 @@ fn transfer(nonce: u64, to: Address, value: u64) -> Bytes {
     let key = k256::ecdsa::SigningKey::from_bytes(genesis::DEV_KEY.as_slice().into()).unwrap();
     let (sig, recid) = key.sign_prehash_recoverable(tx.signature_hash().as_slice()).unwrap();
     let bytes = sig.to_bytes();
-    let signature =
-        alloy_primitives::Signature::new(U256::from_be_slice(&bytes[..32]), U256::from_be_slice(&bytes[32..]), recid.is_y_odd());
+    let signature = alloy_primitives::Signature::new(
+        U256::from_be_slice(&bytes[..32]),
+        U256::from_be_slice(&bytes[32..]),
+        recid.is_y_odd(),
+    );
     TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into()
 }
 
 fn send(chain: &Chain, raw: &Bytes) -> Value {
-    chain.geth.rpc.call("eth_sendRawTransaction", json!([raw])).unwrap_or_else(|e| panic!("eth_sendRawTransaction: {e}"))
+    chain
+        .geth
+        .rpc
+        .call("eth_sendRawTransaction", json!([raw]))
+        .unwrap_or_else(|e| panic!("eth_sendRawTransaction: {e}"))
 }
 
 fn wait_receipt(chain: &Chain, keel: &mut Keel, tx: &Value, timeout: Duration) -> Value {
@@ -210,7 +227,10 @@ fn pool_transactions_are_included_except_while_no_tx_pool_holds() {
         assert_eq!(r["status"], "0x1", "receipt of {h}: {r}");
         let b = block(&chain, hex_u64(&r["blockNumber"]));
         assert_eq!(b["hash"], r["blockHash"], "the receipt's block is canonical");
-        assert!(hex_u64(&b["timestamp"]) + 1 >= started, "pool transaction {h} was included in a catch-up block built with noTxPool");
+        assert!(
+            hex_u64(&b["timestamp"]) + 1 >= started,
+            "pool transaction {h} was included in a catch-up block built with noTxPool"
+        );
     }
     let behind: Vec<u64> = (1..=chain.geth.head_number().unwrap())
         .filter(|n| hex_u64(&block(&chain, *n)["timestamp"]) + 2 < started)
@@ -260,13 +280,18 @@ fn a_deposit_on_anvil_reaches_l2_in_the_first_block_of_its_epoch() {
         if o.number == l1_number {
             break b;
         }
-        assert!(o.number < l1_number, "block {n} has origin {} past the deposit's L1 block {l1_number} without it", o.number);
+        assert!(
+            o.number < l1_number,
+            "block {n} has origin {} past the deposit's L1 block {l1_number} without it",
+            o.number
+        );
         n += 1;
     };
     let txs = epoch_start["transactions"].as_array().unwrap();
-    let dep = txs.iter().find(|t| t["type"] == "0x7e" && t["to"] == json!(recipient)).unwrap_or_else(|| {
-        panic!("block {n} (first of epoch {l1_number}) lacks the user deposit: {txs:?}")
-    });
+    let dep = txs
+        .iter()
+        .find(|t| t["type"] == "0x7e" && t["to"] == json!(recipient))
+        .unwrap_or_else(|| panic!("block {n} (first of epoch {l1_number}) lacks the user deposit: {txs:?}"));
     assert_eq!(hex_u256(&dep["value"]), value);
     assert_eq!(hex_u256(&dep["mint"]), value);
     assert_eq!(dep["from"], json!(genesis::DEV_ACCOUNT), "an EOA's deposit is not aliased");
@@ -306,7 +331,10 @@ fn isthmus_and_jovian_activate_mid_run_on_op_geth() {
                 creations += 1;
             }
         }
-        assert!(creations >= min_creations, "{fork}: {creations} deployments, expected the L1Block and GasPriceOracle ones");
+        assert!(
+            creations >= min_creations,
+            "{fork}: {creations} deployments, expected the L1Block and GasPriceOracle ones"
+        );
         // Before the activation block the new implementations do not exist.
         let before = block(&chain, offset - 1);
         assert!(before["transactions"].as_array().unwrap().iter().all(|t| !t["to"].is_null()));
@@ -397,7 +425,8 @@ fn an_anvil_reorg_of_the_current_origin_moves_the_chain_to_canonical_origins() {
     // Replace the last `depth` blocks; the transfer in the first new block makes its hash differ.
     let tx = json!({"from": genesis::DEV_ACCOUNT, "to": Address::repeat_byte(0x99), "value": "0x1", "gas": "0x5208"});
     chain.anvil.rpc.call("anvil_reorg", json!([depth, [[tx, 0]]])).unwrap_or_else(|e| panic!("anvil_reorg: {e}"));
-    let replaced = chain.anvil.rpc.call("eth_getBlockByNumber", json!([format!("{:#x}", current.number), false])).unwrap();
+    let replaced =
+        chain.anvil.rpc.call("eth_getBlockByNumber", json!([format!("{:#x}", current.number), false])).unwrap();
     assert_ne!(replaced["hash"], json!(current.hash), "anvil_reorg did not replace the origin");
 
     // Within a few L1 blocks, Keel's chain from genesis to head uses only canonical origins.

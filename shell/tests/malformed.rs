@@ -99,7 +99,9 @@ fn engine_answers_that_do_not_decode_are_errors_not_panics() {
         let e = codec::fcu_result(method, v).unwrap_err().to_string();
         assert!(e.contains(method), "{e}");
     }
-    let e = codec::get_payload_result(keel_core::EngineVersion::V3, json!({"executionPayload": {}})).unwrap_err().to_string();
+    let e = codec::get_payload_result(keel_core::EngineVersion::V3, json!({"executionPayload": {}}))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("engine_getPayloadV3"), "{e}");
     let e = codec::payload_status("engine_newPayloadV3", json!({"status": 5})).unwrap_err().to_string();
     assert!(e.contains("engine_newPayloadV3"), "{e}");
@@ -126,7 +128,11 @@ fn node_retries_through_a_garbage_l1_and_keeps_sequencing() {
     let node = start_node(&w, l1, jwt, SequencerConfig::default());
     let t0 = std::time::Instant::now();
     while w.engine_head().number < 4 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "no progress through a garbage L1 (head {})", w.engine_head().number);
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no progress through a garbage L1 (head {})",
+            w.engine_head().number
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(served.load(Ordering::SeqCst) > 6, "the garbage answers were served");
@@ -151,7 +157,10 @@ fn proxy_refusing(upstream: String, refused: &'static str) -> (String, Arc<Atomi
                 let id = serde_json::from_str::<serde_json::Value>(&body).map(|v| v["id"].clone()).unwrap_or_default();
                 json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!("the method {refused} does not exist/is not available")}}).to_string()
             } else {
-                ureq::post(&upstream).send_string(&body).map(|r| r.into_string().unwrap_or_default()).unwrap_or_default()
+                ureq::post(&upstream)
+                    .send_string(&body)
+                    .map(|r| r.into_string().unwrap_or_default())
+                    .unwrap_or_default()
             };
             let _ = req.respond(tiny_http::Response::from_string(text));
         }

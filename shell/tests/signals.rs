@@ -45,7 +45,8 @@ fn sigterm_mid_build_loses_no_block_and_restart_resumes() {
     let dir = std::env::temp_dir().join(format!("keel-signals-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("jwt.hex"), jwt.to_hex()).unwrap();
-    std::fs::write(dir.join("rollup.json"), keel_shell::rollup_json::to_op_node_json(&w.rollup_config()).to_string()).unwrap();
+    std::fs::write(dir.join("rollup.json"), keel_shell::rollup_json::to_op_node_json(&w.rollup_config()).to_string())
+        .unwrap();
 
     let mut child = spawn_keel(&w, &dir);
     let t0 = Instant::now();

@@ -32,7 +32,14 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     if !["run", "sweep", "list"].contains(&command.as_str()) {
         return Err(format!("unknown command {command:?}\n{USAGE}"));
     }
-    let mut a = Args { command, scenario: "steady-state".into(), seed: 1, seeds: (0, 100), blocks: None, check_determinism: false };
+    let mut a = Args {
+        command,
+        scenario: "steady-state".into(),
+        seed: 1,
+        seeds: (0, 100),
+        blocks: None,
+        check_determinism: false,
+    };
     while let Some(flag) = argv.next() {
         let mut value = |name: &str| argv.next().ok_or_else(|| format!("{name} needs a value"));
         let num = |name: &str, v: String| v.parse::<u64>().map_err(|_| format!("{name}: {v:?} is not a whole number"));

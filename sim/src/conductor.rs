@@ -59,15 +59,19 @@ impl Conductor {
 
     /// `conductor_commitUnsafePayload` from a node whose leadership is `is_leader`. Re-committing the tip is accepted
     /// (a retry after a lost answer).
-    pub fn commit_as(&mut self, is_leader: bool, env: &Arc<OpExecutionPayloadEnvelope>) -> Result<CommitOutcome, RpcError> {
+    pub fn commit_as(
+        &mut self,
+        is_leader: bool,
+        env: &Arc<OpExecutionPayloadEnvelope>,
+    ) -> Result<CommitOutcome, RpcError> {
         if !is_leader {
             return Err(RpcError::Rpc { code: -32000, message: "node is not the leader".into() });
         }
         let p = &env.execution_payload;
-        let first = p.transactions().first().ok_or_else(|| RpcError::Rpc {
-            code: -32602,
-            message: "payload without L1 info deposit".into(),
-        })?;
+        let first = p
+            .transactions()
+            .first()
+            .ok_or_else(|| RpcError::Rpc { code: -32602, message: "payload without L1 info deposit".into() })?;
         let (l1_origin, _) = decode_l1_info(first).map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
         let c = Committed {
             number: p.block_number(),

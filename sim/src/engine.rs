@@ -221,7 +221,8 @@ impl Engine {
             parent_beacon_block_root: job.attrs.payload_attributes.parent_beacon_block_root,
             execution_payload: OpExecutionPayload::V3(payload),
         };
-        let block_hash = keel_core::payload::header_hash(&envelope).map_err(|e| RpcError::Rpc { code: -32603, message: e })?;
+        let block_hash =
+            keel_core::payload::header_hash(&envelope).map_err(|e| RpcError::Rpc { code: -32603, message: e })?;
         if let OpExecutionPayload::V3(p) = &mut envelope.execution_payload {
             p.payload_inner.payload_inner.block_hash = block_hash;
         }
@@ -251,9 +252,19 @@ impl Engine {
                     let env = OpTxEnvelope::decode_2718(&mut tx.as_ref()).ok()?;
                     env.as_deposit().map(|d| d.input.clone())
                 });
-                keel_core::L2Header { hash: block.hash, gas_limit: p.gas_limit, extra_data: p.extra_data.clone(), l1_info_input }
+                keel_core::L2Header {
+                    hash: block.hash,
+                    gas_limit: p.gas_limit,
+                    extra_data: p.extra_data.clone(),
+                    l1_info_input,
+                }
             }
-            None => keel_core::L2Header { hash: block.hash, gas_limit: 30_000_000, extra_data: Bytes::new(), l1_info_input: None },
+            None => keel_core::L2Header {
+                hash: block.hash,
+                gas_limit: 30_000_000,
+                extra_data: Bytes::new(),
+                l1_info_input: None,
+            },
         })
     }
 
@@ -266,10 +277,10 @@ impl Engine {
         let block = match self.pending_refs.remove(&p.block_hash()) {
             Some(b) => b,
             None => {
-                let first = p.transactions().first().ok_or_else(|| RpcError::Rpc {
-                    code: -32602,
-                    message: "payload without L1 info deposit".into(),
-                })?;
+                let first = p
+                    .transactions()
+                    .first()
+                    .ok_or_else(|| RpcError::Rpc { code: -32602, message: "payload without L1 info deposit".into() })?;
                 let (l1_origin, seq_num) =
                     decode_l1_info(first).map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
                 L2BlockRef {
@@ -296,7 +307,10 @@ impl Engine {
 /// attributes carry zero parameters; empty before Holocene (no `eip1559Params`).
 fn optimism_extra_data(attrs: &OpPayloadAttributes, min_base_fee: Option<u64>, defaults: (u32, u32)) -> Bytes {
     let Some(params) = attrs.eip_1559_params else { return Bytes::new() };
-    let (mut d, mut e) = (u32::from_be_bytes(params[..4].try_into().expect("4 bytes")), u32::from_be_bytes(params[4..].try_into().expect("4 bytes")));
+    let (mut d, mut e) = (
+        u32::from_be_bytes(params[..4].try_into().expect("4 bytes")),
+        u32::from_be_bytes(params[4..].try_into().expect("4 bytes")),
+    );
     if d == 0 && e == 0 {
         (d, e) = defaults;
     }
@@ -323,7 +337,8 @@ fn mempool_tx(rng: &mut Rng) -> Bytes {
         value: U256::from(rng.range(1, 1_000_000)),
         ..Default::default()
     };
-    let sig = alloy_primitives::Signature::new(U256::from_be_bytes(rng.bytes32()), U256::from(rng.range(1, u64::MAX)), false);
+    let sig =
+        alloy_primitives::Signature::new(U256::from_be_bytes(rng.bytes32()), U256::from(rng.range(1, u64::MAX)), false);
     TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718().into()
 }
 

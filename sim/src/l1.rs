@@ -3,9 +3,9 @@
 use crate::rng::Rng;
 use alloy_consensus::{Eip658Value, Header, Receipt};
 use alloy_primitives::{address, Address, Bytes, Log, B256, U256};
-use std::sync::Arc;
 use keel_core::{L1Block, L1BlockRef, Timestamp};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The deposit contract (OptimismPortal) of simulated chains.
 pub const DEPOSIT_CONTRACT: Address = address!("0x00000000000000000000000000000000000d3905");
@@ -95,7 +95,8 @@ impl L1Chain {
                 let from = Address::from_slice(&rng.bytes32()[..20]);
                 let to = Address::from_slice(&rng.bytes32()[..20]);
                 // An unrelated log first, so block-wide log indices are exercised.
-                let noise = Log::new_unchecked(Address::repeat_byte(0x11), vec![B256::from(rng.bytes32())], Bytes::new());
+                let noise =
+                    Log::new_unchecked(Address::repeat_byte(0x11), vec![B256::from(rng.bytes32())], Bytes::new());
                 let logs = vec![noise, deposit_log(from, to, rng.range(1, 1_000_000_000) as u128, 100_000)];
                 receipts.push(Receipt { status: Eip658Value::Eip658(true), cumulative_gas_used: 100_000, logs });
             }

@@ -2,8 +2,8 @@
 //! that plays one seed of a scenario in two phases — faults (safety is checked after every step), then healing
 //! (progress is demanded) — and classifies the outcome.
 
-use crate::world::{FaultRates, Sim, SimConfig};
 use crate::rng::Rng;
+use crate::world::{FaultRates, Sim, SimConfig};
 use alloy_primitives::B256;
 use keel_core::SequencerConfig;
 use serde::Deserialize;
@@ -326,10 +326,21 @@ fn play(scn: &Scenario, seed: u64, blocks: Option<u64>, slot: &mut Option<Sim>) 
             }
         };
         for x in [
-            &mut f.l1_reorg_per_hour, &mut f.l1_stall_per_hour, &mut f.engine_down_per_hour, &mut f.engine_error,
-            &mut f.engine_timeout, &mut f.engine_syncing, &mut f.engine_reset, &mut f.invalid_payload,
-            &mut f.commit_failure, &mut f.commit_lost, &mut f.l1_error, &mut f.crash_per_hour,
-            &mut f.crash_during_commit_per_hour, &mut f.failover_per_hour, &mut f.lagging_failover_per_hour,
+            &mut f.l1_reorg_per_hour,
+            &mut f.l1_stall_per_hour,
+            &mut f.engine_down_per_hour,
+            &mut f.engine_error,
+            &mut f.engine_timeout,
+            &mut f.engine_syncing,
+            &mut f.engine_reset,
+            &mut f.invalid_payload,
+            &mut f.commit_failure,
+            &mut f.commit_lost,
+            &mut f.l1_error,
+            &mut f.crash_per_hour,
+            &mut f.crash_during_commit_per_hour,
+            &mut f.failover_per_hour,
+            &mut f.lagging_failover_per_hour,
             &mut f.derivation_stall_per_hour,
         ] {
             keep(x);
@@ -386,9 +397,9 @@ fn play(scn: &Scenario, seed: u64, blocks: Option<u64>, slot: &mut Option<Sim>) 
     while sim.now < heal_at {
         sim.step(next_tick.min(heal_at));
         if crash_on_commit {
-            if let Some(m) = (0..sim.members.len()).find(|m| {
-                sim.members[*m].node.as_ref().is_some_and(|n| n.build_stage() == "committing")
-            }) {
+            if let Some(m) = (0..sim.members.len())
+                .find(|m| sim.members[*m].node.as_ref().is_some_and(|n| n.build_stage() == "committing"))
+            {
                 let down = range(&mut rng, en.f.crash_down_s, [1, 30]) * 1000;
                 sim.crash(m, down);
                 crash_on_commit = false;

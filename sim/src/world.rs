@@ -457,18 +457,22 @@ impl Sim {
             CallKind::NewPayload if rng.chance(r.invalid_payload) => {
                 Some(Fault::Status(PayloadStatusEnum::Invalid { validation_error: "simulated invalid block".into() }))
             }
-            CallKind::Commit if rng.chance(r.commit_failure) => Some(Fault::Fail(RpcError::Transport("raft: no quorum".into()))),
+            CallKind::Commit if rng.chance(r.commit_failure) => {
+                Some(Fault::Fail(RpcError::Transport("raft: no quorum".into())))
+            }
             CallKind::Commit if rng.chance(r.commit_lost) => Some(Fault::LoseAnswer),
-            CallKind::L1 if rng.chance(r.l1_error) => Some(Fault::Fail(RpcError::Transport("L1 node overloaded".into()))),
+            CallKind::L1 if rng.chance(r.l1_error) => {
+                Some(Fault::Fail(RpcError::Transport("L1 node overloaded".into())))
+            }
             _ => None,
         }
     }
 
     fn execute(&mut self, m: usize, cmd: Command) {
         let kind = match &cmd {
-            Command::FetchL1BlockByHash { .. } | Command::FetchL1BlockByNumber { .. } | Command::FetchL1Receipts { .. } => {
-                Some(CallKind::L1)
-            }
+            Command::FetchL1BlockByHash { .. }
+            | Command::FetchL1BlockByNumber { .. }
+            | Command::FetchL1Receipts { .. } => Some(CallKind::L1),
             Command::FetchL2Heads { .. } | Command::FetchL2BlockByNumber { .. } | Command::FetchL2Header { .. } => {
                 Some(CallKind::ReadL2)
             }
@@ -485,8 +489,14 @@ impl Sim {
             match cmd {
                 Command::Publish { envelope } => {
                     let hash = envelope.execution_payload.block_hash();
-                    if self.core_cfg.sequencer.conductor_enabled && !self.leader_overridden && !self.conductor.contains(&hash) {
-                        panic!("safety: block {hash} published by n{m} but never committed to the conductor (seed {})", self.cfg.seed);
+                    if self.core_cfg.sequencer.conductor_enabled
+                        && !self.leader_overridden
+                        && !self.conductor.contains(&hash)
+                    {
+                        panic!(
+                            "safety: block {hash} published by n{m} but never committed to the conductor (seed {})",
+                            self.cfg.seed
+                        );
                     }
                     if self.keep_history {
                         self.published.push(hash);
@@ -563,21 +573,30 @@ impl Sim {
         };
         let engine = &mut self.members[m].engine;
         match cmd {
-            Command::FetchL1BlockByHash { id, hash } => Event::L1BlockFetched { id, block: self.l1.by_hash(&hash).cloned() },
+            Command::FetchL1BlockByHash { id, hash } => {
+                Event::L1BlockFetched { id, block: self.l1.by_hash(&hash).cloned() }
+            }
             Command::FetchL1BlockByNumber { id, number } => {
                 Event::L1BlockFetched { id, block: self.l1.by_number(number).cloned() }
             }
             Command::FetchL1Receipts { id, hash } => match self.l1.receipts(&hash) {
                 Some(receipts) => Event::L1ReceiptsFetched { id, receipts },
-                None => Event::RequestFailed { id, error: RpcError::Rpc { code: -32000, message: format!("unknown block {hash:#x}") } },
+                None => Event::RequestFailed {
+                    id,
+                    error: RpcError::Rpc { code: -32000, message: format!("unknown block {hash:#x}") },
+                },
             },
             Command::FetchL2Heads { id } => Event::L2HeadsFetched { id, heads: engine.heads() },
             Command::FetchL2Header { id, number } => Event::L2HeaderFetched { id, header: engine.header(number) },
-            Command::FetchL2BlockByNumber { id, number } => Event::L2BlockFetched { id, block: engine.by_number(number) },
+            Command::FetchL2BlockByNumber { id, number } => {
+                Event::L2BlockFetched { id, block: engine.by_number(number) }
+            }
             Command::ForkchoiceUpdate { id, state, attributes, .. } => {
                 engine_event(id, engine.forkchoice_updated(&state, attributes.as_deref()))
             }
-            Command::GetPayload { id, payload_id, .. } => engine_event(id, engine.get_payload(payload_id, &mut self.rng)),
+            Command::GetPayload { id, payload_id, .. } => {
+                engine_event(id, engine.get_payload(payload_id, &mut self.rng))
+            }
             Command::NewPayload { id, envelope, .. } => engine_event(id, engine.new_payload(&envelope)),
             Command::CheckLeader { id } => {
                 Event::ConductorResponded { id, reply: keel_core::ConductorReply::Leader(self.leader == Some(m)) }
@@ -871,14 +890,18 @@ fn summarize_event(ev: &Event) -> String {
         Event::L1ReceiptsFetched { id, receipts } => format!("{id} L1ReceiptsFetched {} receipts", receipts.len()),
         Event::L2HeaderFetched { id, header } => format!("{id} L2HeaderFetched {:?}", header.as_ref().map(|h| h.hash)),
         Event::EngineResponded { id, reply } => match reply {
-            EngineReply::ForkchoiceUpdated { status, payload_id } => format!("{id} ForkchoiceUpdated {} {payload_id:?}", status.as_str()),
+            EngineReply::ForkchoiceUpdated { status, payload_id } => {
+                format!("{id} ForkchoiceUpdated {} {payload_id:?}", status.as_str())
+            }
             EngineReply::PayloadFetched(env) => format!("{id} PayloadFetched {}", env.execution_payload.block_number()),
             EngineReply::PayloadInserted { status } => format!("{id} PayloadInserted {}", status.as_str()),
         },
         Event::ConductorResponded { id, reply } => format!("{id} ConductorResponded {reply:?}"),
         Event::RequestFailed { id, error } => format!("{id} RequestFailed {error}"),
         Event::RpcRequested { reply_to, request } => match request {
-            RpcRequest::PostUnsafePayload(env) => format!("Rpc {reply_to:?} PostUnsafePayload {}", env.execution_payload.block_number()),
+            RpcRequest::PostUnsafePayload(env) => {
+                format!("Rpc {reply_to:?} PostUnsafePayload {}", env.execution_payload.block_number())
+            }
             other => format!("Rpc {reply_to:?} {other:?}"),
         },
     }

@@ -105,7 +105,10 @@ impl Tools {
             return PathBuf::from(d);
         }
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        cwd.ancestors().map(|a| a.join("interop")).find(|p| p.join("go.mod").exists()).unwrap_or_else(|| cwd.join("interop"))
+        cwd.ancestors()
+            .map(|a| a.join("interop"))
+            .find(|p| p.join("go.mod").exists())
+            .unwrap_or_else(|| cwd.join("interop"))
     }
 }
 
@@ -126,7 +129,8 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` with stdout and stderr appended to `log`.
     pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Self, InteropError> {
-        let out = File::options().create(true).append(true).open(log).map_err(io(format!("opening {}", log.display())))?;
+        let out =
+            File::options().create(true).append(true).open(log).map_err(io(format!("opening {}", log.display())))?;
         let err = out.try_clone().map_err(io("duplicating a log handle"))?;
         let child = cmd
             .stdin(Stdio::null())
@@ -236,7 +240,9 @@ fn hex_u64(v: &Value, what: &str) -> Result<u64, InteropError> {
 }
 
 fn hex_b256(v: &Value, what: &str) -> Result<B256, InteropError> {
-    v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| InteropError::Peer(format!("{what}: expected a 32-byte hash, got {v}")))
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| InteropError::Peer(format!("{what}: expected a 32-byte hash, got {v}")))
 }
 
 /// An L1 block as anvil reports it.
@@ -279,7 +285,10 @@ impl Anvil {
 
     /// The latest block.
     pub fn latest(&self) -> Result<BlockInfo, InteropError> {
-        let v = self.rpc.call("eth_getBlockByNumber", json!(["latest", false])).map_err(|e| InteropError::Peer(e.to_string()))?;
+        let v = self
+            .rpc
+            .call("eth_getBlockByNumber", json!(["latest", false]))
+            .map_err(|e| InteropError::Peer(e.to_string()))?;
         block_info(&v, "anvil eth_getBlockByNumber(latest)")
     }
 }
@@ -309,7 +318,8 @@ impl OpGeth {
     pub fn init_and_start(tools: &Tools, dir: &Path, genesis: &Value, jwt: &JwtSecret) -> Result<Self, InteropError> {
         let datadir = dir.join("geth");
         let genesis_path = dir.join("genesis.json");
-        std::fs::write(&genesis_path, serde_json::to_vec_pretty(genesis).expect("json")).map_err(io("writing genesis.json"))?;
+        std::fs::write(&genesis_path, serde_json::to_vec_pretty(genesis).expect("json"))
+            .map_err(io("writing genesis.json"))?;
         let jwt_path = dir.join("jwt.hex");
         std::fs::write(&jwt_path, jwt.to_hex()).map_err(io("writing jwt.hex"))?;
         let log = dir.join("op-geth.log");
@@ -319,7 +329,10 @@ impl OpGeth {
         match p.wait_timeout(STARTUP_TIMEOUT) {
             Some(s) if s.success() => {}
             other => {
-                return Err(InteropError::Peer(format!("geth init failed ({other:?}); last log lines:\n{}", p.log_tail(20))));
+                return Err(InteropError::Peer(format!(
+                    "geth init failed ({other:?}); last log lines:\n{}",
+                    p.log_tail(20)
+                )));
             }
         }
         let (http_port, auth_port) = (free_port()?, free_port()?);
@@ -346,7 +359,17 @@ impl OpGeth {
         let mut cmd = Command::new(&self.geth);
         cmd.arg("--datadir")
             .arg(&self.datadir)
-            .args(["--syncmode", "full", "--gcmode", "archive", "--state.scheme", "hash", "--nodiscover", "--maxpeers", "0"])
+            .args([
+                "--syncmode",
+                "full",
+                "--gcmode",
+                "archive",
+                "--state.scheme",
+                "hash",
+                "--nodiscover",
+                "--maxpeers",
+                "0",
+            ])
             .args(["--networkid", &genesis::L2_CHAIN_ID.to_string(), "--port", "0", "--ipcdisable"])
             .args(["--http", "--http.addr", "127.0.0.1", "--http.port", &self.http_port.to_string()])
             .args(["--http.api", "eth,net,web3,txpool,debug"])
@@ -372,7 +395,8 @@ impl OpGeth {
 
     /// The block at `tag` ("latest", "0x5", …), or `None`.
     pub fn block(&self, tag: &str, full: bool) -> Result<Option<Value>, InteropError> {
-        let v = self.rpc.call("eth_getBlockByNumber", json!([tag, full])).map_err(|e| InteropError::Peer(e.to_string()))?;
+        let v =
+            self.rpc.call("eth_getBlockByNumber", json!([tag, full])).map_err(|e| InteropError::Peer(e.to_string()))?;
         Ok((!v.is_null()).then_some(v))
     }
 
@@ -427,8 +451,11 @@ impl Chain {
         let rollup = plan.rollup(&origin, genesis_hash);
         rollup.validate().map_err(|e| InteropError::Peer(format!("generated rollup config is invalid: {e}")))?;
         let rollup_path = dir.join("rollup.json");
-        std::fs::write(&rollup_path, serde_json::to_vec_pretty(&crate::rollup_json::to_op_node_json(&rollup)).expect("json"))
-            .map_err(io("writing rollup.json"))?;
+        std::fs::write(
+            &rollup_path,
+            serde_json::to_vec_pretty(&crate::rollup_json::to_op_node_json(&rollup)).expect("json"),
+        )
+        .map_err(io("writing rollup.json"))?;
         Ok(Self { anvil, geth, plan, rollup, rollup_path, jwt, dir: dir.to_path_buf() })
     }
 
@@ -466,6 +493,9 @@ pub fn deposit(anvil: &Anvil, from: Address, to: Address, value: U256, gas_limit
         "gas": "0x30d40",
         "data": Bytes::from(data),
     });
-    let hash = anvil.rpc.call("eth_sendTransaction", json!([tx])).map_err(|e| InteropError::Peer(format!("deposit on anvil: {e}")))?;
+    let hash = anvil
+        .rpc
+        .call("eth_sendTransaction", json!([tx]))
+        .map_err(|e| InteropError::Peer(format!("deposit on anvil: {e}")))?;
     hex_b256(&hash, "eth_sendTransaction result")
 }
