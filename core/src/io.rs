@@ -126,9 +126,6 @@ pub enum RpcRequest {
     /// `admin_postUnsafePayload(envelope)`: a block built elsewhere (the conductor catching this node up) to insert
     /// when it extends the unsafe head.
     PostUnsafePayload(Arc<OpExecutionPayloadEnvelope>),
-    /// Graceful shutdown (from the driver, not an RPC method): like `StopSequencer`, but a block being built is
-    /// sealed at once and inserted instead of discarded. Answered with the unsafe head hash.
-    Shutdown,
 }
 
 /// The node's view of sync progress, as `optimism_syncStatus` reports it.
@@ -189,6 +186,10 @@ impl RpcFailure {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// Graceful shutdown, a control event from the driver (SIGINT / SIGTERM), not an RPC: like `StopSequencer`, but
+    /// a block being built is sealed at once and inserted instead of discarded. [`crate::Node::shutdown_settled`]
+    /// turns `Some(unsafe head hash)` once nothing is in flight.
+    ShutdownRequested,
     /// A new L1 head was observed (polling or subscription).
     L1HeadObserved(L1BlockRef),
     /// A new finalized L1 block was observed.

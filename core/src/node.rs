@@ -320,6 +320,10 @@ pub struct Node {
     stops_waiting: Vec<ReplyTo>,
     /// A shutdown is waiting: seal the block in flight now and insert it rather than discarding it.
     finish_in_flight: bool,
+    /// A graceful shutdown was requested and the block in flight has not settled yet.
+    shutting_down: bool,
+    /// The unsafe head at which the sequencer stopped for shutdown.
+    shutdown_settled: Option<B256>,
     starts_waiting: Vec<(ReplyTo, B256)>,
     safe_lag_stalled: bool,
     leader_check_in_flight: bool,
@@ -375,6 +379,8 @@ impl Node {
             leader_override: false,
             stops_waiting: Vec::new(),
             finish_in_flight: false,
+            shutting_down: false,
+            shutdown_settled: None,
             starts_waiting: Vec::new(),
             safe_lag_stalled: false,
             leader_check_in_flight: false,
@@ -438,6 +444,7 @@ impl Node {
             Event::ConductorResponded { id, reply } => self.on_conductor(id, Ok(reply)),
             Event::RequestFailed { id, error } => self.on_failure(id, error),
             Event::RpcRequested { reply_to, request } => self.on_rpc(reply_to, request),
+            Event::ShutdownRequested => self.on_shutdown(),
         }
         self.drive();
     }
@@ -655,6 +662,7 @@ impl Node {
         self.active
             && self.halted.is_none()
             && self.stops_waiting.is_empty()
+            && !self.shutting_down
             && matches!(self.sync, Sync::Ready)
             && self.heads.unsafe_head.is_some()
             && !self.safe_lag_stalled
@@ -1185,7 +1193,7 @@ impl Node {
             Build::Committing { attempts, .. } => *attempts,
             _ => 0,
         };
-        if !self.active || !self.stops_waiting.is_empty() {
+        if !self.active || !self.stops_waiting.is_empty() || self.shutting_down {
             return self.drop_build(format!("{reason}; sequencer stopping, block discarded uncommitted"));
         }
         if attempts >= MAX_COMMIT_ATTEMPTS {
@@ -1900,6 +1908,27 @@ impl Node {
         }
     }
 
+    // ----- shutdown -------------------------------------------------------------------------------------------
+
+    fn on_shutdown(&mut self) {
+        if self.shutdown_settled.is_some() || self.shutting_down {
+            return;
+        }
+        if !self.active {
+            self.shutdown_settled = Some(self.heads.unsafe_head.map(|u| u.hash).unwrap_or_default());
+            return;
+        }
+        info!("shutting down: sealing and inserting the block in flight stage={}", self.build.name());
+        self.finish_in_flight = true;
+        self.shutting_down = true;
+    }
+
+    /// After [`Event::ShutdownRequested`]: `Some(unsafe head hash)` once the block that was in flight has been sealed
+    /// and inserted (or there was none) and the sequencer has stopped; `None` before.
+    pub fn shutdown_settled(&self) -> Option<B256> {
+        self.shutdown_settled
+    }
+
     // ----- RPC ------------------------------------------------------------------------------------------------
 
     fn on_rpc(&mut self, reply_to: ReplyTo, request: RpcRequest) {
@@ -1928,15 +1957,6 @@ impl Node {
                     debug!("discarding unsealed build on stop stage={}", self.build.name());
                     self.build = Build::Idle;
                 }
-                self.stops_waiting.push(reply_to);
-            }
-            RpcRequest::Shutdown => {
-                if !self.active || waiting >= MAX_WAITING_RPC {
-                    let hash = self.heads.unsafe_head.map(|u| u.hash).unwrap_or_default();
-                    return self.reply(reply_to, Ok(RpcReply::Hash(hash)));
-                }
-                info!("shutting down: sealing and inserting the block in flight stage={}", self.build.name());
-                self.finish_in_flight = true;
                 self.stops_waiting.push(reply_to);
             }
             RpcRequest::PostUnsafePayload(envelope) => {
@@ -1972,7 +1992,7 @@ impl Node {
             return;
         }
         self.finish_in_flight = false;
-        if !self.stops_waiting.is_empty() {
+        if !self.stops_waiting.is_empty() || self.shutting_down {
             let hash = self.heads.unsafe_head.map(|u| u.hash).unwrap_or_default();
             if self.active {
                 info!("sequencer stopped at unsafe head {hash:#x}");
@@ -1981,6 +2001,9 @@ impl Node {
             self.build = Build::Idle;
             for reply_to in std::mem::take(&mut self.stops_waiting) {
                 self.reply(reply_to, Ok(RpcReply::Hash(hash)));
+            }
+            if std::mem::take(&mut self.shutting_down) {
+                self.shutdown_settled = Some(hash);
             }
         }
         for (reply_to, hash) in std::mem::take(&mut self.starts_waiting) {

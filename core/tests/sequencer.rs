@@ -580,10 +580,20 @@ fn shutdown_seals_and_inserts_the_block_in_flight() {
     let before = head(&s);
     let seal_target = before.time_ms + 2_000 - 50;
     let asked_at = s.now;
-    let reply = call_and_settle(&mut s, RpcRequest::Shutdown);
+    s.deliver(keel_core::Event::ShutdownRequested);
+    assert_eq!(s.node().shutdown_settled(), None, "a block is in flight");
+    let mut settled = None;
+    for _ in 0..1_000 {
+        settled = s.node().shutdown_settled();
+        if settled.is_some() {
+            break;
+        }
+        let until = s.now + 100;
+        s.step(until);
+    }
     let h = head(&s);
     assert_eq!(h.number, before.number + 1, "the block being built was sealed and inserted");
-    assert_eq!(reply, Ok(RpcReply::Hash(h.hash)));
+    assert_eq!(settled, Some(h.hash));
     let sealed_at = *times(&s, CallKind::GetPayload).last().unwrap();
     assert!(
         sealed_at < seal_target && sealed_at >= asked_at,

@@ -116,16 +116,13 @@ impl Driver {
     /// Runs until shutdown. On shutdown an active sequencer is stopped first, so a sealed block is inserted and no
     /// unsealed build is left half-done.
     pub fn run(mut self) -> Exit {
-        let mut shutting_down: Option<(std::time::Instant, Receiver<Result<RpcReply, RpcFailure>>)> = None;
+        let mut shutting_down: Option<std::time::Instant> = None;
         loop {
             self.dispatch();
             self.update_metrics();
-            if let Some((since, rx)) = &shutting_down {
-                if let Ok(r) = rx.try_recv() {
-                    match r {
-                        Ok(RpcReply::Hash(h)) => log::info!("sequencer stopped for shutdown at unsafe head {h:#x}"),
-                        other => log::info!("shutdown stop: {other:?}"),
-                    }
+            if let Some(since) = &shutting_down {
+                if let Some(h) = self.node.shutdown_settled() {
+                    log::info!("sequencer stopped for shutdown at unsafe head {h:#x}");
                     return Exit::Stopped;
                 }
                 if since.elapsed() > SHUTDOWN_GRACE {
@@ -155,13 +152,8 @@ impl Driver {
                 }
                 recv(shutdown_rx) -> _ => {
                     log::info!("shutdown requested");
-                    let (tx, rx) = crossbeam_channel::bounded(1);
-                    if self.node.is_active() {
-                        self.submit(RpcRequest::Shutdown, tx);
-                    } else {
-                        let _ = tx.send(Ok(RpcReply::Null));
-                    }
-                    shutting_down = Some((std::time::Instant::now(), rx));
+                    self.node.handle_event(now_ms(), Event::ShutdownRequested);
+                    shutting_down = Some(std::time::Instant::now());
                 }
                 recv(timer) -> _ => self.node.handle_timeout(now_ms()),
             }

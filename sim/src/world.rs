@@ -898,6 +898,7 @@ fn summarize_event(ev: &Event) -> String {
         },
         Event::ConductorResponded { id, reply } => format!("{id} ConductorResponded {reply:?}"),
         Event::RequestFailed { id, error } => format!("{id} RequestFailed {error}"),
+        Event::ShutdownRequested => "ShutdownRequested".to_string(),
         Event::RpcRequested { reply_to, request } => match request {
             RpcRequest::PostUnsafePayload(env) => {
                 format!("Rpc {reply_to:?} PostUnsafePayload {}", env.execution_payload.block_number())
