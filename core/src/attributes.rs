@@ -1,4 +1,4 @@
-//! Payload attributes of a sequenced block (SPEC §3; derivation spec "Building individual payload attributes";
+//! Payload attributes of a sequenced block (derivation spec "Building individual payload attributes";
 //! op-node `attributes.go` `PreparePayloadAttributes`).
 //!
 //! Pure: config, parent, origin, SystemConfig and the epoch's user deposits in; `OpPayloadAttributes` plus Jovian's

@@ -1,5 +1,5 @@
 //! The L1 blob base fee the L1 info deposit carries (EIP-4844 `fake_exponential`, EIP-7691 and EIP-7892 update
-//! fractions), and which fraction an L1 chain uses when (SPEC §10; op-node `BlobBaseFee(l1ChainConfig)`).
+//! fractions), and which fraction an L1 chain uses when (op-node `BlobBaseFee(l1ChainConfig)`).
 //!
 //! Pure. A wrong fraction gives a different L1 info deposit than validators derive, so the unsafe chain would be
 //! reorged: the schedule of every L1 Keel runs on is either built in or read from an L1 chain config.

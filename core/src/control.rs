@@ -1,5 +1,5 @@
 //! Sequencer control: admin start/stop checks with op-node's exact error strings (op-conductor matches some of them
-//! by substring), and the max-safe-lag stall rule (SPEC §5).
+//! by substring), and the max-safe-lag stall rule.
 
 use crate::types::L2BlockRef;
 use alloy_primitives::B256;

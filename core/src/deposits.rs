@@ -1,5 +1,5 @@
 //! User deposits: `TransactionDeposited` logs of the OptimismPortal in an epoch's L1 origin become deposit
-//! transactions at the start of the epoch's first L2 block (SPEC §3; op-node `deposits.go`, `deposit_log.go`).
+//! transactions at the start of the epoch's first L2 block (op-node `deposits.go`, `deposit_log.go`).
 //!
 //! Pure: the L1 block's identity and receipts in, EIP-2718 encoded deposit transactions out. Decoding is
 //! `kona_protocol::decode_deposit`, with two adjustments so the result matches op-node's on every input:

@@ -1,5 +1,5 @@
 //! Engine API rules: method versions by fork, and how each answer of each lifecycle step is classified
-//! (SPEC §4; op-node `rollup/types.go`, `engine/build_start.go`, `sequencing/sequencer.go`).
+//! (op-node `rollup/types.go`, `engine/build_start.go`, `sequencing/sequencer.go`).
 //!
 //! The lifecycle itself (FCU with attributes → getPayload → conductor commit → newPayload → FCU) is sequenced by
 //! the state machine in `node.rs`; this module only says what an answer means.

@@ -1,4 +1,4 @@
-//! The L1 info deposit: the first transaction of every L2 block (SPEC §3; op-node `l1_block_info.go`).
+//! The L1 info deposit: the first transaction of every L2 block (op-node `l1_block_info.go`).
 //!
 //! Pure. Four calldata formats: Bedrock (`setL1BlockValues`, 260 B), Ecotone (164 B), Isthmus (176 B) and Jovian
 //! (178 B). A fork's activation block still uses the previous fork's format, because the L1Block contract is only

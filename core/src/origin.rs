@@ -1,4 +1,4 @@
-//! L1 origin selection for the next L2 block (SPEC §2; op-node `origin_selector.go`).
+//! L1 origin selection for the next L2 block (op-node `origin_selector.go`).
 //!
 //! Pure: the state machine gathers the current origin, what it knows about the next L1 block and the time of the
 //! block to build, and this module decides. Fetching, caching and confirmation depth live in the state machine.

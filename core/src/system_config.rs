@@ -1,4 +1,4 @@
-//! The L2 chain's SystemConfig as the sequencer sees it, and its updates from L1 (SPEC §3; op-node
+//! The L2 chain's SystemConfig as the sequencer sees it, and its updates from L1 (op-node
 //! `system_config.go`, `payload_util.go`; specs `system-config.md`).
 //!
 //! Pure. op-node builds the attributes of a block from the SystemConfig *reconstructed from the L2 parent*

@@ -1,4 +1,4 @@
-//! When to build and when to seal (SPEC §1). Pure functions of the parent, the configuration and wall time; the
+//! When to build and when to seal. Pure functions of the parent, the configuration and wall time; the
 //! state machine derives every deadline from these instead of counting ticks, so a sequencer that was stopped for
 //! an hour never "catches up" a backlog of ticks.
 

@@ -1,4 +1,4 @@
-//! Network upgrade transactions appended to a fork's activation block (SPEC §3; op-node `attributes.go`,
+//! Network upgrade transactions appended to a fork's activation block (op-node `attributes.go`,
 //! `{ecotone,fjord,isthmus,jovian}_upgrade_transactions.go`).
 //!
 //! Ecotone, Fjord and Isthmus come from `kona_hardforks`, whose transactions are byte-identical to op-node's.
@@ -7,7 +7,7 @@
 //! intents are op-node's ("Jovian: L1 Block Deployment", …), which differ from the Jovian spec text ("Jovian: L1Block
 //! Deployment", …); op-node's are what the live chains activated with.
 //!
-//! Karst (SPEC §10; op-node `upgrade_transaction.go`): its 31 transactions are not code but protocol data, the NUT
+//! Karst (op-node `upgrade_transaction.go`): its 31 transactions are not code but protocol data, the NUT
 //! bundle `core/data/karst_nut_bundle.json`, a byte-identical copy of op-node's
 //! `op-core/nuts/bundles/karst_nut_bundle.json` (op-node v1.19.6; sha256 pinned in op-node's `fork_lock.toml`, bundle
 //! commit f2e5bfe4a502788d33d7914d2d5cd42793c0bce5; the tests check the hash). Each entry becomes a deposit whose

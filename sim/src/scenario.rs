@@ -61,7 +61,7 @@ pub struct Scenario {
     /// What it exercises.
     #[serde(default)]
     pub description: String,
-    /// The failure mode it reproduces (SPEC §8 / issue reference).
+    /// The failure mode it reproduces (an operator-reported failure or issue reference).
     #[serde(default)]
     pub reproduces: String,
     /// Run length in L2 blocks of wall time (the simulated duration is `blocks × block_time`).
