@@ -265,6 +265,34 @@ pub enum Event {
     },
 }
 
+/// The endpoint a [`Command`] is for ([`Command::target`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The L1 execution RPC.
+    L1,
+    /// The L2 execution engine (Engine API and eth reads).
+    Engine,
+    /// op-conductor.
+    Conductor,
+    /// Whoever receives sealed blocks (static followers today, gossip later).
+    Followers,
+    /// The caller of a JSON-RPC method waiting for its answer.
+    Rpc,
+}
+
+impl Target {
+    /// Lower-case name for logs and errors.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::L1 => "L1",
+            Self::Engine => "engine",
+            Self::Conductor => "conductor",
+            Self::Followers => "followers",
+            Self::Rpc => "rpc",
+        }
+    }
+}
+
 /// Something the driver must do. Names are imperative.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -364,6 +392,24 @@ pub enum Command {
 }
 
 impl Command {
+    /// Which endpoint serves this command.
+    pub fn target(&self) -> Target {
+        match self {
+            Self::FetchL1BlockByHash { .. } | Self::FetchL1BlockByNumber { .. } | Self::FetchL1Receipts { .. } => {
+                Target::L1
+            }
+            Self::FetchL2Heads { .. }
+            | Self::FetchL2BlockByNumber { .. }
+            | Self::FetchL2Header { .. }
+            | Self::ForkchoiceUpdate { .. }
+            | Self::GetPayload { .. }
+            | Self::NewPayload { .. } => Target::Engine,
+            Self::CheckLeader { .. } | Self::CommitToConductor { .. } => Target::Conductor,
+            Self::Publish { .. } => Target::Followers,
+            Self::Reply { .. } => Target::Rpc,
+        }
+    }
+
     /// The request id, for commands that expect an answer.
     pub fn request_id(&self) -> Option<RequestId> {
         match self {
@@ -379,6 +425,28 @@ impl Command {
             | Self::CheckLeader { id }
             | Self::CommitToConductor { id, .. } => Some(*id),
             Self::Publish { .. } | Self::Reply { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_route_to_their_endpoint() {
+        let id = RequestId(1);
+        let cases = [
+            (Command::FetchL1BlockByNumber { id, number: 1 }, Target::L1),
+            (Command::FetchL1BlockByHash { id, hash: Default::default() }, Target::L1),
+            (Command::FetchL2Heads { id }, Target::Engine),
+            (Command::FetchL2BlockByNumber { id, number: 1 }, Target::Engine),
+            (Command::CheckLeader { id }, Target::Conductor),
+            (Command::Reply { reply_to: ReplyTo(1), result: Ok(RpcReply::Null) }, Target::Rpc),
+        ];
+        for (cmd, target) in cases {
+            assert_eq!(cmd.target(), target, "{cmd:?}");
+            assert_eq!(cmd.request_id().is_some(), target != Target::Rpc);
         }
     }
 }

@@ -41,7 +41,7 @@ pub use attributes::Attributes;
 pub use config::{Config, ConfigError, SequencerConfig};
 pub use io::{
     Command, ConductorReply, EngineHeads, EngineReply, EngineVersion, Event, L2Header, RpcError, RpcFailure, RpcReply,
-    RpcRequest, SyncStatus,
+    RpcRequest, SyncStatus, Target,
 };
 pub use node::{BlockReport, InvariantViolation, Node, Sabotage, Stats};
 pub use rollup::{ForkError, Rollup, SUPPORTED_FORKS};

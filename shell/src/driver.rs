@@ -4,7 +4,7 @@
 use crate::metrics::Metrics;
 use crate::workers::Publisher;
 use crossbeam_channel::{after, never, select, Receiver, Sender};
-use keel_core::{Command, Event, Node, ReplyTo, RpcError, RpcFailure, RpcReply, RpcRequest, Timestamp};
+use keel_core::{Command, Event, Node, ReplyTo, RpcError, RpcFailure, RpcReply, RpcRequest, Target, Timestamp};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -160,16 +160,18 @@ impl Driver {
         }
     }
 
-    fn send_to(&mut self, target: &'static str, cmd: Command) {
+    fn send_to_worker(&mut self, cmd: Command) {
+        let target = cmd.target();
         let id = cmd.request_id();
         let tx = match target {
-            "l1" => Some(&self.out.l1),
-            "engine" => Some(&self.out.engine),
-            _ => self.out.conductor.as_ref(),
+            Target::L1 => Some(&self.out.l1),
+            Target::Engine => Some(&self.out.engine),
+            Target::Conductor => self.out.conductor.as_ref(),
+            Target::Followers | Target::Rpc => unreachable!("{target:?} commands are handled by the driver"),
         };
         let failed = match tx {
-            Some(tx) => tx.try_send(cmd).err().map(|e| format!("{target} worker unavailable: {e}")),
-            None => Some(format!("no {target} endpoint configured")),
+            Some(tx) => tx.try_send(cmd).err().map(|e| format!("{} worker unavailable: {e}", target.name())),
+            None => Some(format!("no {} endpoint configured", target.name())),
         };
         if let (Some(reason), Some(id)) = (failed, id) {
             self.local.push_back(Event::RequestFailed { id, error: RpcError::Transport(reason) });
@@ -179,16 +181,6 @@ impl Driver {
     fn dispatch(&mut self) {
         while let Some(cmd) = self.node.poll_command() {
             match cmd {
-                Command::FetchL1BlockByHash { .. }
-                | Command::FetchL1BlockByNumber { .. }
-                | Command::FetchL1Receipts { .. } => self.send_to("l1", cmd),
-                Command::FetchL2Heads { .. }
-                | Command::FetchL2Header { .. }
-                | Command::FetchL2BlockByNumber { .. }
-                | Command::ForkchoiceUpdate { .. }
-                | Command::GetPayload { .. }
-                | Command::NewPayload { .. } => self.send_to("engine", cmd),
-                Command::CheckLeader { .. } | Command::CommitToConductor { .. } => self.send_to("conductor", cmd),
                 Command::Publish { envelope } => self.out.publisher.publish(envelope),
                 Command::Reply { reply_to, result } => {
                     if let Some((tx, persists)) = self.waiting.remove(&reply_to.0) {
@@ -200,6 +192,7 @@ impl Driver {
                         let _ = tx.send(result);
                     }
                 }
+                cmd => self.send_to_worker(cmd),
             }
         }
     }
