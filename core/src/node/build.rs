@@ -1,0 +1,519 @@
+//! The build lifecycle of a sequenced block: when to start, attributes, the engine calls from
+//! forkchoiceUpdated with attributes to the head update, conductor commit, retries and verdicts.
+
+use super::*;
+
+impl Node {
+    // ----- building -------------------------------------------------------------------------------------------
+
+    pub(super) fn try_start_build(&mut self) -> bool {
+        if !self.may_build() || self.engine_req.is_some() {
+            return false;
+        }
+        let Some(parent) = self.heads.unsafe_head else { return false };
+        if self.now < timing::build_start(parent.time_ms).max(self.not_before) {
+            return false;
+        }
+        // The parent's origin must be known in full (by hash: immune to reorgs and confirmation depth).
+        let Some(cur) = self.l1_cache.get(&parent.l1_origin.hash).cloned() else {
+            if self.current_fetch.is_some() {
+                return false;
+            }
+            let hash = parent.l1_origin.hash;
+            let id = self.request(Pending::L1Current(hash), |id| Command::FetchL1BlockByHash { id, hash });
+            self.current_fetch = Some(id);
+            return true;
+        };
+        // After a sign of an L1 reorg, confirm the current origin is still canonical before building on it.
+        match self.verify {
+            Verify::Idle => {}
+            Verify::Fetching(_) => return false,
+            Verify::Needed => {
+                let number = cur.number();
+                let id = self.request(Pending::L1Verify(number), |id| Command::FetchL1BlockByNumber { id, number });
+                self.verify = Verify::Fetching(id);
+                return true;
+            }
+        }
+        let issued = self.prefetch_next(&cur);
+        let next_time = timing::next_block_time(parent.time_ms, self.cfg.block_time_ms);
+        let next_block = match &self.next {
+            NextSlot::Known(b) if b.number() == cur.number() + 1 => Some(b.clone()),
+            _ => None,
+        };
+        let view = match (&next_block, &self.next) {
+            (Some(b), _) => NextOrigin::Known(&b.info),
+            (None, NextSlot::Absent { number, l1_head })
+                if *number == cur.number() + 1 && *l1_head == self.heads.l1_head.map(|h| h.number) =>
+            {
+                NextOrigin::Absent
+            }
+            _ if !self.next_confirmed(&cur) => NextOrigin::Absent,
+            _ => NextOrigin::Unknown,
+        };
+        let query = OriginQuery {
+            current: &cur.info,
+            next: view,
+            next_l2_time_ms: next_time,
+            max_drift_s: self.cfg.rollup.max_sequencer_drift(cur.info.timestamp),
+            recover: self.recover,
+        };
+        match origin::select(&query) {
+            Ok(OriginChoice::Current) => self.start_build(parent, cur, next_time),
+            Ok(OriginChoice::Next) => {
+                let next = next_block.expect("Next is only chosen when the next block is known");
+                if self.receipts.as_ref().is_none_or(|(h, _)| *h != next.hash()) {
+                    // The epoch's deposits and SystemConfig updates are needed first.
+                    return self.fetch_receipts(next.hash()) || issued;
+                }
+                self.start_build(parent, next, next_time)
+            }
+            Err(OriginError::NextRequired { .. }) => match &self.next {
+                NextSlot::Failed { retry_at, .. } if *retry_at > self.now => {
+                    // Wait for the lookup's retry; the build deadline wakes us then.
+                    let changed = self.not_before < *retry_at;
+                    self.not_before = self.not_before.max(*retry_at);
+                    changed || issued
+                }
+                _ => issued,
+            },
+            Err(e @ OriginError::DriftExceeded { .. }) => {
+                self.delay_build(Verdict::Retry { base_delay_ms: TEMPORARY_RETRY_MS, reason: e.to_string() });
+                true
+            }
+            Err(e @ OriginError::Orphaned { .. }) => {
+                self.begin_reset(e.to_string());
+                true
+            }
+        }
+    }
+
+    pub(super) fn next_confirmed(&self, cur: &L1Block) -> bool {
+        if self.sabotage == Some(Sabotage::IgnoreConfDepth) {
+            return true;
+        }
+        origin::confirmed(cur.number() + 1, self.heads.l1_head.map(|h| h.number), self.cfg.sequencer.l1_confs)
+    }
+
+    /// Issues the lookup of `cur + 1` if it is confirmed deeply enough and not known, absent or being fetched.
+    pub(super) fn prefetch_next(&mut self, cur: &L1Block) -> bool {
+        let number = cur.number() + 1;
+        let l1_head = self.heads.l1_head.map(|h| h.number);
+        let needed = match &self.next {
+            NextSlot::Known(b) => b.number() != number,
+            NextSlot::Fetching { number: n, .. } => *n != number,
+            NextSlot::Absent { number: n, l1_head: seen } => *n != number || *seen != l1_head,
+            NextSlot::Failed { number: n, retry_at } => *n != number || *retry_at <= self.now,
+            NextSlot::Empty => true,
+        };
+        if !needed || !self.next_confirmed(cur) || self.pending.len() >= MAX_PENDING_REQUESTS / 2 {
+            return false;
+        }
+        let req = self.request(Pending::L1Next(number), |id| Command::FetchL1BlockByNumber { id, number });
+        self.next = NextSlot::Fetching { req, number };
+        true
+    }
+
+    /// Issues the receipts fetch of `hash` unless it is in flight or waiting for a retry.
+    pub(super) fn fetch_receipts(&mut self, hash: B256) -> bool {
+        if self.receipts_fetch.is_some_and(|(_, h)| h == hash)
+            || self.receipts.as_ref().is_some_and(|(h, _)| *h == hash)
+        {
+            return false;
+        }
+        let id = self.request(Pending::L1Receipts(hash), |id| Command::FetchL1Receipts { id, hash });
+        self.receipts_fetch = Some((id, hash));
+        true
+    }
+
+    pub(super) fn on_receipts(&mut self, id: RequestId, result: Result<Arc<Vec<Receipt>>, RpcError>) {
+        let Some(Pending::L1Receipts(hash)) = self.pending.remove(&id) else { return };
+        if self.receipts_fetch.map(|(r, _)| r) != Some(id) {
+            return;
+        }
+        self.receipts_fetch = None;
+        match result {
+            Ok(receipts) => {
+                self.l1_backoff.reset();
+                self.receipts = Some((hash, receipts));
+            }
+            Err(e) => {
+                self.stats.l1_errors += 1;
+                let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
+                warn!("cannot fetch receipts of L1 block {hash:#x}: {e}; retry_in_ms={delay}");
+                self.not_before = self.not_before.max(self.now + delay);
+            }
+        }
+    }
+
+    pub(super) fn start_build(&mut self, parent: L2BlockRef, origin: L1Block, time_ms: u64) -> bool {
+        let rollup = self.cfg.rollup.clone();
+        let timestamp = time_ms / 1000;
+        let seq_num = if origin.hash() == parent.l1_origin.hash { parent.seq_num + 1 } else { 0 };
+        let drift_exceeded =
+            origin::drift_exceeded(time_ms, origin.info.timestamp, rollup.max_sequencer_drift(origin.info.timestamp));
+        let no_tx_pool = self.recover || drift_exceeded || attributes::is_upgrade_block_without_txs(&rollup, timestamp);
+        // The SystemConfig of the parent, updated with the new origin's ConfigUpdate logs at an epoch start; the
+        // epoch's user deposits come from the same receipts (op-node `PreparePayloadAttributes`).
+        let mut config = self.parent_config;
+        let mut deposits = Vec::new();
+        if seq_num == 0 {
+            let Some(receipts) = self.receipts.as_ref().filter(|(h, _)| *h == origin.hash()).map(|(_, r)| r.clone())
+            else {
+                debug_assert!(false, "start_build at an epoch start without the origin's receipts");
+                return false;
+            };
+            for skipped in config.apply_receipts(&receipts, &rollup, origin.info.timestamp) {
+                warn!("skipping malformed ConfigUpdate log in L1 block {}: {skipped:?}", origin.number());
+            }
+            deposits =
+                match crate::deposits::user_deposits(origin.info.id(), &receipts, rollup.deposit_contract_address) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.apply_verdict(Verdict::Critical(format!(
+                            "failed to derive deposits of L1 block {}: {e}",
+                            origin.number()
+                        )));
+                        return true;
+                    }
+                };
+        }
+        let attrs = match attributes::build(&AttributesInput {
+            rollup: &rollup,
+            system_config: &config,
+            parent: &parent,
+            origin: &origin,
+            seq_num,
+            timestamp,
+            no_tx_pool,
+            deposits: &deposits,
+        }) {
+            Ok(a) => a,
+            Err(e) => {
+                self.apply_verdict(Verdict::Critical(e.to_string()));
+                return true;
+            }
+        };
+        if drift_exceeded {
+            warn!(
+                "next L2 block is past the sequencer drift, building without pool transactions number={} origin={}",
+                parent.number + 1,
+                origin.number()
+            );
+        }
+        let job = Job {
+            parent,
+            config,
+            origin,
+            seq_num,
+            time_ms,
+            no_tx_pool,
+            drift_exceeded,
+            started_at: self.now,
+            seal_at: timing::seal_at(time_ms, self.cfg.sequencer.seal_margin_ms),
+        };
+        let state = self.forkchoice(parent.hash);
+        let version = engine::forkchoice_version(&rollup, Some(timestamp));
+        let req = self.request(Pending::Engine, |id| Command::ForkchoiceUpdate {
+            id,
+            version,
+            state,
+            attributes: Some(Box::new(attrs)),
+        });
+        self.build = Build::Starting { req, job };
+        true
+    }
+
+    /// Retry or give up on the current build according to `verdict`.
+    pub(super) fn apply_verdict(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::Reset(reason) => self.begin_reset(reason),
+            Verdict::Retry { base_delay_ms, reason } => {
+                self.stats.retries += 1;
+                let delay = self.backoff.next_delay(base_delay_ms, MAX_TEMPORARY_BACKOFF_MS);
+                warn!("temporary failure, retrying retry_in_ms={delay} stage={} error=\"{reason}\"", self.build.name());
+                if self.build.settling() {
+                    self.retry_at = self.now + delay;
+                } else {
+                    self.build = Build::Idle;
+                    self.not_before = self.now + delay;
+                }
+            }
+            Verdict::Drop(reason) => self.drop_build(reason),
+            Verdict::Critical(reason) => {
+                self.stats.critical_errors += 1;
+                error!("CRITICAL: sequencing stopped; RPC stays up; fix the cause and call admin_startSequencer. error=\"{reason}\"");
+                self.halted = Some(reason);
+                self.active = false;
+                self.build = Build::Idle;
+            }
+        }
+    }
+
+    pub(super) fn delay_build(&mut self, verdict: Verdict) {
+        debug_assert!(matches!(self.build, Build::Idle));
+        self.apply_verdict(verdict);
+    }
+
+    /// Discards the block being built and schedules a fresh build one block time later.
+    pub(super) fn drop_build(&mut self, reason: String) {
+        self.stats.builds_dropped += 1;
+        self.committed_pending = None;
+        warn!("dropping block build, rebuilding in one block time stage={} reason=\"{reason}\"", self.build.name());
+        self.build = Build::Idle;
+        self.not_before = self.now + self.cfg.block_time_ms;
+    }
+
+    pub(super) fn on_engine(&mut self, id: RequestId, reply: Result<EngineReply, RpcError>) {
+        if self.pending.remove(&id).is_none() || self.engine_req != Some(id) {
+            debug!("ignoring engine response for unknown request {id}");
+            return;
+        }
+        self.engine_req = None;
+        if reply.is_err() {
+            self.stats.engine_errors += 1;
+        }
+        if let Sync::Resetting(r) = &self.sync {
+            if r.req == Some(id) {
+                return self.on_reset_forkchoice(reply);
+            }
+        }
+        match std::mem::replace(&mut self.build, Build::Idle) {
+            Build::Starting { req, job } if req == id => self.on_build_started(job, reply),
+            Build::Sealing { req, payload_id, job } if req == id => self.on_sealed(job, payload_id, reply),
+            Build::Inserting { sealed, req: Some(r) } if r == id => self.on_inserted(sealed, reply),
+            Build::Updating { sealed, req: Some(r) } if r == id => self.on_head_updated(sealed, reply),
+            Build::Importing { block, envelope, req: Some(r), inserted } if r == id => {
+                self.on_import(block, envelope, inserted, reply)
+            }
+            other => {
+                debug!("engine response {id} for a discarded build ignored");
+                self.build = other;
+            }
+        }
+    }
+
+    pub(super) fn on_build_started(&mut self, job: Job, reply: Result<EngineReply, RpcError>) {
+        let verdict = match reply {
+            Ok(EngineReply::ForkchoiceUpdated { status, payload_id }) => {
+                match engine::classify_start_status(&status, payload_id, &job.parent) {
+                    Ok(payload_id) => {
+                        self.backoff.reset();
+                        debug!("block build started number={} payload_id={payload_id}", job.parent.number + 1);
+                        self.build = Build::Building { payload_id, job };
+                        return;
+                    }
+                    Err(v) => {
+                        self.stats.engine_errors += 1;
+                        v
+                    }
+                }
+            }
+            Ok(other) => engine::unexpected_reply("engine_forkchoiceUpdated", &other),
+            Err(e) => engine::classify_start_error(&e, &job.parent),
+        };
+        self.apply_verdict(verdict);
+    }
+
+    pub(super) fn on_sealed(&mut self, job: Job, payload_id: PayloadId, reply: Result<EngineReply, RpcError>) {
+        let envelope = match reply {
+            Ok(EngineReply::PayloadFetched(env)) => env,
+            Ok(other) => {
+                return self.drop_build(format!("engine_getPayload answered with {other:?}"));
+            }
+            Err(e) => return self.apply_verdict(engine::classify_seal_error(&e, payload_id)),
+        };
+        if let Err(v) = engine::check_sealed(&envelope, &job.parent, job.time_ms / 1000) {
+            return self.apply_verdict(v);
+        }
+        // Some engines leave the beacon root out of getPayload; it is the one the attributes carried.
+        let envelope =
+            if envelope.parent_beacon_block_root.is_none() && self.cfg.rollup.is_ecotone_active(job.time_ms / 1000) {
+                let mut e = (*envelope).clone();
+                e.parent_beacon_block_root = Some(job.origin.header.parent_beacon_block_root.unwrap_or_default());
+                Arc::new(e)
+            } else {
+                envelope
+            };
+        let p = &envelope.execution_payload;
+        let block = L2BlockRef {
+            hash: p.block_hash(),
+            number: p.block_number(),
+            parent_hash: p.parent_hash(),
+            time_ms: job.time_ms,
+            l1_origin: job.origin.info.id(),
+            seq_num: job.seq_num,
+        };
+        let txs = p.transactions().len();
+        let sealed = Box::new(Sealed { job, envelope, block, sealed_at: self.now, txs, committed: false });
+        if self.sabotage == Some(Sabotage::PublishBeforeCommit) {
+            self.publish(&sealed);
+        }
+        self.build = if self.conductor_gated() {
+            Build::Committing { sealed, req: None, attempts: 0 }
+        } else {
+            Build::Inserting { sealed, req: None }
+        };
+        self.retry_at = self.now;
+    }
+
+    pub(super) fn on_commit(&mut self, id: RequestId, result: Result<ConductorReply, RpcError>) {
+        let Build::Committing { sealed, req: Some(r), attempts } = &mut self.build else {
+            debug!("ignoring conductor commit answer {id} for a discarded block");
+            return;
+        };
+        if *r != id {
+            return;
+        }
+        match result {
+            Ok(ConductorReply::Committed) => {
+                self.stats.commits += 1;
+                sealed.committed = true;
+                self.committed = Some(sealed.block.hash);
+                let sealed = sealed.clone();
+                self.committed_pending = Some(sealed.clone());
+                self.backoff.reset();
+                self.build = Build::Inserting { sealed, req: None };
+                self.retry_at = self.now;
+            }
+            Ok(other) => {
+                *req_none(&mut self.build) = None;
+                self.commit_failed(format!("conductor_commitUnsafePayload answered with {other:?}"));
+            }
+            Err(e) => {
+                let block = sealed.block;
+                *attempts += 1;
+                *req_none(&mut self.build) = None;
+                self.commit_failed(format!("failed to commit unsafe payload {block} to conductor: {e}"));
+            }
+        }
+    }
+
+    pub(super) fn commit_failed(&mut self, reason: String) {
+        self.stats.commit_failures += 1;
+        let attempts = match &self.build {
+            Build::Committing { attempts, .. } => *attempts,
+            _ => 0,
+        };
+        if !self.active || !self.stops_waiting.is_empty() || self.shutting_down {
+            return self.drop_build(format!("{reason}; sequencer stopping, block discarded uncommitted"));
+        }
+        if attempts >= MAX_COMMIT_ATTEMPTS {
+            error!("conductor unreachable after {attempts} commit attempts; stopping sequencing. error=\"{reason}\"");
+            self.active = false;
+            return self.drop_build(reason);
+        }
+        // Ask whether we are still the leader; a "no" stops sequencing. Meanwhile retry with backoff.
+        if self.conductor_gated() && !self.leader_check_in_flight {
+            self.leader_check_in_flight = true;
+            self.request(Pending::Leader(LeaderPurpose::AfterCommitFailure), |id| Command::CheckLeader { id });
+        }
+        self.apply_verdict(Verdict::Retry { base_delay_ms: TEMPORARY_RETRY_MS, reason });
+    }
+
+    pub(super) fn on_inserted(&mut self, sealed: Box<Sealed>, reply: Result<EngineReply, RpcError>) {
+        let verdict = match reply {
+            Ok(EngineReply::PayloadInserted { status }) => {
+                match engine::classify_insert_status(&status, &sealed.block) {
+                    Ok(()) => {
+                        self.build = Build::Updating { sealed, req: None };
+                        self.retry_at = self.now;
+                        return;
+                    }
+                    Err(v) => {
+                        self.stats.engine_errors += 1;
+                        v
+                    }
+                }
+            }
+            Ok(other) => engine::unexpected_reply("engine_newPayload", &other),
+            Err(e) => engine::classify_insert_error(&e, &sealed.block),
+        };
+        self.build = Build::Inserting { sealed, req: None };
+        self.apply_verdict(verdict);
+    }
+
+    pub(super) fn on_head_updated(&mut self, sealed: Box<Sealed>, reply: Result<EngineReply, RpcError>) {
+        let verdict = match reply {
+            Ok(EngineReply::ForkchoiceUpdated { status, .. }) => {
+                match engine::classify_update_status(&status, &sealed.block) {
+                    Ok(()) => return self.complete_block(sealed),
+                    Err(v) => {
+                        self.stats.engine_errors += 1;
+                        v
+                    }
+                }
+            }
+            Ok(other) => engine::unexpected_reply("engine_forkchoiceUpdated", &other),
+            Err(e) => engine::classify_update_error(&e, &sealed.block),
+        };
+        self.build = Build::Updating { sealed, req: None };
+        self.apply_verdict(verdict);
+    }
+
+    pub(super) fn complete_block(&mut self, sealed: Box<Sealed>) {
+        let block = sealed.block;
+        self.committed_pending = None;
+        self.parent_config = sealed.job.config.after_block(&self.cfg.rollup, block.timestamp());
+        self.set_unsafe(block);
+        self.backoff.reset();
+        self.reset_backoff.reset();
+        self.consecutive_resets = 0;
+        self.stats.blocks_sequenced += 1;
+        self.stats.txs_sequenced += sealed.txs as u64;
+        info!(
+            "sequenced block number={} hash={:#x} txs={} origin={} seq={} build_ms={} seal_ms={} lag_ms={}",
+            block.number,
+            block.hash,
+            sealed.txs,
+            block.l1_origin.number,
+            block.seq_num,
+            sealed.sealed_at.saturating_sub(sealed.job.started_at),
+            self.now.saturating_sub(sealed.sealed_at),
+            self.now.saturating_sub(block.time_ms),
+        );
+        if self.sabotage != Some(Sabotage::PublishBeforeCommit) {
+            self.publish(&sealed);
+        }
+        if self.reports.len() >= MAX_REPORTS {
+            self.reports.pop_front();
+        }
+        self.reports.push_back(BlockReport {
+            block,
+            txs: sealed.txs,
+            build_started_at: sealed.job.started_at,
+            sealed_at: sealed.sealed_at,
+            seal_target: sealed.job.seal_at,
+            completed_at: self.now,
+        });
+        let next_time = timing::next_block_time(block.time_ms, self.cfg.block_time_ms);
+        if self.recover && timing::caught_up(next_time, self.now) {
+            warn!("leaving recovery mode: the chain caught up with wall time at block {}", block.number);
+            self.recover = false;
+        }
+        if let Some(cur) = self.l1_cache.get(&block.l1_origin.hash).cloned() {
+            self.prefetch_next(&cur);
+        }
+    }
+
+    pub(super) fn publish(&mut self, sealed: &Sealed) {
+        if self.conductor_gated() && !sealed.committed {
+            self.violation = Some(format!("block {} published before it was committed to the conductor", sealed.block));
+        }
+        self.stats.published += 1;
+        self.push(Command::Publish { envelope: sealed.envelope.clone() });
+    }
+
+    pub(super) fn set_unsafe(&mut self, block: L2BlockRef) {
+        if let Some(last) = self.recent.back() {
+            if block.parent_hash != last.hash {
+                self.recent.clear();
+            }
+        }
+        self.recent.push_back(block);
+        while self.recent.len() > RECENT_BLOCKS {
+            self.recent.pop_front();
+        }
+        self.heads.unsafe_head = Some(block);
+    }
+}

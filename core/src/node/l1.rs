@@ -1,0 +1,120 @@
+//! The L1 view: head observations, the block cache, the next-origin prefetch, reorg verification and the
+//! origin's receipts.
+
+use super::*;
+
+impl Node {
+    // ----- L1 -------------------------------------------------------------------------------------------------
+
+    pub(super) fn on_l1_head(&mut self, head: kona_protocol::BlockInfo) {
+        if let Some(prev) = self.heads.l1_head {
+            if prev.hash == head.hash {
+                return;
+            }
+            let reorg = head.number <= prev.number || (head.number == prev.number + 1 && head.parent_hash != prev.hash);
+            if reorg {
+                info!(
+                    "L1 reorg observed old_head={:#x}:{} new_head={:#x}:{}; re-checking L1 origin",
+                    prev.hash, prev.number, head.hash, head.number
+                );
+                self.next = NextSlot::Empty;
+                self.verify = Verify::Needed;
+            }
+        }
+        self.heads.l1_head = Some(head);
+        if let Some(cur) = self.heads.unsafe_head.and_then(|u| self.l1_cache.get(&u.l1_origin.hash).cloned()) {
+            if matches!(self.sync, Sync::Ready) {
+                self.prefetch_next(&cur);
+            }
+        }
+    }
+
+    pub(super) fn on_l1_block(&mut self, id: RequestId, result: Result<Option<L1Block>, RpcError>) {
+        let Some(what) = self.pending.remove(&id) else { return };
+        if let Err(e) = &result {
+            self.stats.l1_errors += 1;
+            debug!("L1 request {id} for {what:?} failed: {e}");
+        }
+        match what {
+            Pending::L1Current(hash) => {
+                if self.current_fetch != Some(id) {
+                    return;
+                }
+                self.current_fetch = None;
+                match result {
+                    Ok(Some(b)) if b.hash() == hash => {
+                        self.l1_backoff.reset();
+                        self.cache_l1(b);
+                    }
+                    other => {
+                        let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
+                        let what = match other {
+                            Ok(Some(b)) => format!("returned block {:#x}", b.hash()),
+                            Ok(None) => "not found".into(),
+                            Err(e) => e.to_string(),
+                        };
+                        warn!("cannot fetch current L1 origin {hash:#x}: {what}; retry_in_ms={delay}");
+                        self.not_before = self.not_before.max(self.now + delay);
+                    }
+                }
+            }
+            Pending::L1Next(number) => {
+                if !matches!(self.next, NextSlot::Fetching { req, .. } if req == id) {
+                    return;
+                }
+                self.next = match result {
+                    Ok(Some(b)) if b.number() == number => {
+                        self.l1_backoff.reset();
+                        self.cache_l1(b.clone());
+                        self.fetch_receipts(b.hash());
+                        NextSlot::Known(b)
+                    }
+                    Ok(None) => NextSlot::Absent { number, l1_head: self.heads.l1_head.map(|h| h.number) },
+                    other => {
+                        let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
+                        if let Ok(Some(b)) = other {
+                            warn!("asked L1 for block {number}, got {}", b.number());
+                        }
+                        NextSlot::Failed { number, retry_at: self.now + delay }
+                    }
+                };
+            }
+            Pending::L1Verify(number) => {
+                if self.verify != Verify::Fetching(id) {
+                    return;
+                }
+                let current = self.heads.unsafe_head.map(|u| u.l1_origin);
+                match (result, current) {
+                    (Ok(Some(b)), Some(cur)) if b.number() == number && cur.number == number => {
+                        self.verify = Verify::Idle;
+                        if b.hash() != cur.hash {
+                            let reason = format!(
+                                "L1 origin {:#x}:{number} of the unsafe head was reorged out (canonical {:#x})",
+                                cur.hash,
+                                b.hash()
+                            );
+                            self.begin_reset(reason);
+                        }
+                    }
+                    (Ok(_), Some(cur)) if cur.number != number => self.verify = Verify::Needed,
+                    _ => {
+                        let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
+                        warn!("cannot re-check L1 origin {number} after a reorg; retry_in_ms={delay}");
+                        self.verify = Verify::Needed;
+                        self.not_before = self.not_before.max(self.now + delay);
+                    }
+                }
+            }
+            Pending::ResetL1(_) => {
+                if !self.is_reset_req(id) {
+                    return;
+                }
+                match result {
+                    Ok(block) => self.on_reset_l1(block),
+                    Err(e) => self.reset_failed(format!("checking L1 origin during reset: {e}")),
+                }
+            }
+            other => debug!("L1 answer {id} does not match request kind {other:?}"),
+        }
+    }
+}

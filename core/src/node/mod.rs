@@ -1,0 +1,673 @@
+//! The sequencer state machine. It sequences the pure rules of `origin`, `attributes`, `engine`, `control` and
+//! `timing`; it owns every piece of state and every outstanding request.
+
+use crate::attributes::{self, AttributesInput};
+use crate::backoff::Backoff;
+use crate::config::{Config, ConfigError};
+use crate::control;
+use crate::engine::{self, Verdict, MAX_TEMPORARY_BACKOFF_MS, TEMPORARY_RETRY_MS};
+use crate::io::{
+    Command, ConductorReply, EngineHeads, EngineReply, Event, RpcError, RpcFailure, RpcReply, RpcRequest, SyncStatus,
+};
+use crate::origin::{self, NextOrigin, OriginChoice, OriginError, OriginQuery};
+use crate::system_config::SystemConfig;
+use crate::timing;
+use crate::types::{Heads, L1Block, L2BlockRef, ReplyTo, RequestId, Timestamp};
+use alloy_consensus::Receipt;
+use alloy_primitives::B256;
+use alloy_rpc_types_engine::{ForkchoiceState, PayloadId};
+use log::{debug, error, info, warn};
+use op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+mod admin;
+mod build;
+mod imports;
+mod l1;
+mod plumbing;
+mod reset;
+
+/// Most requests the core keeps outstanding at once.
+pub const MAX_PENDING_REQUESTS: usize = 64;
+/// Most commands queued before the driver drains them.
+pub const MAX_QUEUED_COMMANDS: usize = 256;
+/// L1 blocks kept by hash.
+pub const L1_CACHE_CAPACITY: usize = 64;
+/// Recent unsafe blocks remembered (for reorg detection and invariant checks).
+pub const RECENT_BLOCKS: usize = 256;
+/// Admin calls that may wait on the core at once (start/stop waiting for a leader check or a sealed block).
+pub const MAX_WAITING_RPC: usize = 16;
+/// Commit attempts for one sealed block before giving up sequencing (the conductor is unreachable).
+pub const MAX_COMMIT_ATTEMPTS: u32 = 32;
+/// L2 blocks a reset may walk back looking for a canonical L1 origin before settling on the safe head.
+pub const MAX_RESET_WALKBACK: u64 = 4_096;
+/// Blocks received from outside (admin_postUnsafePayload) queued for import.
+pub const MAX_QUEUED_PAYLOADS: usize = 64;
+/// State transitions one entry point may perform (each issues at most one request or timer).
+const MAX_DRIVE_STEPS: usize = 64;
+
+/// Counters an operator (and the simulator) reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Blocks built, sealed, committed and inserted by this node.
+    pub blocks_sequenced: u64,
+    /// Transactions in those blocks (including deposits).
+    pub txs_sequenced: u64,
+    /// Builds discarded (seal failure, INVALID payload, wrong block).
+    pub builds_dropped: u64,
+    /// Engine resets started.
+    pub resets: u64,
+    /// Retries scheduled after temporary failures.
+    pub retries: u64,
+    /// Critical errors that stopped sequencing.
+    pub critical_errors: u64,
+    /// Successful conductor commits.
+    pub commits: u64,
+    /// Failed conductor commits.
+    pub commit_failures: u64,
+    /// Blocks handed to followers.
+    pub published: u64,
+    /// Engine API calls that failed or answered non-VALID.
+    pub engine_errors: u64,
+    /// L1 fetches that failed.
+    pub l1_errors: u64,
+}
+
+/// Block reports kept until the driver drains them.
+pub const MAX_REPORTS: usize = 64;
+
+/// Facts about one sequenced block, for metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockReport {
+    /// The block.
+    pub block: L2BlockRef,
+    /// Transactions in it (including deposits).
+    pub txs: usize,
+    /// When building started (FCU with attributes sent).
+    pub build_started_at: Timestamp,
+    /// When the payload was sealed (getPayload answered).
+    pub sealed_at: Timestamp,
+    /// When sealing was due (`timestamp - seal_margin`).
+    pub seal_target: Timestamp,
+    /// When the block became the unsafe head.
+    pub completed_at: Timestamp,
+}
+
+/// A block being built: everything decided before the engine was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Job {
+    parent: L2BlockRef,
+    /// The SystemConfig the block is built with (after its epoch's updates).
+    config: SystemConfig,
+    origin: L1Block,
+    seq_num: u64,
+    time_ms: u64,
+    no_tx_pool: bool,
+    drift_exceeded: bool,
+    started_at: Timestamp,
+    seal_at: Timestamp,
+}
+
+/// A sealed block on its way to becoming the unsafe head.
+#[derive(Clone, Debug, PartialEq)]
+struct Sealed {
+    job: Job,
+    envelope: Arc<OpExecutionPayloadEnvelope>,
+    block: L2BlockRef,
+    sealed_at: Timestamp,
+    txs: usize,
+    committed: bool,
+}
+
+/// The block-building lifecycle. `req: None` in a sealed stage means "waiting for `retry_at`".
+#[derive(Clone, Debug, PartialEq)]
+enum Build {
+    Idle,
+    Starting {
+        req: RequestId,
+        job: Job,
+    },
+    Building {
+        payload_id: PayloadId,
+        job: Job,
+    },
+    Sealing {
+        req: RequestId,
+        payload_id: PayloadId,
+        job: Job,
+    },
+    Committing {
+        sealed: Box<Sealed>,
+        req: Option<RequestId>,
+        attempts: u32,
+    },
+    Inserting {
+        sealed: Box<Sealed>,
+        req: Option<RequestId>,
+    },
+    Updating {
+        sealed: Box<Sealed>,
+        req: Option<RequestId>,
+    },
+    /// Inserting a block built elsewhere (conductor catch-up, another sequencer's block): newPayload, then FCU.
+    Importing {
+        block: L2BlockRef,
+        envelope: Arc<OpExecutionPayloadEnvelope>,
+        req: Option<RequestId>,
+        inserted: bool,
+    },
+}
+
+impl Build {
+    fn sealed(&self) -> Option<&Sealed> {
+        match self {
+            Self::Committing { sealed, .. } | Self::Inserting { sealed, .. } | Self::Updating { sealed, .. } => {
+                Some(sealed)
+            }
+            _ => None,
+        }
+    }
+
+    /// A block that is on its way in and must not be abandoned by a stop.
+    fn settling(&self) -> bool {
+        self.sealed().is_some() || matches!(self, Self::Importing { .. })
+    }
+
+    fn job(&self) -> Option<&Job> {
+        match self {
+            Self::Idle => None,
+            Self::Starting { job, .. } | Self::Building { job, .. } | Self::Sealing { job, .. } => Some(job),
+            Self::Importing { .. } => None,
+            other => other.sealed().map(|s| &s.job),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Starting { .. } => "starting",
+            Self::Building { .. } => "building",
+            Self::Sealing { .. } => "sealing",
+            Self::Committing { .. } => "committing",
+            Self::Inserting { .. } => "inserting",
+            Self::Updating { .. } => "updating",
+            Self::Importing { .. } => "importing",
+        }
+    }
+}
+
+/// Steps of an engine reset (also used at boot): read the engine's heads, walk the unsafe head back until its L1
+/// origin is canonical (never below safe), then point the engine's forkchoice at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ResetStep {
+    FetchHeads,
+    CheckOrigin {
+        engine: EngineHeads,
+        candidate: L2BlockRef,
+    },
+    WalkBack {
+        engine: EngineHeads,
+        number: u64,
+    },
+    /// Read the target's header to reconstruct the SystemConfig its children are built with.
+    Header {
+        engine: EngineHeads,
+        target: L2BlockRef,
+    },
+    Forkchoice {
+        engine: EngineHeads,
+        target: L2BlockRef,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Reset {
+    reason: String,
+    step: ResetStep,
+    req: Option<RequestId>,
+    retry_at: Timestamp,
+    walked: u64,
+    /// Wait one block time after the reset before building (op-node), except at boot.
+    wait_after: bool,
+    /// The SystemConfig reconstructed from the target block.
+    config: Option<SystemConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Sync {
+    Resetting(Box<Reset>),
+    Ready,
+}
+
+/// What the core knows about L1 block `origin + 1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum NextSlot {
+    Empty,
+    Fetching {
+        req: RequestId,
+        number: u64,
+    },
+    /// Looked up at L1 head `l1_head` and not there.
+    Absent {
+        number: u64,
+        l1_head: Option<u64>,
+    },
+    Failed {
+        number: u64,
+        retry_at: Timestamp,
+    },
+    Known(L1Block),
+}
+
+/// Re-checking the current origin after a sign of an L1 reorg.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Verify {
+    Idle,
+    Needed,
+    Fetching(RequestId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeaderPurpose {
+    Start { reply_to: ReplyTo, hash: B256 },
+    AfterCommitFailure,
+}
+
+/// What an outstanding request was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    L1Current(B256),
+    L1Next(u64),
+    L1Verify(u64),
+    ResetL1(u64),
+    L1Receipts(B256),
+    L2Heads,
+    L2ByNumber(u64),
+    L2Header(u64),
+    Engine,
+    Leader(LeaderPurpose),
+    Commit,
+}
+
+/// Rules a sabotaged node breaks on purpose (tests of the checks themselves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Hand a sealed block to followers before the conductor committed it.
+    PublishBeforeCommit,
+    /// Adopt the next L1 origin without waiting for its confirmation depth.
+    IgnoreConfDepth,
+}
+
+/// An invariant the node broke. The simulator treats this as a safety violation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invariant violated: {0}")]
+pub struct InvariantViolation(pub String);
+
+/// The sequencer. Feed it events and timeouts; drain commands; sleep until `poll_timeout`.
+#[derive(Debug)]
+pub struct Node {
+    cfg: Config,
+    now: Timestamp,
+    next_request: u64,
+    commands: VecDeque<Command>,
+    pending: BTreeMap<RequestId, Pending>,
+    heads: Heads,
+    /// The SystemConfig the children of the unsafe head are built with (op-node `SystemConfigByL2Hash`), before
+    /// the updates of a new epoch's origin.
+    parent_config: SystemConfig,
+    /// Receipts of the next origin (deposits and SystemConfig updates of a new epoch).
+    receipts: Option<(B256, Arc<Vec<Receipt>>)>,
+    receipts_fetch: Option<(RequestId, B256)>,
+
+    active: bool,
+    recover: bool,
+    halted: Option<String>,
+    leader_override: bool,
+    stops_waiting: Vec<ReplyTo>,
+    /// A shutdown is waiting: seal the block in flight now and insert it rather than discarding it.
+    finish_in_flight: bool,
+    /// A graceful shutdown was requested and the block in flight has not settled yet.
+    shutting_down: bool,
+    /// The unsafe head at which the sequencer stopped for shutdown.
+    shutdown_settled: Option<B256>,
+    starts_waiting: Vec<(ReplyTo, B256)>,
+    safe_lag_stalled: bool,
+    leader_check_in_flight: bool,
+
+    sync: Sync,
+    l1_cache: BTreeMap<B256, L1Block>,
+    l1_cache_order: VecDeque<B256>,
+    current_fetch: Option<RequestId>,
+    next: NextSlot,
+    verify: Verify,
+
+    build: Build,
+    engine_req: Option<RequestId>,
+    not_before: Timestamp,
+    retry_at: Timestamp,
+    backoff: Backoff,
+    reset_backoff: Backoff,
+    l1_backoff: Backoff,
+    consecutive_resets: u32,
+
+    recent: VecDeque<L2BlockRef>,
+    committed: Option<B256>,
+    /// The last block committed to the conductor, until it becomes the unsafe head. A reset must re-insert it rather
+    /// than build a different block at its height.
+    committed_pending: Option<Box<Sealed>>,
+    violation: Option<String>,
+    stats: Stats,
+    reports: VecDeque<BlockReport>,
+    imports: BTreeMap<u64, Arc<OpExecutionPayloadEnvelope>>,
+    sabotage: Option<Sabotage>,
+}
+
+impl Node {
+    /// Creates a node at wall time `now`. It starts by reading the engine's heads.
+    pub fn new(cfg: Config, now: Timestamp) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let parent_config = cfg.rollup.genesis.system_config.map(SystemConfig::from).unwrap_or_default();
+        let active = !(cfg.sequencer.stopped || cfg.sequencer.conductor_enabled);
+        let recover = cfg.sequencer.recover;
+        let mut node = Self {
+            cfg,
+            now,
+            next_request: 1,
+            commands: VecDeque::new(),
+            pending: BTreeMap::new(),
+            heads: Heads::default(),
+            parent_config,
+            receipts: None,
+            receipts_fetch: None,
+            active,
+            recover,
+            halted: None,
+            leader_override: false,
+            stops_waiting: Vec::new(),
+            finish_in_flight: false,
+            shutting_down: false,
+            shutdown_settled: None,
+            starts_waiting: Vec::new(),
+            safe_lag_stalled: false,
+            leader_check_in_flight: false,
+            sync: Sync::Ready,
+            l1_cache: BTreeMap::new(),
+            l1_cache_order: VecDeque::new(),
+            current_fetch: None,
+            next: NextSlot::Empty,
+            verify: Verify::Idle,
+            build: Build::Idle,
+            engine_req: None,
+            not_before: 0,
+            retry_at: 0,
+            backoff: Backoff::default(),
+            reset_backoff: Backoff::default(),
+            l1_backoff: Backoff::default(),
+            consecutive_resets: 0,
+            recent: VecDeque::new(),
+            committed: None,
+            committed_pending: None,
+            violation: None,
+            stats: Stats::default(),
+            reports: VecDeque::new(),
+            imports: BTreeMap::new(),
+            sabotage: None,
+        };
+        node.sync = Sync::Resetting(Box::new(Reset {
+            reason: "startup".into(),
+            step: ResetStep::FetchHeads,
+            req: None,
+            retry_at: now,
+            walked: 0,
+            wait_after: false,
+            config: None,
+        }));
+        info!(
+            "keel sequencer core created active={} recover={} conductor={} block_time_ms={}",
+            node.active, node.recover, node.cfg.sequencer.conductor_enabled, node.cfg.block_time_ms
+        );
+        node.drive();
+        Ok(node)
+    }
+
+    // ----- public API -----------------------------------------------------------------------------------------
+
+    /// Something happened.
+    pub fn handle_event(&mut self, now: Timestamp, event: Event) {
+        self.advance_clock(now);
+        match event {
+            Event::L1HeadObserved(head) => self.on_l1_head(head),
+            Event::L1FinalizedObserved(block) => self.heads.l1_finalized = Some(block),
+            Event::L1SafeObserved(block) => self.heads.l1_safe = Some(block),
+            Event::SafeHeadObserved(safe) => self.on_safe_head(safe),
+            Event::FinalizedHeadObserved(fin) => self.on_finalized_head(fin),
+            Event::L1BlockFetched { id, block } => self.on_l1_block(id, Ok(block)),
+            Event::L1ReceiptsFetched { id, receipts } => self.on_receipts(id, Ok(receipts)),
+            Event::L2HeadsFetched { id, heads } => self.on_l2_heads(id, Ok(heads)),
+            Event::L2HeaderFetched { id, header } => self.on_l2_header(id, Ok(header)),
+            Event::L2BlockFetched { id, block } => self.on_l2_block(id, Ok(block)),
+            Event::EngineResponded { id, reply } => self.on_engine(id, Ok(reply)),
+            Event::ConductorResponded { id, reply } => self.on_conductor(id, Ok(reply)),
+            Event::RequestFailed { id, error } => self.on_failure(id, error),
+            Event::RpcRequested { reply_to, request } => self.on_rpc(reply_to, request),
+            Event::ShutdownRequested => self.on_shutdown(),
+        }
+        self.drive();
+    }
+
+    /// The deadline returned by [`Node::poll_timeout`] passed.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.advance_clock(now);
+        self.drive();
+    }
+
+    /// Next command to carry out, if any.
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.commands.pop_front()
+    }
+
+    /// When to call [`Node::handle_timeout`] next. `None`: nothing is timed; wait for an event.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.raw_deadline().filter(|t| *t > self.now)
+    }
+
+    /// Makes the node break a rule on purpose, to show that the simulator's checks catch it. Test builds only.
+    #[cfg(feature = "sabotage")]
+    pub fn sabotage(&mut self, s: Sabotage) {
+        self.sabotage = Some(s);
+    }
+
+    /// Heads as the node sees them.
+    pub fn heads(&self) -> &Heads {
+        &self.heads
+    }
+
+    /// Whether the sequencer is active (admin_sequencerActive).
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Whether recovery mode is on.
+    pub fn recover_mode(&self) -> bool {
+        self.recover
+    }
+
+    /// The critical error that stopped sequencing, if any.
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    /// Whether building is paused by `--sequencer.max-safe-lag`.
+    pub fn is_safe_lag_stalled(&self) -> bool {
+        self.safe_lag_stalled
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The oldest undrained report of a sequenced block (at most [`MAX_REPORTS`] are kept).
+    pub fn poll_report(&mut self) -> Option<BlockReport> {
+        self.reports.pop_front()
+    }
+
+    /// Name of the current build stage (for status lines and metrics).
+    pub fn build_stage(&self) -> &'static str {
+        match self.sync {
+            Sync::Resetting(_) => "resetting",
+            Sync::Ready => self.build.name(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The node's last known time.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Recently sequenced or adopted unsafe blocks, oldest first (bounded by [`RECENT_BLOCKS`]).
+    pub fn recent_blocks(&self) -> impl Iterator<Item = &L2BlockRef> {
+        self.recent.iter()
+    }
+
+    /// Checks every invariant of the state machine. Cheap enough to call after every step.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        let fail = |m: String| Err(InvariantViolation(m));
+        if let Some(v) = &self.violation {
+            return fail(v.clone());
+        }
+        let h = &self.heads;
+        if let (Some(u), Some(s)) = (&h.unsafe_head, &h.safe) {
+            if matches!(self.sync, Sync::Ready) && u.number < s.number {
+                return fail(format!("unsafe head {u} is behind safe head {s}"));
+            }
+        }
+        if let (Some(s), Some(f)) = (&h.safe, &h.finalized) {
+            if s.number < f.number {
+                return fail(format!("safe head {s} is behind finalized head {f}"));
+            }
+        }
+        if let Err(e) = crate::invariants::check_chain(self.recent.iter(), self.cfg.block_time_ms) {
+            return fail(e);
+        }
+        if matches!(self.sync, Sync::Ready) {
+            if let (Some(last), Some(u)) = (self.recent.back(), &h.unsafe_head) {
+                if last != u {
+                    return fail(format!("recent chain tip {last} is not the unsafe head {u}"));
+                }
+            }
+        }
+        if let (Some(job), Some(u)) = (self.build.job(), &h.unsafe_head) {
+            if job.parent != *u {
+                return fail(format!(
+                    "build stage {} has parent {} but unsafe head is {u}",
+                    self.build.name(),
+                    job.parent
+                ));
+            }
+            if job.time_ms != timing::next_block_time(u.time_ms, self.cfg.block_time_ms) {
+                return fail(format!("build time {} is not parent time {} + block time", job.time_ms, u.time_ms));
+            }
+            let l1_step = job.origin.number().checked_sub(u.l1_origin.number);
+            if !matches!(l1_step, Some(0) | Some(1)) {
+                return fail(format!(
+                    "build origin {} does not follow parent origin {}",
+                    job.origin.number(),
+                    u.l1_origin.number
+                ));
+            }
+            if job.drift_exceeded && !job.no_tx_pool {
+                return fail(format!(
+                    "build at {} ms past the drift of origin {} takes pool transactions",
+                    job.time_ms,
+                    job.origin.number()
+                ));
+            }
+        }
+        if self.pending.len() > MAX_PENDING_REQUESTS {
+            return fail(format!("{} requests outstanding (max {MAX_PENDING_REQUESTS})", self.pending.len()));
+        }
+        let engine_pending = self.pending.values().filter(|p| **p == Pending::Engine).count();
+        if engine_pending > 1 || (engine_pending == 1) != self.engine_req.is_some() {
+            return fail(format!("{engine_pending} engine calls outstanding, tracked {:?}", self.engine_req));
+        }
+        if self.commands.len() > MAX_QUEUED_COMMANDS {
+            return fail(format!("{} commands queued (max {MAX_QUEUED_COMMANDS})", self.commands.len()));
+        }
+        if self.l1_cache.len() > L1_CACHE_CAPACITY || self.recent.len() > RECENT_BLOCKS {
+            return fail("a cache exceeds its bound".into());
+        }
+        if self.stops_waiting.len() + self.starts_waiting.len() > MAX_WAITING_RPC {
+            return fail("too many admin calls waiting".into());
+        }
+        // Liveness of the timer contract: a deadline that has passed must be waiting on an outstanding request,
+        // otherwise nothing would ever wake the node again.
+        if let Some(t) = self.raw_deadline() {
+            if t <= self.now && self.pending.is_empty() {
+                return fail(format!(
+                    "deadline {t} passed (now {}) with nothing outstanding in stage {}",
+                    self.now,
+                    self.build_stage()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// op-node `PayloadToSystemConfig` from header facts: the L1 info calldata is wrapped back into a deposit, the form
+/// [`SystemConfig::from_l2_block`] reads.
+fn config_from_header(
+    rollup: &crate::rollup::Rollup,
+    block: &L2BlockRef,
+    header: &crate::io::L2Header,
+) -> Result<SystemConfig, String> {
+    use alloy_eips::eip2718::Encodable2718;
+    let first_tx = header
+        .l1_info_input
+        .as_ref()
+        .map(|input| op_alloy_consensus::TxDeposit { input: input.clone(), ..Default::default() }.encoded_2718());
+    config_from_facts(rollup, block, header.gas_limit, &header.extra_data, first_tx.as_deref())
+}
+
+fn config_from_facts(
+    rollup: &crate::rollup::Rollup,
+    block: &L2BlockRef,
+    gas_limit: u64,
+    extra_data: &[u8],
+    first_tx: Option<&[u8]>,
+) -> Result<SystemConfig, String> {
+    let facts = crate::system_config::L2BlockFacts {
+        number: block.number,
+        hash: block.hash,
+        timestamp: block.timestamp(),
+        gas_limit,
+        extra_data,
+        first_tx,
+    };
+    SystemConfig::from_l2_block(rollup, &facts).map_err(|e| e.to_string())
+}
+
+/// The SystemConfig after a block built elsewhere, read from its payload.
+fn config_from_payload(
+    rollup: &crate::rollup::Rollup,
+    block: &L2BlockRef,
+    env: &OpExecutionPayloadEnvelope,
+) -> Result<SystemConfig, String> {
+    let p = env.execution_payload.as_v1();
+    config_from_facts(rollup, block, p.gas_limit, &p.extra_data, p.transactions.first().map(|t| t.as_ref()))
+}
+
+/// The `req` slot of a `Committing` stage.
+fn req_none(build: &mut Build) -> &mut Option<RequestId> {
+    match build {
+        Build::Committing { req, .. } | Build::Inserting { req, .. } | Build::Updating { req, .. } => req,
+        _ => unreachable!("only sealed stages carry a retryable request"),
+    }
+}

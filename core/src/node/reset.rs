@@ -1,0 +1,325 @@
+//! The engine reset walk-back (heads from the engine, walk back to a block with a canonical L1 origin,
+//! SystemConfig of the new head) and L2 heads reported from outside.
+
+use super::*;
+
+impl Node {
+    // ----- reset ----------------------------------------------------------------------------------------------
+
+    pub(super) fn begin_reset(&mut self, reason: String) {
+        self.stats.resets += 1;
+        let delay = if self.consecutive_resets == 0 {
+            0
+        } else {
+            self.reset_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS)
+        };
+        self.consecutive_resets = self.consecutive_resets.saturating_add(1);
+        warn!("resetting engine state retry_in_ms={delay} build_stage={} reason=\"{reason}\"", self.build.name());
+        self.build = Build::Idle;
+        self.next = NextSlot::Empty;
+        self.verify = Verify::Idle;
+        self.sync = Sync::Resetting(Box::new(Reset {
+            reason,
+            step: ResetStep::FetchHeads,
+            req: None,
+            retry_at: self.now + delay,
+            walked: 0,
+            wait_after: true,
+            config: None,
+        }));
+    }
+
+    pub(super) fn step_reset(&mut self) -> bool {
+        let Sync::Resetting(r) = &self.sync else { return false };
+        if r.req.is_some() || self.now < r.retry_at {
+            return false;
+        }
+        let step = r.step.clone();
+        let (what, cmd): (Pending, fn(RequestId, u64) -> Command) = match &step {
+            ResetStep::FetchHeads => {
+                let id = self.request(Pending::L2Heads, |id| Command::FetchL2Heads { id });
+                return self.set_reset_req(id);
+            }
+            ResetStep::CheckOrigin { engine, candidate } => {
+                if candidate.number <= engine.safe.number || candidate.number == self.cfg.rollup.genesis.l2.number {
+                    // Never walk below safe: that is derivation's business.
+                    let target = if candidate.number < engine.safe.number { engine.safe } else { *candidate };
+                    return self.set_reset_step(ResetStep::Header { engine: *engine, target });
+                }
+                (Pending::ResetL1(candidate.l1_origin.number), |id, number| Command::FetchL1BlockByNumber {
+                    id,
+                    number,
+                })
+            }
+            ResetStep::WalkBack { number, .. } => {
+                (Pending::L2ByNumber(*number), |id, number| Command::FetchL2BlockByNumber { id, number })
+            }
+            ResetStep::Header { target, .. } => {
+                (Pending::L2Header(target.number), |id, number| Command::FetchL2Header { id, number })
+            }
+            ResetStep::Forkchoice { engine, target } => {
+                if target.hash == engine.unsafe_head.hash {
+                    self.finish_reset(*engine, *target);
+                    return true;
+                }
+                if self.engine_req.is_some() {
+                    return false;
+                }
+                let state = ForkchoiceState {
+                    head_block_hash: target.hash,
+                    safe_block_hash: engine.safe.hash,
+                    finalized_block_hash: engine.finalized.hash,
+                };
+                let version = engine::forkchoice_version(&self.cfg.rollup, None);
+                let id = self.request(Pending::Engine, |id| Command::ForkchoiceUpdate {
+                    id,
+                    version,
+                    state,
+                    attributes: None,
+                });
+                return self.set_reset_req(id);
+            }
+        };
+        let number = match what {
+            Pending::ResetL1(n) | Pending::L2ByNumber(n) | Pending::L2Header(n) => n,
+            _ => unreachable!("only numbered lookups reach here"),
+        };
+        let id = self.request(what, |id| cmd(id, number));
+        self.set_reset_req(id)
+    }
+
+    pub(super) fn set_reset_req(&mut self, id: RequestId) -> bool {
+        if let Sync::Resetting(r) = &mut self.sync {
+            r.req = Some(id);
+        }
+        true
+    }
+
+    pub(super) fn set_reset_step(&mut self, step: ResetStep) -> bool {
+        if let Sync::Resetting(r) = &mut self.sync {
+            r.step = step;
+            r.req = None;
+        }
+        true
+    }
+
+    pub(super) fn reset_failed(&mut self, what: String) {
+        self.stats.retries += 1;
+        let delay = self.reset_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
+        warn!("reset step failed, retrying retry_in_ms={delay} error=\"{what}\"");
+        if let Sync::Resetting(r) = &mut self.sync {
+            r.req = None;
+            r.retry_at = self.now + delay;
+        }
+    }
+
+    /// Whether `id` is the reset's outstanding request.
+    pub(super) fn is_reset_req(&self, id: RequestId) -> bool {
+        matches!(&self.sync, Sync::Resetting(r) if r.req == Some(id))
+    }
+
+    pub(super) fn reset_step(&self) -> Option<ResetStep> {
+        match &self.sync {
+            Sync::Resetting(r) => Some(r.step.clone()),
+            Sync::Ready => None,
+        }
+    }
+
+    pub(super) fn on_l2_heads(&mut self, id: RequestId, result: Result<EngineHeads, RpcError>) {
+        self.pending.remove(&id);
+        if !self.is_reset_req(id) {
+            return;
+        }
+        let heads = match result {
+            Ok(h) => h,
+            Err(e) => return self.reset_failed(format!("reading engine heads: {e}")),
+        };
+        let (u, s, f) = (heads.unsafe_head, heads.safe, heads.finalized);
+        if u.number < f.number {
+            let msg = format!("engine unsafe head {u} is behind its finalized head {f}");
+            self.apply_verdict(Verdict::Critical(msg.clone()));
+            return self.reset_failed(msg);
+        }
+        if s.number < f.number || u.number < s.number {
+            return self.reset_failed(format!("engine heads out of order: unsafe {u}, safe {s}, finalized {f}"));
+        }
+        self.set_reset_step(ResetStep::CheckOrigin { engine: heads, candidate: u });
+    }
+
+    pub(super) fn on_reset_l1(&mut self, block: Option<L1Block>) {
+        let Some(ResetStep::CheckOrigin { engine, candidate }) = self.reset_step() else { return };
+        match block {
+            Some(b) if b.hash() == candidate.l1_origin.hash => {
+                self.cache_l1(b);
+                self.set_reset_step(ResetStep::Header { engine, target: candidate });
+            }
+            Some(b) => {
+                warn!(
+                    "unsafe block {candidate} has orphaned L1 origin {:#x}:{} (canonical {:#x}); walking back",
+                    candidate.l1_origin.hash,
+                    candidate.l1_origin.number,
+                    b.hash()
+                );
+                // Jump to the last block of the previous epoch.
+                let prev = candidate.number.saturating_sub(candidate.seq_num + 1);
+                let walked = match &self.sync {
+                    Sync::Resetting(r) => r.walked,
+                    Sync::Ready => 0,
+                };
+                if prev <= engine.safe.number || walked >= MAX_RESET_WALKBACK {
+                    self.set_reset_step(ResetStep::Header { engine, target: engine.safe });
+                } else {
+                    self.set_reset_step(ResetStep::WalkBack { engine, number: prev });
+                }
+            }
+            None => {
+                // L1 has no block at that height yet (our origin is ahead of this L1 node): keep the head.
+                self.set_reset_step(ResetStep::Header { engine, target: candidate });
+            }
+        }
+    }
+
+    pub(super) fn on_l2_block(&mut self, id: RequestId, result: Result<Option<L2BlockRef>, RpcError>) {
+        self.pending.remove(&id);
+        if !self.is_reset_req(id) {
+            return;
+        }
+        let Some(ResetStep::WalkBack { engine, number }) = self.reset_step() else { return };
+        match result {
+            Ok(Some(block)) if block.number == number => {
+                if let Sync::Resetting(r) = &mut self.sync {
+                    r.walked += 1;
+                }
+                self.set_reset_step(ResetStep::CheckOrigin { engine, candidate: block });
+            }
+            Ok(Some(block)) => self.reset_failed(format!("asked the engine for block {number}, got {block}")),
+            Ok(None) => self.reset_failed(format!("engine has no L2 block {number} below its unsafe head")),
+            Err(e) => self.reset_failed(format!("reading L2 block {number}: {e}")),
+        }
+    }
+
+    pub(super) fn on_l2_header(&mut self, id: RequestId, result: Result<Option<crate::io::L2Header>, RpcError>) {
+        self.pending.remove(&id);
+        if !self.is_reset_req(id) {
+            return;
+        }
+        let Some(ResetStep::Header { engine, target }) = self.reset_step() else { return };
+        let header = match result {
+            Ok(Some(h)) if h.hash == target.hash => h,
+            Ok(Some(h)) => {
+                // The engine's chain moved under us: start the reset over.
+                self.reset_failed(format!("engine block {} is now {:#x}, expected {target}", target.number, h.hash));
+                self.set_reset_step(ResetStep::FetchHeads);
+                return;
+            }
+            Ok(None) => {
+                return self
+                    .reset_failed(format!("engine has no block {} to read the SystemConfig from", target.number))
+            }
+            Err(e) => return self.reset_failed(format!("reading the header of L2 block {}: {e}", target.number)),
+        };
+        match config_from_header(&self.cfg.rollup, &target, &header) {
+            Ok(config) => {
+                if let Sync::Resetting(r) = &mut self.sync {
+                    r.config = Some(config);
+                }
+                self.set_reset_step(ResetStep::Forkchoice { engine, target });
+            }
+            Err(e) => {
+                error!("cannot reconstruct the SystemConfig of L2 block {target}: {e}");
+                self.reset_failed(format!("SystemConfig of {target}: {e}"));
+            }
+        }
+    }
+
+    pub(super) fn on_reset_forkchoice(&mut self, reply: Result<EngineReply, RpcError>) {
+        let Some(ResetStep::Forkchoice { engine, target }) = self.reset_step() else { return };
+        let verdict = match reply {
+            Ok(EngineReply::ForkchoiceUpdated { status, .. }) => match engine::classify_update_status(&status, &target)
+            {
+                Ok(()) => return self.finish_reset(engine, target),
+                Err(v) => v,
+            },
+            Ok(other) => engine::unexpected_reply("engine_forkchoiceUpdated", &other),
+            Err(e) => engine::classify_update_error(&e, &target),
+        };
+        match verdict {
+            Verdict::Reset(reason) => {
+                self.reset_failed(reason);
+                self.set_reset_step(ResetStep::FetchHeads);
+            }
+            other => self.reset_failed(format!("{other:?}")),
+        }
+    }
+
+    pub(super) fn finish_reset(&mut self, engine: EngineHeads, target: L2BlockRef) {
+        let (wait, reason, config) = match &self.sync {
+            Sync::Resetting(r) => (r.wait_after, r.reason.clone(), r.config),
+            Sync::Ready => (false, String::new(), None),
+        };
+        if let Some(config) = config {
+            self.parent_config = config;
+        }
+        info!(
+            "engine heads synced unsafe={target} safe={} finalized={} reason=\"{reason}\"",
+            engine.safe, engine.finalized
+        );
+        self.recent.clear();
+        self.heads.safe = Some(engine.safe);
+        self.heads.finalized = Some(engine.finalized);
+        self.set_unsafe(target);
+        self.sync = Sync::Ready;
+        self.build = Build::Idle;
+        if wait {
+            self.not_before = self.now + self.cfg.block_time_ms;
+        }
+        if let Some(c) = self.committed_pending.clone() {
+            if c.job.parent == target {
+                // The conductor already holds this block: insert it again instead of building a rival at its height.
+                info!("re-inserting block {} already committed to the conductor", c.block);
+                self.build = Build::Inserting { sealed: c, req: None };
+                self.retry_at = self.now;
+            } else {
+                if c.block != target {
+                    warn!("committed block {} is not on the engine's chain after the reset (head {target})", c.block);
+                }
+                self.committed_pending = None;
+            }
+        }
+        self.update_safe_lag();
+    }
+
+    // ----- L2 heads from outside ------------------------------------------------------------------------------
+
+    pub(super) fn on_safe_head(&mut self, safe: L2BlockRef) {
+        if let Some(f) = &self.heads.finalized {
+            if safe.number < f.number {
+                warn!("ignoring safe head {safe} below finalized head {f}");
+                return;
+            }
+        }
+        if matches!(self.sync, Sync::Ready) {
+            if let Some(u) = self.heads.unsafe_head {
+                if safe.number > u.number {
+                    self.heads.safe = Some(safe);
+                    return self.begin_reset(format!("safe head {safe} is ahead of unsafe head {u}"));
+                }
+                if let Some(ours) = self.recent.iter().find(|b| b.number == safe.number) {
+                    if ours.hash != safe.hash {
+                        let reason = format!("safe head {safe} is not on the unsafe chain (have {ours})");
+                        self.heads.safe = Some(safe);
+                        return self.begin_reset(reason);
+                    }
+                }
+            }
+        }
+        self.heads.safe = Some(safe);
+    }
+
+    pub(super) fn on_finalized_head(&mut self, fin: L2BlockRef) {
+        if self.heads.safe.map(|s| s.number < fin.number).unwrap_or(true) {
+            self.on_safe_head(fin);
+        }
+        self.heads.finalized = Some(fin);
+    }
+}
