@@ -203,6 +203,17 @@ fn keel_sequences_thirty_blocks_on_op_geth() {
     // Keel's view agrees with op-geth's.
     let status = keel.call("optimism_syncStatus", json!([]));
     assert!(status["unsafe_l2"]["number"].as_u64().unwrap() >= head as u64);
+
+    // Dropping the chain stops every process it started: nothing answers on their ports any more.
+    let endpoints =
+        [chain.anvil.url.clone(), chain.geth.http_url.clone(), chain.geth.auth_url.clone(), keel.rpc.clone()];
+    drop(keel);
+    drop(chain);
+    std::thread::sleep(Duration::from_millis(300));
+    for url in endpoints {
+        let addr = url.trim_start_matches("http://");
+        assert!(std::net::TcpStream::connect(addr).is_err(), "{url} still accepts connections after the drop");
+    }
 }
 
 // 2.

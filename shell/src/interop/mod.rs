@@ -71,7 +71,9 @@ impl Tools {
     pub fn locate(dir: &Path) -> Result<Self, InteropError> {
         let bin = dir.join("bin");
         let geth = bin.join("geth");
-        let anvil = dir.join("node_modules/.bin/anvil");
+        // The platform package's binary itself: `node_modules/.bin/anvil` is a Node wrapper that would outlive a kill
+        // of its child process.
+        let anvil = Self::anvil_binary(dir);
         let code_path = bin.join("DepositEmitter.bin-runtime");
         for (what, path) in [("op-geth", &geth), ("anvil", &anvil), ("the compiled deposit contract", &code_path)] {
             if !path.exists() {
@@ -84,6 +86,16 @@ impl Tools {
             .parse()
             .map_err(|e| InteropError::Peer(format!("{}: not hex bytecode: {e}", code_path.display())))?;
         Ok(Self { dir: dir.to_path_buf(), geth, anvil, deposit_contract_code })
+    }
+
+    /// anvil's native binary from the npm package for this platform (`@foundry-rs/anvil-<os>-<arch>`).
+    fn anvil_binary(dir: &Path) -> PathBuf {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        dir.join(format!("node_modules/@foundry-rs/anvil-{}-{arch}/bin/anvil", std::env::consts::OS))
     }
 
     /// Runs `interop/build.sh` (which reuses what is already built), then [`Self::locate`].
@@ -132,6 +144,8 @@ impl Proc {
         let out =
             File::options().create(true).append(true).open(log).map_err(io(format!("opening {}", log.display())))?;
         let err = out.try_clone().map_err(io("duplicating a log handle"))?;
+        // Its own process group, so that killing it also kills whatever it started.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
@@ -191,9 +205,14 @@ impl Proc {
         }
     }
 
-    /// SIGKILL and reap.
+    /// SIGKILL to its process group, and reap.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }
