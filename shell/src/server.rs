@@ -127,16 +127,12 @@ fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
             error_object(Value::Null, fail(INVALID_REQUEST, "JSON-RPC requests must be POSTed")).to_string(),
         );
     }
+    let too_large = || {
+        let e = fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes"));
+        error_object(Value::Null, e).to_string()
+    };
     if req.body_length().is_some_and(|n| n > MAX_REQUEST_BYTES) {
-        return respond(
-            req,
-            413,
-            error_object(
-                Value::Null,
-                fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes")),
-            )
-            .to_string(),
-        );
+        return respond(req, 413, too_large());
     }
     let mut body = Vec::new();
     if let Err(e) = req.as_reader().take(MAX_REQUEST_BYTES as u64 + 1).read_to_end(&mut body) {
@@ -147,15 +143,7 @@ fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
         );
     }
     if body.len() > MAX_REQUEST_BYTES {
-        return respond(
-            req,
-            413,
-            error_object(
-                Value::Null,
-                fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes")),
-            )
-            .to_string(),
-        );
+        return respond(req, 413, too_large());
     }
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

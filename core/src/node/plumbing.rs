@@ -16,6 +16,12 @@ impl Node {
         self.commands.push_back(cmd);
     }
 
+    /// A forkchoice update without attributes (a head, safe or finalized change).
+    pub(super) fn request_head_update(&mut self, state: ForkchoiceState) -> RequestId {
+        let version = engine::forkchoice_version(&self.cfg.rollup, None);
+        self.request(Pending::Engine, |id| Command::ForkchoiceUpdate { id, version, state, attributes: None })
+    }
+
     pub(super) fn request(&mut self, what: Pending, make: impl FnOnce(RequestId) -> Command) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
@@ -101,13 +107,7 @@ impl Node {
                 let (block, envelope, inserted) = (*block, envelope.clone(), *inserted);
                 let id = if inserted {
                     let state = self.forkchoice(block.hash);
-                    let version = engine::forkchoice_version(&self.cfg.rollup, None);
-                    self.request(Pending::Engine, |id| Command::ForkchoiceUpdate {
-                        id,
-                        version,
-                        state,
-                        attributes: None,
-                    })
+                    self.request_head_update(state)
                 } else {
                     let version = engine::new_payload_version(&self.cfg.rollup, block.timestamp());
                     self.request(Pending::Engine, |id| Command::NewPayload { id, version, envelope })
@@ -150,13 +150,7 @@ impl Node {
             }
             Build::Updating { sealed, req: None } if due && self.engine_req.is_none() => {
                 let state = self.forkchoice(sealed.block.hash);
-                let version = engine::forkchoice_version(&self.cfg.rollup, None);
-                let id = self.request(Pending::Engine, |id| Command::ForkchoiceUpdate {
-                    id,
-                    version,
-                    state,
-                    attributes: None,
-                });
+                let id = self.request_head_update(state);
                 if let Build::Updating { req, .. } = &mut self.build {
                     *req = Some(id);
                 }

@@ -70,13 +70,7 @@ impl Node {
                     safe_block_hash: engine.safe.hash,
                     finalized_block_hash: engine.finalized.hash,
                 };
-                let version = engine::forkchoice_version(&self.cfg.rollup, None);
-                let id = self.request(Pending::Engine, |id| Command::ForkchoiceUpdate {
-                    id,
-                    version,
-                    state,
-                    attributes: None,
-                });
+                let id = self.request_head_update(state);
                 return self.set_reset_req(id);
             }
         };
