@@ -2,7 +2,7 @@
 //! (op-node `rollup/types.go`, `engine/build_start.go`, `sequencing/sequencer.go`).
 //!
 //! The lifecycle itself (FCU with attributes → getPayload → conductor commit → newPayload → FCU) is sequenced by
-//! the state machine in `node.rs`; this module only says what an answer means.
+//! the state machine in `node/`; this module only says what an answer means.
 
 use crate::io::{EngineVersion, RpcError};
 use crate::rollup::Rollup;
