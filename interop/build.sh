@@ -14,7 +14,7 @@ mkdir -p bin
 
 stamp="$(cat go.mod go.sum | sha256sum | cut -d' ' -f1) $(go env GOVERSION)"
 if [[ -x bin/geth && -f bin/geth.stamp && "$(cat bin/geth.stamp)" == "$stamp" ]]; then
-    echo "interop: op-geth up to date ($(bin/geth version 2>/dev/null | grep -m1 '^Version' || true))"
+    echo "interop: op-geth up to date ($(go version -m bin/geth | awk '$1 == "=>" && $2 ~ /op-geth/ {print $2, $3}'))"
 else
     echo "interop: building op-geth from the Go module proxy (a few minutes cold)"
     t0=$SECONDS
