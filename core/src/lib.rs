@@ -51,5 +51,8 @@ pub use types::{Heads, L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId, Time
 pub use alloy_consensus::Header;
 pub use alloy_primitives::{B256, B64};
 pub use alloy_rpc_types_engine::{ForkchoiceState, PayloadId, PayloadStatusEnum};
-pub use kona_genesis::{RollupConfig, SystemConfig};
+pub use kona_genesis::RollupConfig;
 pub use op_alloy_rpc_types_engine::{OpExecutionPayloadEnvelope, OpPayloadAttributes};
+/// The SystemConfig the node builds with (Keel's, with the Jovian fields); kona's `kona_genesis::SystemConfig` appears only
+/// as the rollup config's genesis field and converts with `From`.
+pub use system_config::SystemConfig;

@@ -13,7 +13,7 @@ use alloy_primitives::{keccak256, B256};
 use alloy_rpc_types_engine::PayloadStatusEnum;
 use keel_core::{
     Command, Config, EngineReply, Event, L2BlockRef, Node, ReplyTo, RollupConfig, RpcError, RpcFailure, RpcReply,
-    RpcRequest, SequencerConfig, SystemConfig, Timestamp,
+    RpcRequest, SequencerConfig, Timestamp,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -154,7 +154,7 @@ pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> ke
     rollup.genesis.l1 = l1.genesis().info.id();
     rollup.genesis.l2 = genesis_l2.id();
     rollup.genesis.l2_time = genesis_l2.timestamp();
-    rollup.genesis.system_config = Some(SystemConfig {
+    rollup.genesis.system_config = Some(kona_genesis::SystemConfig {
         batcher_address: alloy_primitives::Address::repeat_byte(0xba),
         gas_limit: 30_000_000,
         eip1559_denominator: Some(250),
