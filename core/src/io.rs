@@ -173,11 +173,36 @@ pub struct RpcFailure {
 
 /// Code op-node's RPC server uses for errors returned by a method.
 pub const RPC_SERVER_ERROR: i64 = -32000;
+/// JSON-RPC: the body is not valid JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: not a request object (or a batch too large, a body too large).
+pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC: unknown method.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// JSON-RPC: bad parameters.
+pub const INVALID_PARAMS: i64 = -32602;
+/// JSON-RPC: the server failed to produce an answer.
+pub const INTERNAL_ERROR: i64 = -32603;
 
 impl RpcFailure {
+    /// A failure with `code`.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
     /// A method error with op-node's generic server-error code.
     pub fn server(message: impl Into<String>) -> Self {
-        Self { code: RPC_SERVER_ERROR, message: message.into() }
+        Self::new(RPC_SERVER_ERROR, message)
+    }
+
+    /// Bad parameters.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(INVALID_PARAMS, message)
+    }
+
+    /// geth's answer for a method it does not serve.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(METHOD_NOT_FOUND, format!("the method {method} does not exist/is not available"))
     }
 }
 

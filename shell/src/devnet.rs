@@ -169,7 +169,7 @@ fn run_op_geth(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Res
         .unwrap_or_else(|| std::env::temp_dir().join(format!("keel-devnet-op-geth-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(work.join("geth"));
     let block_time_s = args.block_time_ms / 1000;
-    let chain = Chain::up(&tools, &work, args.l1_block_time_s.max(1), |t| ChainPlan {
+    let mut chain = Chain::up(&tools, &work, args.l1_block_time_s.max(1), |t| ChainPlan {
         block_time: block_time_s,
         ..ChainPlan::jovian_at_genesis(t)
     })?;
@@ -239,10 +239,8 @@ fn run_op_geth(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Res
         "keel devnet: stopped after {blocks} blocks in {:.1} s ({exit:?}); op-geth and anvil stop now",
         started.elapsed().as_secs_f64()
     );
+    chain.remove_dir_on_drop = args.datadir.is_none();
     drop(chain);
-    if args.datadir.is_none() {
-        let _ = std::fs::remove_dir_all(&work);
-    }
     Ok(DevnetSummary { blocks, clean: exit == crate::driver::Exit::Stopped })
 }
 

@@ -6,6 +6,7 @@ use crate::driver::RpcCall;
 use crate::rpc::RpcClient;
 use alloy_primitives::{address, keccak256, Address, B256};
 use crossbeam_channel::{Sender, TrySendError};
+use keel_core::io::{INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, RPC_SERVER_ERROR};
 use keel_core::{RpcFailure, RpcReply, RpcRequest};
 use serde_json::{json, Value};
 use std::io::Read;
@@ -25,17 +26,6 @@ pub const CORE_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The L2ToL1MessagePasser predeploy, whose storage root goes into output roots.
 pub const MESSAGE_PASSER: Address = address!("0x4200000000000000000000000000000000000016");
 
-/// JSON-RPC: invalid JSON.
-pub const PARSE_ERROR: i64 = -32700;
-/// JSON-RPC: not a request object.
-pub const INVALID_REQUEST: i64 = -32600;
-/// JSON-RPC: unknown method.
-pub const METHOD_NOT_FOUND: i64 = -32601;
-/// JSON-RPC: bad parameters.
-pub const INVALID_PARAMS: i64 = -32602;
-/// JSON-RPC: internal error.
-pub const INTERNAL_ERROR: i64 = -32603;
-
 /// What the server needs besides the core.
 pub struct ServerContext {
     /// Served by `optimism_rollupConfig`, and decides output-root rules.
@@ -48,10 +38,8 @@ pub struct ServerContext {
     pub calls: Sender<RpcCall>,
 }
 
-type Failure = (i64, String);
-
-fn fail(code: i64, msg: impl Into<String>) -> Failure {
-    (code, msg.into())
+fn fail(code: i64, msg: impl Into<String>) -> RpcFailure {
+    RpcFailure::new(code, msg)
 }
 
 /// A running server.
@@ -107,7 +95,7 @@ fn respond(req: tiny_http::Request, status: u16, body: String) {
     let _ = req.respond(tiny_http::Response::from_string(body).with_status_code(status).with_header(header));
 }
 
-fn error_object(id: Value, (code, message): Failure) -> Value {
+fn error_object(id: Value, RpcFailure { code, message }: RpcFailure) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
@@ -179,13 +167,16 @@ fn handle_one(ctx: &ServerContext, v: Value) -> Value {
     }
 }
 
-/// Parameter `i` (geth's error texts: "missing value for required argument N", "invalid argument N: …").
-fn param<T: serde::de::DeserializeOwned>(params: &[Value], i: usize, what: &str) -> Result<T, Failure> {
-    let v = params
-        .get(i)
-        .filter(|v| !v.is_null())
-        .ok_or_else(|| fail(INVALID_PARAMS, format!("missing value for required argument {i}")))?;
-    serde_json::from_value(v.clone()).map_err(|e| fail(INVALID_PARAMS, format!("invalid argument {i}: {what}: {e}")))
+/// Parameter `i` with geth's error texts: "missing value for required argument N" when it is absent or null and
+/// `T` needs a value, "invalid argument N: …" when it does not decode. An `Option<T>` takes absent as `None`.
+/// The fake servers use the same function.
+pub fn param<T: serde::de::DeserializeOwned>(params: &[Value], i: usize, what: &str) -> Result<T, RpcFailure> {
+    match params.get(i).filter(|v| !v.is_null()) {
+        None => serde_json::from_value(Value::Null)
+            .map_err(|_| RpcFailure::invalid_params(format!("missing value for required argument {i}"))),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| RpcFailure::invalid_params(format!("invalid argument {i}: {what}: {e}"))),
+    }
 }
 
 fn version() -> String {
@@ -207,18 +198,16 @@ fn max_args(method: &str) -> Option<usize> {
     })
 }
 
-fn ask_core(ctx: &ServerContext, request: RpcRequest) -> Result<RpcReply, Failure> {
+fn ask_core(ctx: &ServerContext, request: RpcRequest) -> Result<RpcReply, RpcFailure> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     match ctx.calls.try_send(RpcCall { request, reply: tx }) {
         Ok(()) => {}
-        Err(TrySendError::Full(_)) => {
-            return Err(fail(keel_core::io::RPC_SERVER_ERROR, "node busy: too many calls queued"))
-        }
+        Err(TrySendError::Full(_)) => return Err(fail(RPC_SERVER_ERROR, "node busy: too many calls queued")),
         Err(TrySendError::Disconnected(_)) => return Err(fail(INTERNAL_ERROR, "the sequencer is shutting down")),
     }
     match rx.recv_timeout(CORE_REPLY_TIMEOUT) {
         Ok(Ok(reply)) => Ok(reply),
-        Ok(Err(RpcFailure { code, message })) => Err((code, message)),
+        Ok(Err(failure)) => Err(failure),
         Err(_) => Err(fail(INTERNAL_ERROR, format!("no answer from the sequencer within {CORE_REPLY_TIMEOUT:?}"))),
     }
 }
@@ -232,8 +221,8 @@ fn reply_json(r: RpcReply) -> Value {
     }
 }
 
-fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Failure> {
-    let not_found = || fail(METHOD_NOT_FOUND, format!("the method {method} does not exist/is not available"));
+fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, RpcFailure> {
+    let not_found = || RpcFailure::method_not_found(method);
     if method.starts_with("admin_") && !ctx.enable_admin {
         return Err(not_found());
     }
@@ -256,10 +245,10 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Fa
             let env: keel_core::OpExecutionPayloadEnvelope = param(params, 0, "execution payload envelope")?;
             // op-node checks the block hash before queueing the payload.
             let claimed = env.execution_payload.block_hash();
-            let actual = keel_core::payload::header_hash(&env).map_err(|e| fail(keel_core::io::RPC_SERVER_ERROR, e))?;
+            let actual = keel_core::payload::header_hash(&env).map_err(|e| fail(RPC_SERVER_ERROR, e))?;
             if actual != claimed {
                 return Err(fail(
-                    keel_core::io::RPC_SERVER_ERROR,
+                    RPC_SERVER_ERROR,
                     format!("payload has bad block hash: {claimed:#x}, actual block hash is: {actual:#x}"),
                 ));
             }
@@ -273,7 +262,7 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Fa
     }
 }
 
-fn parse_block_number(params: &[Value]) -> Result<u64, Failure> {
+fn parse_block_number(params: &[Value]) -> Result<u64, RpcFailure> {
     let raw: String = param(params, 0, "block number (hex quantity)")?;
     let hex =
         raw.strip_prefix("0x").ok_or_else(|| fail(INVALID_PARAMS, format!("block number {raw:?} is not 0x-hex")))?;
@@ -281,40 +270,40 @@ fn parse_block_number(params: &[Value]) -> Result<u64, Failure> {
         .map_err(|_| fail(INVALID_PARAMS, format!("block number {raw:?} is not a hex quantity")))
 }
 
-fn output_at_block(ctx: &ServerContext, params: &[Value]) -> Result<Value, Failure> {
+fn output_at_block(ctx: &ServerContext, params: &[Value]) -> Result<Value, RpcFailure> {
     let number = parse_block_number(params)?;
-    let engine_err = |e: keel_core::RpcError| {
-        fail(keel_core::io::RPC_SERVER_ERROR, format!("reading L2 block {number} from the engine: {e}"))
-    };
+    let engine_err =
+        |e: keel_core::RpcError| fail(RPC_SERVER_ERROR, format!("reading L2 block {number} from the engine: {e}"));
     let method = "eth_getBlockByNumber";
     let block = ctx.engine.call(method, json!([format!("{number:#x}"), true])).map_err(engine_err)?;
     if block.is_null() {
-        return Err(fail(keel_core::io::RPC_SERVER_ERROR, format!("L2 block {number} not found")));
+        return Err(fail(RPC_SERVER_ERROR, format!("L2 block {number} not found")));
     }
     let block_ref = codec::l2_block(method, block.clone(), &ctx.rollup.genesis)
         .map_err(engine_err)?
-        .ok_or_else(|| fail(keel_core::io::RPC_SERVER_ERROR, format!("L2 block {number} not found")))?;
-    let field = |name: &str| -> Result<B256, Failure> {
+        .ok_or_else(|| fail(RPC_SERVER_ERROR, format!("L2 block {number} not found")))?;
+    let field = |name: &str| -> Result<B256, RpcFailure> {
         block
             .get(name)
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| fail(keel_core::io::RPC_SERVER_ERROR, format!("L2 block {number} has no valid {name}")))
+            .ok_or_else(|| fail(RPC_SERVER_ERROR, format!("L2 block {number} has no valid {name}")))
     };
     let state_root = field("stateRoot")?;
     // From Isthmus the header's withdrawalsRoot is the message passer's storage root; before, ask for a proof.
-    let storage_root = match block.get("withdrawalsRoot").and_then(Value::as_str) {
-        Some(_) if ctx.rollup.is_isthmus_active(block_ref.timestamp()) => field("withdrawalsRoot")?,
-        _ => {
-            let proof = ctx
-                .engine
-                .call("eth_getProof", json!([MESSAGE_PASSER, Vec::<B256>::new(), block_ref.hash]))
-                .map_err(engine_err)?;
-            proof.get("storageHash").and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| {
-                fail(keel_core::io::RPC_SERVER_ERROR, format!("eth_getProof for block {number} has no storageHash"))
-            })?
-        }
-    };
+    let storage_root =
+        match block.get("withdrawalsRoot").and_then(Value::as_str) {
+            Some(_) if ctx.rollup.is_isthmus_active(block_ref.timestamp()) => field("withdrawalsRoot")?,
+            _ => {
+                let proof = ctx
+                    .engine
+                    .call("eth_getProof", json!([MESSAGE_PASSER, Vec::<B256>::new(), block_ref.hash]))
+                    .map_err(engine_err)?;
+                proof.get("storageHash").and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| {
+                    fail(RPC_SERVER_ERROR, format!("eth_getProof for block {number} has no storageHash"))
+                })?
+            }
+        };
     let mut preimage = [0u8; 128];
     preimage[32..64].copy_from_slice(state_root.as_slice());
     preimage[64..96].copy_from_slice(storage_root.as_slice());

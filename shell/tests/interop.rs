@@ -25,7 +25,10 @@ fn tools() -> Tools {
 fn up(name: &str, plan: impl FnOnce(u64) -> ChainPlan) -> Chain {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("interop-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    Chain::up(&tools(), &d, 2, plan).unwrap_or_else(|e| panic!("bringing up anvil and op-geth: {e}"))
+    let mut chain = Chain::up(&tools(), &d, 2, plan).unwrap_or_else(|e| panic!("bringing up anvil and op-geth: {e}"));
+    // A passing test leaves no datadir behind; a failing one keeps its logs for the report.
+    chain.remove_dir_on_drop = true;
+    chain
 }
 
 struct Keel {
@@ -515,4 +518,5 @@ fn devnet_on_op_geth_prints_a_line_per_block_and_stops_cleanly() {
     assert!(lines.iter().all(|l| l.contains(" origin=") && l.contains(" txs=")), "{text}");
     assert!(text.contains("op-geth at http://127.0.0.1:"), "{text}");
     assert!(dir.join("rollup.json").exists() && dir.join("op-geth.log").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

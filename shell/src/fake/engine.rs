@@ -1,7 +1,7 @@
 //! The fake execution engine: the `keel-sim` engine model behind the JWT-authenticated engine API, plus the `eth_`
 //! reads a rollup node makes of its engine.
 
-use super::rpc::{param, to_json, Rejection, RpcErr, Service, INTERNAL_ERROR};
+use super::rpc::{param, to_json, Rejection, RpcFailure, Service, INTERNAL_ERROR};
 use super::{fake_storage_root, lock, now_ms, BlockSel, Shared};
 use alloy_primitives::{hex, keccak256, Address, Bytes, B256, U256};
 use alloy_rpc_types_engine::{
@@ -35,16 +35,16 @@ const CAPABILITIES: &[&str] = &[
     "engine_newPayloadV4",
 ];
 
-fn model_err(e: RpcError) -> RpcErr {
+fn model_err(e: RpcError) -> RpcFailure {
     match e {
-        RpcError::Rpc { code, message } => RpcErr::new(code, message),
-        RpcError::Transport(message) => RpcErr::server(message),
-        RpcError::Timeout => RpcErr::server("timed out"),
+        RpcError::Rpc { code, message } => RpcFailure::new(code, message),
+        RpcError::Transport(message) => RpcFailure::server(message),
+        RpcError::Timeout => RpcFailure::server("timed out"),
     }
 }
 
-fn unexpected(reply: &EngineReply) -> RpcErr {
-    RpcErr::new(INTERNAL_ERROR, format!("engine model gave an unexpected answer: {reply:?}"))
+fn unexpected(reply: &EngineReply) -> RpcFailure {
+    RpcFailure::new(INTERNAL_ERROR, format!("engine model gave an unexpected answer: {reply:?}"))
 }
 
 /// Any payload version as a V3 payload (missing fields empty / zero).
@@ -80,7 +80,7 @@ impl Service for EngineService {
         Some((401, failure))
     }
 
-    fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcErr> {
+    fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure> {
         if method.len() <= 64 {
             *lock(&self.0.engine_calls).entry(method.to_string()).or_default() += 1;
         }
@@ -113,18 +113,18 @@ impl Service for EngineService {
                 Ok(block.map_or(Value::Null, |b| l2_block_json(&b, full.unwrap_or(false))))
             }
             "eth_getProof" => self.get_proof(params),
-            _ => Err(RpcErr::method_not_found(method)),
+            _ => Err(RpcFailure::method_not_found(method)),
         }
     }
 }
 
 impl EngineService {
-    fn select(&self, sel: BlockSel) -> Result<Option<EngineBlock>, RpcErr> {
+    fn select(&self, sel: BlockSel) -> Result<Option<EngineBlock>, RpcFailure> {
         let st = lock(&self.0.engine);
         let e = &st.engine;
         match sel {
-            BlockSel::Safe if !st.labels_set => return Err(RpcErr::server("safe block not found")),
-            BlockSel::Finalized if !st.labels_set => return Err(RpcErr::server("finalized block not found")),
+            BlockSel::Safe if !st.labels_set => return Err(RpcFailure::server("safe block not found")),
+            BlockSel::Finalized if !st.labels_set => return Err(RpcFailure::server("finalized block not found")),
             _ => {}
         }
         let r = match sel {
@@ -137,7 +137,7 @@ impl EngineService {
         Ok(r.and_then(|r| e.block(&r.hash).cloned()))
     }
 
-    fn forkchoice_updated(&self, params: &[Value]) -> Result<Value, RpcErr> {
+    fn forkchoice_updated(&self, params: &[Value]) -> Result<Value, RpcFailure> {
         let state: ForkchoiceState = param(params, 0, "forkchoice state")?;
         let attrs: Option<keel_core::Attributes> = param(params, 1, "payload attributes")?;
         let mut st = lock(&self.0.engine);
@@ -153,7 +153,7 @@ impl EngineService {
         }
     }
 
-    fn get_payload(&self, version: &str, params: &[Value]) -> Result<Value, RpcErr> {
+    fn get_payload(&self, version: &str, params: &[Value]) -> Result<Value, RpcFailure> {
         let id: PayloadId = param(params, 0, "payload id")?;
         let reply = {
             let mut st = lock(&self.0.engine);
@@ -189,7 +189,7 @@ impl EngineService {
         }
     }
 
-    fn new_payload(&self, version: &str, params: &[Value]) -> Result<Value, RpcErr> {
+    fn new_payload(&self, version: &str, params: &[Value]) -> Result<Value, RpcFailure> {
         let envelope = match version {
             "V1" => OpExecutionPayloadEnvelope {
                 parent_beacon_block_root: None,
@@ -246,7 +246,7 @@ impl EngineService {
         to_json(&PayloadStatus::new(status, latest_valid))
     }
 
-    fn get_proof(&self, params: &[Value]) -> Result<Value, RpcErr> {
+    fn get_proof(&self, params: &[Value]) -> Result<Value, RpcFailure> {
         let address: Address = param(params, 0, "address")?;
         let _: Vec<B256> = param(params, 1, "storage keys")?;
         let block = params.get(2).unwrap_or(&Value::Null);
@@ -257,7 +257,7 @@ impl EngineService {
             }
             None => self.select(BlockSel::parse(block)?)?.map(|b| b.block.hash),
         };
-        let hash = hash.ok_or_else(|| RpcErr::server("header not found"))?;
+        let hash = hash.ok_or_else(|| RpcFailure::server("header not found"))?;
         to_json(&alloy_rpc_types_eth::EIP1186AccountProofResponse {
             address,
             balance: U256::ZERO,

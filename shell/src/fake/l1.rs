@@ -1,6 +1,6 @@
 //! The fake L1 execution RPC: blocks of the `keel-sim` L1 chain as standard `eth_getBlockBy*` JSON.
 
-use super::rpc::{param, to_json, RpcErr, Service};
+use super::rpc::{param, to_json, RpcFailure, Service};
 use super::{lock, BlockSel, Shared};
 use alloy_primitives::B256;
 use keel_core::L1Block;
@@ -11,7 +11,7 @@ pub(crate) struct L1Service(pub Arc<Shared>);
 
 /// Block JSON as an L1 node returns it without transactions: every consensus header field (so the header hash
 /// recomputes to `hash`), plus empty `transactions` and `uncles`.
-pub(crate) fn block_json(block: &L1Block) -> Result<Value, RpcErr> {
+pub(crate) fn block_json(block: &L1Block) -> Result<Value, RpcFailure> {
     let header = alloy_rpc_types_eth::Header {
         hash: block.hash(),
         inner: (*block.header).clone(),
@@ -27,7 +27,7 @@ pub(crate) fn block_json(block: &L1Block) -> Result<Value, RpcErr> {
 }
 
 impl Service for L1Service {
-    fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcErr> {
+    fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure> {
         match method {
             "eth_chainId" => Ok(Value::String(format!("{:#x}", self.0.l1_chain_id))),
             "eth_blockNumber" => Ok(Value::String(format!("{:#x}", lock(&self.0.l1).chain.head().number()))),
@@ -72,7 +72,7 @@ impl Service for L1Service {
                         .collect(),
                 ))
             }
-            _ => Err(RpcErr::method_not_found(method)),
+            _ => Err(RpcFailure::method_not_found(method)),
         }
     }
 }

@@ -28,7 +28,7 @@ use keel_sim::engine::Engine;
 use keel_sim::l1::L1Chain;
 use keel_sim::rng::Rng;
 use keel_sim::SimConfig;
-use rpc::{RpcErr, RpcServer};
+use rpc::{RpcFailure, RpcServer};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -125,8 +125,8 @@ pub(crate) enum BlockSel {
 
 impl BlockSel {
     /// Parses `"latest"`, `"pending"`, `"safe"`, `"finalized"`, `"earliest"` or a hex quantity.
-    pub fn parse(v: &Value) -> Result<Self, RpcErr> {
-        let bad = || RpcErr::invalid_params(format!("invalid block number or tag: {v}"));
+    pub fn parse(v: &Value) -> Result<Self, RpcFailure> {
+        let bad = || RpcFailure::invalid_params(format!("invalid block number or tag: {v}"));
         let s = v.as_str().ok_or_else(bad)?;
         Ok(match s {
             "latest" | "pending" | "unsafe" => Self::Latest,

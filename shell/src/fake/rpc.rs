@@ -1,7 +1,6 @@
 //! Blocking JSON-RPC over HTTP on `tiny_http`: a small worker pool per server, an 8 MiB body limit, batches,
 //! JSON-RPC error objects, and a fast, joinable shutdown (`Server::unblock`).
 
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,49 +10,10 @@ use std::thread::JoinHandle;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// JSON-RPC: malformed JSON.
-pub const PARSE_ERROR: i64 = -32700;
-/// JSON-RPC: not a request object.
-pub const INVALID_REQUEST: i64 = -32600;
-/// JSON-RPC: unknown method.
-pub const METHOD_NOT_FOUND: i64 = -32601;
-/// JSON-RPC: bad parameters.
-pub const INVALID_PARAMS: i64 = -32602;
-/// JSON-RPC: the server failed.
-pub const INTERNAL_ERROR: i64 = -32603;
 /// Generic method error (geth / op-node / op-conductor).
-pub const SERVER_ERROR: i64 = -32000;
-
-/// A JSON-RPC error object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RpcErr {
-    /// Error code.
-    pub code: i64,
-    /// Message.
-    pub message: String,
-}
-
-impl RpcErr {
-    /// Any code.
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
-    }
-
-    /// -32602.
-    pub fn invalid_params(message: impl Into<String>) -> Self {
-        Self::new(INVALID_PARAMS, message)
-    }
-
-    /// -32601 for `method`.
-    pub fn method_not_found(method: &str) -> Self {
-        Self::new(METHOD_NOT_FOUND, format!("the method {method} does not exist/is not available"))
-    }
-
-    /// -32000.
-    pub fn server(message: impl Into<String>) -> Self {
-        Self::new(SERVER_ERROR, message)
-    }
-}
+pub use keel_core::io::RPC_SERVER_ERROR as SERVER_ERROR;
+pub use keel_core::io::{INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR};
+pub use keel_core::RpcFailure;
 
 /// A rejection before the body is read: HTTP status and a plain-text body.
 pub type Rejection = (u16, String);
@@ -66,18 +26,14 @@ pub trait Service: Send + Sync + 'static {
     }
 
     /// Answers one JSON-RPC call. `params` is the positional parameter list (empty when absent).
-    fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcErr>;
+    fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure>;
 }
 
-/// Positional parameter `idx`, deserialized (missing parameters read as `null`).
-pub fn param<T: DeserializeOwned>(params: &[Value], idx: usize, what: &str) -> Result<T, RpcErr> {
-    let v = params.get(idx).cloned().unwrap_or(Value::Null);
-    serde_json::from_value(v).map_err(|e| RpcErr::invalid_params(format!("invalid argument {idx} ({what}): {e}")))
-}
+pub use crate::server::param;
 
 /// Serializes a result (serialization of our own types cannot reasonably fail; if it does, say so).
-pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, RpcErr> {
-    serde_json::to_value(v).map_err(|e| RpcErr::new(INTERNAL_ERROR, format!("cannot encode result: {e}")))
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, RpcFailure> {
+    serde_json::to_value(v).map_err(|e| RpcFailure::new(INTERNAL_ERROR, format!("cannot encode result: {e}")))
 }
 
 /// One running HTTP server and its workers.
@@ -185,35 +141,35 @@ fn handle(service: &dyn Service, mut rq: tiny_http::Request) {
 /// Answers a request body: one call or a batch.
 pub fn process(service: &dyn Service, body: &[u8]) -> Value {
     match serde_json::from_slice::<Value>(body) {
-        Err(e) => error_response(Value::Null, &RpcErr::new(PARSE_ERROR, format!("parse error: {e}"))),
+        Err(e) => error_response(Value::Null, &RpcFailure::new(PARSE_ERROR, format!("parse error: {e}"))),
         Ok(Value::Array(calls)) if calls.is_empty() => {
-            error_response(Value::Null, &RpcErr::new(INVALID_REQUEST, "empty batch"))
+            error_response(Value::Null, &RpcFailure::new(INVALID_REQUEST, "empty batch"))
         }
         Ok(Value::Array(calls)) => Value::Array(calls.iter().map(|c| one(service, c)).collect()),
         Ok(call) => one(service, &call),
     }
 }
 
-fn error_response(id: Value, e: &RpcErr) -> Value {
+fn error_response(id: Value, e: &RpcFailure) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": e.code, "message": e.message}})
 }
 
 fn one(service: &dyn Service, call: &Value) -> Value {
     let Some(obj) = call.as_object() else {
-        return error_response(Value::Null, &RpcErr::new(INVALID_REQUEST, "request is not an object"));
+        return error_response(Value::Null, &RpcFailure::new(INVALID_REQUEST, "request is not an object"));
     };
     let id = obj.get("id").cloned().unwrap_or(Value::Null);
     let Some(method) = obj.get("method").and_then(Value::as_str) else {
-        return error_response(id, &RpcErr::new(INVALID_REQUEST, "request has no method"));
+        return error_response(id, &RpcFailure::new(INVALID_REQUEST, "request has no method"));
     };
     let params: &[Value] = match obj.get("params") {
         None | Some(Value::Null) => &[],
         Some(Value::Array(p)) => p,
-        Some(_) => return error_response(id, &RpcErr::invalid_params("params must be an array")),
+        Some(_) => return error_response(id, &RpcFailure::invalid_params("params must be an array")),
     };
     // A model that panics on some input must not take the worker down with it.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.call(method, params)))
-        .unwrap_or_else(|_| Err(RpcErr::new(INTERNAL_ERROR, format!("internal error in {method}"))));
+        .unwrap_or_else(|_| Err(RpcFailure::new(INTERNAL_ERROR, format!("internal error in {method}"))));
     match result {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
         Err(e) => error_response(id, &e),
