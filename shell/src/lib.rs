@@ -13,6 +13,7 @@ pub mod devnet;
 pub mod driver;
 pub mod fake;
 pub mod interop;
+pub mod jsonrpc;
 pub mod jwt;
 pub mod l1_chain_config;
 pub mod metrics;

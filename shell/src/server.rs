@@ -3,13 +3,13 @@
 
 use crate::codec;
 use crate::driver::RpcCall;
+use crate::jsonrpc::{self, param};
 use crate::rpc::RpcClient;
 use alloy_primitives::{address, keccak256, Address, B256};
 use crossbeam_channel::{Sender, TrySendError};
-use keel_core::io::{INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, RPC_SERVER_ERROR};
+use keel_core::io::{INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, RPC_SERVER_ERROR};
 use keel_core::{RpcFailure, RpcReply, RpcRequest};
 use serde_json::{json, Value};
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,8 +17,7 @@ use std::time::Duration;
 
 /// Largest request body accepted.
 pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
-/// Largest batch accepted (geth's limit).
-pub const MAX_BATCH: usize = 1000;
+pub use crate::jsonrpc::MAX_BATCH;
 /// Threads serving requests.
 pub const SERVER_THREADS: usize = 4;
 /// How long a call waits for the sequencer core.
@@ -95,8 +94,8 @@ fn respond(req: tiny_http::Request, status: u16, body: String) {
     let _ = req.respond(tiny_http::Response::from_string(body).with_status_code(status).with_header(header));
 }
 
-fn error_object(id: Value, RpcFailure { code, message }: RpcFailure) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+fn error_object(id: Value, e: RpcFailure) -> Value {
+    jsonrpc::error_object(id, &e)
 }
 
 fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
@@ -115,68 +114,12 @@ fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
             error_object(Value::Null, fail(INVALID_REQUEST, "JSON-RPC requests must be POSTed")).to_string(),
         );
     }
-    let too_large = || {
-        let e = fail(INVALID_REQUEST, format!("request body larger than {MAX_REQUEST_BYTES} bytes"));
-        error_object(Value::Null, e).to_string()
+    let body = match jsonrpc::read_body(&mut req, MAX_REQUEST_BYTES) {
+        Ok(b) => b,
+        Err((status, e)) => return respond(req, status, error_object(Value::Null, e).to_string()),
     };
-    if req.body_length().is_some_and(|n| n > MAX_REQUEST_BYTES) {
-        return respond(req, 413, too_large());
-    }
-    let mut body = Vec::new();
-    if let Err(e) = req.as_reader().take(MAX_REQUEST_BYTES as u64 + 1).read_to_end(&mut body) {
-        return respond(
-            req,
-            400,
-            error_object(Value::Null, fail(PARSE_ERROR, format!("reading request: {e}"))).to_string(),
-        );
-    }
-    if body.len() > MAX_REQUEST_BYTES {
-        return respond(req, 413, too_large());
-    }
-    let parsed: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            log::debug!("unparseable JSON-RPC request: {e}");
-            return respond(req, 200, error_object(Value::Null, fail(PARSE_ERROR, "parse error")).to_string());
-        }
-    };
-    let out = match parsed {
-        Value::Array(items) if items.is_empty() => error_object(Value::Null, fail(INVALID_REQUEST, "empty batch")),
-        Value::Array(items) if items.len() > MAX_BATCH => {
-            error_object(Value::Null, fail(INVALID_REQUEST, format!("batch larger than {MAX_BATCH}")))
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(|i| handle_one(ctx, i)).collect()),
-        single => handle_one(ctx, single),
-    };
+    let out = jsonrpc::answer(&body, &|method, params| call(ctx, method, params));
     respond(req, 200, out.to_string());
-}
-
-fn handle_one(ctx: &ServerContext, v: Value) -> Value {
-    let id = v.get("id").cloned().unwrap_or(Value::Null);
-    let Some(method) = v.get("method").and_then(Value::as_str) else {
-        return error_object(id, fail(INVALID_REQUEST, "request has no method"));
-    };
-    let params = match v.get("params") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(_) => return error_object(id, fail(INVALID_PARAMS, "non-array args")),
-    };
-    match call(ctx, method, &params) {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Err(f) => error_object(id, f),
-    }
-}
-
-/// Parameter `i` with geth's error texts: "missing value for required argument N" when it is absent or null and
-/// `T` needs a value, "invalid argument N: …" when it does not decode. An `Option<T>` takes absent as `None`.
-/// The fake servers use the same function.
-pub fn param<T: serde::de::DeserializeOwned>(params: &[Value], i: usize, what: &str) -> Result<T, RpcFailure> {
-    match params.get(i).filter(|v| !v.is_null()) {
-        None => serde_json::from_value(Value::Null)
-            .map_err(|_| RpcFailure::invalid_params(format!("missing value for required argument {i}"))),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| RpcFailure::invalid_params(format!("invalid argument {i}: {what}: {e}"))),
-    }
 }
 
 fn version() -> String {

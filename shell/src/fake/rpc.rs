@@ -1,8 +1,7 @@
 //! Blocking JSON-RPC over HTTP on `tiny_http`: a small worker pool per server, an 8 MiB body limit, batches,
 //! JSON-RPC error objects, and a fast, joinable shutdown (`Server::unblock`).
 
-use serde_json::{json, Value};
-use std::io::Read;
+use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,7 +28,7 @@ pub trait Service: Send + Sync + 'static {
     fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure>;
 }
 
-pub use crate::server::param;
+pub use crate::jsonrpc::param;
 
 /// Serializes a result (serialization of our own types cannot reasonably fail; if it does, say so).
 pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, RpcFailure> {
@@ -122,56 +121,19 @@ fn handle(service: &dyn Service, mut rq: tiny_http::Request) {
     if let Some((status, text)) = service.gate(rq.headers()) {
         return respond(rq, status, "text/plain; charset=utf-8", text.into_bytes());
     }
-    let too_large = || format!("request body larger than {MAX_BODY_BYTES} bytes").into_bytes();
-    if rq.body_length().is_some_and(|len| len > MAX_BODY_BYTES) {
-        return respond(rq, 413, "text/plain; charset=utf-8", too_large());
-    }
-    let mut body = Vec::new();
-    if let Err(e) = rq.as_reader().take(MAX_BODY_BYTES as u64 + 1).read_to_end(&mut body) {
-        return respond(rq, 400, "text/plain; charset=utf-8", format!("cannot read body: {e}").into_bytes());
-    }
-    if body.len() > MAX_BODY_BYTES {
-        return respond(rq, 413, "text/plain; charset=utf-8", too_large());
-    }
+    let body = match crate::jsonrpc::read_body(&mut rq, MAX_BODY_BYTES) {
+        Ok(b) => b,
+        Err((status, e)) => {
+            let text = crate::jsonrpc::error_object(Value::Null, &e).to_string();
+            return respond(rq, status, "application/json", text.into_bytes());
+        }
+    };
     let answer = process(service, &body);
     let bytes = serde_json::to_vec(&answer).unwrap_or_else(|_| b"null".to_vec());
     respond(rq, 200, "application/json", bytes);
 }
 
-/// Answers a request body: one call or a batch.
+/// Answers a request body: one call or a batch ([`crate::jsonrpc::answer`]).
 pub fn process(service: &dyn Service, body: &[u8]) -> Value {
-    match serde_json::from_slice::<Value>(body) {
-        Err(e) => error_response(Value::Null, &RpcFailure::new(PARSE_ERROR, format!("parse error: {e}"))),
-        Ok(Value::Array(calls)) if calls.is_empty() => {
-            error_response(Value::Null, &RpcFailure::new(INVALID_REQUEST, "empty batch"))
-        }
-        Ok(Value::Array(calls)) => Value::Array(calls.iter().map(|c| one(service, c)).collect()),
-        Ok(call) => one(service, &call),
-    }
-}
-
-fn error_response(id: Value, e: &RpcFailure) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": e.code, "message": e.message}})
-}
-
-fn one(service: &dyn Service, call: &Value) -> Value {
-    let Some(obj) = call.as_object() else {
-        return error_response(Value::Null, &RpcFailure::new(INVALID_REQUEST, "request is not an object"));
-    };
-    let id = obj.get("id").cloned().unwrap_or(Value::Null);
-    let Some(method) = obj.get("method").and_then(Value::as_str) else {
-        return error_response(id, &RpcFailure::new(INVALID_REQUEST, "request has no method"));
-    };
-    let params: &[Value] = match obj.get("params") {
-        None | Some(Value::Null) => &[],
-        Some(Value::Array(p)) => p,
-        Some(_) => return error_response(id, &RpcFailure::invalid_params("params must be an array")),
-    };
-    // A model that panics on some input must not take the worker down with it.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.call(method, params)))
-        .unwrap_or_else(|_| Err(RpcFailure::new(INTERNAL_ERROR, format!("internal error in {method}"))));
-    match result {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Err(e) => error_response(id, &e),
-    }
+    crate::jsonrpc::answer(body, &|method, params| service.call(method, params))
 }
