@@ -163,6 +163,28 @@ fn engine_requires_a_valid_jwt() {
 /// Builds the next block on the engine's head with `get`/`new` method versions; returns the envelope JSON
 /// (`{"executionPayload", "parentBeaconBlockRoot"}`) and the attributes' L1 info deposit.
 fn build_block(w: &FakeWorld, get: &str, new: &str) -> (Value, Bytes) {
+    let started = start_build(w);
+    finish_build(w, started, get, new)
+}
+
+/// A build started on the fake engine.
+struct Started {
+    id: Value,
+    l1_info: Bytes,
+    parent: L2BlockRef,
+    origin: keel_core::L1Block,
+    genesis: alloy_primitives::B256,
+}
+
+/// Starts building the next block and asks for it with `get`; returns the whole getPayload response.
+fn build_block_result(w: &FakeWorld, get: &str) -> Value {
+    let id = start_build(w).id;
+    let token = JwtSecret::new(SECRET).token(now_s());
+    call_with(&w.engine_url(), Some(&token), get, json!([id]))
+}
+
+/// forkchoiceUpdated with the next block's attributes.
+fn start_build(w: &FakeWorld) -> Started {
     let rollup = w.rollup_config();
     let parent: L2BlockRef = w.engine_head();
     let (_, origin) = l1_block(w, "0x0");
@@ -187,7 +209,11 @@ fn build_block(w: &FakeWorld, get: &str, new: &str) -> (Value, Bytes) {
     assert_eq!(fcu["payloadStatus"]["latestValidHash"], json!(parent.hash));
     let id = fcu["payloadId"].clone();
     assert!(id.is_string(), "{fcu}");
+    Started { id, l1_info, parent, origin, genesis }
+}
 
+fn finish_build(w: &FakeWorld, started: Started, get: &str, new: &str) -> (Value, Bytes) {
+    let Started { id, l1_info, parent, origin, genesis } = started;
     let env = engine(w, get, json!([id]));
     let (payload, root) = match get {
         "engine_getPayloadV3" => {
@@ -222,7 +248,13 @@ fn build_block(w: &FakeWorld, get: &str, new: &str) -> (Value, Bytes) {
 
 #[test]
 fn engine_build_round_trip_advances_the_head() {
-    let w = world();
+    // Isthmus activates with block 2 (2 s blocks): block 1 goes through the V3 methods, block 2 through V4, as an OP
+    // engine requires (it answers a version that does not fit the payload's fork with -38005).
+    let mut cfg = FakeWorldConfig::new(JwtSecret::new(SECRET));
+    cfg.seed = 7;
+    cfg.l1_block_time_s = 2;
+    cfg.fork_offsets_s = [Some(4), None, None];
+    let w = FakeWorld::start(cfg).expect("fake world starts");
     let genesis = w.engine_head();
     assert_eq!(genesis.number, 0);
     assert_eq!(genesis.id(), w.rollup_config().genesis.l2);
@@ -263,7 +295,10 @@ fn engine_build_round_trip_advances_the_head() {
     assert_eq!(hashes["transactions"][0], tx["hash"]);
     assert_eq!(engine(&w, "eth_getBlockByNumber", json!(["0x2", true])), Value::Null);
 
-    // V4 methods round-trip too, with a withdrawals root equal to the proof's storage hash.
+    // The wrong version for the next payload's fork is refused; V4 methods round-trip, with a withdrawals root
+    // equal to the proof's storage hash.
+    let rejected = build_block_result(&w, "engine_getPayloadV3");
+    assert_eq!(rejected["error"]["code"], -38005, "{rejected}");
     build_block(&w, "engine_getPayloadV4", "engine_newPayloadV4");
     let head2 = w.engine_head();
     assert_eq!(head2.number, 2);

@@ -180,6 +180,11 @@ impl Engine {
         })
     }
 
+    /// The timestamp of the payload being built under `id`, without sealing it.
+    pub fn payload_timestamp(&self, id: PayloadId) -> Option<u64> {
+        self.jobs.get(&u64::from_be_bytes(id.0.into())).map(|job| job.attrs.payload_attributes.timestamp)
+    }
+
     /// `engine_getPayload`: builds the block from the job's attributes plus mempool transactions.
     pub fn get_payload(&mut self, id: PayloadId, rng: &mut Rng) -> Result<EngineReply, RpcError> {
         let key = u64::from_be_bytes(id.0.into());

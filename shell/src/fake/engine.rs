@@ -118,6 +118,25 @@ impl Service for EngineService {
     }
 }
 
+/// Engine API error `-38005 Unsupported fork`: a method version that does not match the payload's fork.
+pub const UNSUPPORTED_FORK: i64 = -38005;
+
+/// The `engine_getPayload` version an OP execution engine serves for a payload with timestamp `t`, written from the
+/// engine side (op-geth's `getPayload` checks, op-reth's V5 for Karst): V2 before Ecotone, V3 through Holocene, V4 from
+/// Isthmus, V5 from Karst.
+fn get_payload_version_served(r: &keel_core::Rollup, t: u64) -> &'static str {
+    let active = |fork: Option<u64>| fork.is_some_and(|f| t >= f);
+    if active(r.karst_time) {
+        "V5"
+    } else if active(r.hardforks.isthmus_time) {
+        "V4"
+    } else if active(r.hardforks.ecotone_time) {
+        "V3"
+    } else {
+        "V2"
+    }
+}
+
 impl EngineService {
     fn select(&self, sel: BlockSel) -> Result<Option<EngineBlock>, RpcFailure> {
         let st = lock(&self.0.engine);
@@ -158,6 +177,17 @@ impl EngineService {
         let reply = {
             let mut st = lock(&self.0.engine);
             let st = &mut *st;
+            // op-geth / op-reth: a getPayload version that does not match the payload's fork is refused, and the
+            // payload stays available for the right version.
+            if let Some(t) = st.engine.payload_timestamp(id) {
+                let served = get_payload_version_served(&self.0.rollup, t);
+                if version != served {
+                    return Err(RpcFailure::new(
+                        UNSUPPORTED_FORK,
+                        format!("Unsupported fork: engine_getPayload{version} for a payload that needs {served}"),
+                    ));
+                }
+            }
             st.engine.get_payload(id, &mut st.rng).map_err(model_err)?
         };
         let EngineReply::PayloadFetched(env) = reply else { return Err(unexpected(&reply)) };
@@ -437,5 +467,21 @@ pub(crate) mod deposit {
                 assert_eq!(decode(raw), None, "{raw:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_payload_versions_follow_the_payload_fork() {
+        let mut r = keel_core::Rollup::from(keel_core::RollupConfig::default());
+        r.base.hardforks.ecotone_time = Some(10);
+        r.base.hardforks.isthmus_time = Some(20);
+        r.karst_time = Some(30);
+        let served: Vec<_> =
+            [0, 9, 10, 19, 20, 29, 30, 99].iter().map(|t| get_payload_version_served(&r, *t)).collect();
+        assert_eq!(served, ["V2", "V2", "V3", "V3", "V4", "V4", "V5", "V5"]);
     }
 }

@@ -101,6 +101,8 @@ pub(crate) struct Shared {
     pub jwt: JwtSecret,
     pub l1_chain_id: u64,
     pub l2_chain_id: u64,
+    /// The chain's forks, for the engine's per-fork method versions.
+    pub rollup: keel_core::Rollup,
 }
 
 /// Locks `m`, surviving poisoning (a panicking request must not wedge the world).
@@ -212,6 +214,7 @@ impl FakeWorld {
             jwt: cfg.jwt,
             l1_chain_id: FAKE_L1_CHAIN_ID,
             l2_chain_id: FAKE_L2_CHAIN_ID,
+            rollup: rollup.clone(),
         });
 
         let stop = Arc::new(AtomicBool::new(false));
