@@ -83,13 +83,15 @@ pub fn l1_block(method: &str, mut v: Value, check: HashCheck) -> Result<Option<(
     Ok(Some((L1Block::with_hash(h.inner, h.hash), mismatch)))
 }
 
-fn quantity(method: &str, v: &Value, field: &str) -> Result<u64, RpcError> {
+/// Hex quantity `field` of the object `v` (the answer to `method`).
+pub fn quantity(method: &str, v: &Value, field: &str) -> Result<u64, RpcError> {
     let s = v.get(field).and_then(Value::as_str).ok_or_else(|| bad(method, format!("missing {field}")))?;
     let hex = s.strip_prefix("0x").ok_or_else(|| bad(method, format!("{field} {s:?} is not 0x-hex")))?;
     u64::from_str_radix(hex, 16).map_err(|_| bad(method, format!("{field} {s:?} is not a hex quantity")))
 }
 
-fn hash(method: &str, v: &Value, field: &str) -> Result<B256, RpcError> {
+/// 32-byte hash `field` of the object `v` (the answer to `method`).
+pub fn hash(method: &str, v: &Value, field: &str) -> Result<B256, RpcError> {
     let s = v.get(field).and_then(Value::as_str).ok_or_else(|| bad(method, format!("missing {field}")))?;
     s.parse().map_err(|_| bad(method, format!("{field} {s:?} is not a 32-byte hash")))
 }

@@ -205,21 +205,18 @@ fn run_op_geth(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Res
     while !stop.load(Ordering::Relaxed) && !node.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
         let Ok(Some(b)) = chain.geth.block("latest", true) else { continue };
-        let Some(number) = b["number"].as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        else {
-            continue;
-        };
+        let method = "eth_getBlockByNumber";
+        let Ok(number) = crate::codec::quantity(method, &b, "number") else { continue };
         if number == last {
             continue;
         }
         last = number;
         blocks += 1;
         let txs = b["transactions"].as_array().map_or(0, Vec::len);
-        let origin = b["transactions"][0]["input"]
-            .as_str()
-            .and_then(|s| s.parse::<alloy_primitives::Bytes>().ok())
-            .and_then(|input| keel_core::l1_info::L1BlockInfo::decode(&input).ok())
-            .map_or_else(|| "?".to_string(), |i| i.number().to_string());
+        let origin = crate::codec::l2_block(method, b.clone(), &chain.rollup.genesis)
+            .ok()
+            .flatten()
+            .map_or_else(|| "?".to_string(), |block| block.l1_origin.number.to_string());
         let l1 = chain.anvil.latest().map_or_else(|_| "?".to_string(), |b| b.number.to_string());
         let _ = writeln!(
             out,

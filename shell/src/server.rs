@@ -37,10 +37,6 @@ pub struct ServerContext {
     pub calls: Sender<RpcCall>,
 }
 
-fn fail(code: i64, msg: impl Into<String>) -> RpcFailure {
-    RpcFailure::new(code, msg)
-}
-
 /// A running server.
 pub struct RpcServer {
     server: Arc<tiny_http::Server>,
@@ -111,7 +107,7 @@ fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
         return respond(
             req,
             405,
-            error_object(Value::Null, fail(INVALID_REQUEST, "JSON-RPC requests must be POSTed")).to_string(),
+            error_object(Value::Null, RpcFailure::new(INVALID_REQUEST, "JSON-RPC requests must be POSTed")).to_string(),
         );
     }
     let body = match jsonrpc::read_body(&mut req, MAX_REQUEST_BYTES) {
@@ -145,13 +141,19 @@ fn ask_core(ctx: &ServerContext, request: RpcRequest) -> Result<RpcReply, RpcFai
     let (tx, rx) = crossbeam_channel::bounded(1);
     match ctx.calls.try_send(RpcCall { request, reply: tx }) {
         Ok(()) => {}
-        Err(TrySendError::Full(_)) => return Err(fail(RPC_SERVER_ERROR, "node busy: too many calls queued")),
-        Err(TrySendError::Disconnected(_)) => return Err(fail(INTERNAL_ERROR, "the sequencer is shutting down")),
+        Err(TrySendError::Full(_)) => {
+            return Err(RpcFailure::new(RPC_SERVER_ERROR, "node busy: too many calls queued"))
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            return Err(RpcFailure::new(INTERNAL_ERROR, "the sequencer is shutting down"))
+        }
     }
     match rx.recv_timeout(CORE_REPLY_TIMEOUT) {
         Ok(Ok(reply)) => Ok(reply),
         Ok(Err(failure)) => Err(failure),
-        Err(_) => Err(fail(INTERNAL_ERROR, format!("no answer from the sequencer within {CORE_REPLY_TIMEOUT:?}"))),
+        Err(_) => {
+            Err(RpcFailure::new(INTERNAL_ERROR, format!("no answer from the sequencer within {CORE_REPLY_TIMEOUT:?}")))
+        }
     }
 }
 
@@ -172,7 +174,7 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Rp
     match max_args(method) {
         None => return Err(not_found()),
         Some(n) if params.len() > n => {
-            return Err(fail(INVALID_PARAMS, format!("too many arguments, want at most {n}")));
+            return Err(RpcFailure::new(INVALID_PARAMS, format!("too many arguments, want at most {n}")));
         }
         Some(_) => {}
     }
@@ -188,9 +190,9 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Rp
             let env: keel_core::OpExecutionPayloadEnvelope = param(params, 0, "execution payload envelope")?;
             // op-node checks the block hash before queueing the payload.
             let claimed = env.execution_payload.block_hash();
-            let actual = keel_core::payload::header_hash(&env).map_err(|e| fail(RPC_SERVER_ERROR, e))?;
+            let actual = keel_core::payload::header_hash(&env).map_err(|e| RpcFailure::new(RPC_SERVER_ERROR, e))?;
             if actual != claimed {
-                return Err(fail(
+                return Err(RpcFailure::new(
                     RPC_SERVER_ERROR,
                     format!("payload has bad block hash: {claimed:#x}, actual block hash is: {actual:#x}"),
                 ));
@@ -207,46 +209,47 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Rp
 
 fn parse_block_number(params: &[Value]) -> Result<u64, RpcFailure> {
     let raw: String = param(params, 0, "block number (hex quantity)")?;
-    let hex =
-        raw.strip_prefix("0x").ok_or_else(|| fail(INVALID_PARAMS, format!("block number {raw:?} is not 0x-hex")))?;
+    let hex = raw
+        .strip_prefix("0x")
+        .ok_or_else(|| RpcFailure::new(INVALID_PARAMS, format!("block number {raw:?} is not 0x-hex")))?;
     u64::from_str_radix(hex, 16)
-        .map_err(|_| fail(INVALID_PARAMS, format!("block number {raw:?} is not a hex quantity")))
+        .map_err(|_| RpcFailure::new(INVALID_PARAMS, format!("block number {raw:?} is not a hex quantity")))
 }
 
 fn output_at_block(ctx: &ServerContext, params: &[Value]) -> Result<Value, RpcFailure> {
     let number = parse_block_number(params)?;
-    let engine_err =
-        |e: keel_core::RpcError| fail(RPC_SERVER_ERROR, format!("reading L2 block {number} from the engine: {e}"));
+    let engine_err = |e: keel_core::RpcError| {
+        RpcFailure::new(RPC_SERVER_ERROR, format!("reading L2 block {number} from the engine: {e}"))
+    };
     let method = "eth_getBlockByNumber";
     let block = ctx.engine.call(method, json!([format!("{number:#x}"), true])).map_err(engine_err)?;
     if block.is_null() {
-        return Err(fail(RPC_SERVER_ERROR, format!("L2 block {number} not found")));
+        return Err(RpcFailure::new(RPC_SERVER_ERROR, format!("L2 block {number} not found")));
     }
     let block_ref = codec::l2_block(method, block.clone(), &ctx.rollup.genesis)
         .map_err(engine_err)?
-        .ok_or_else(|| fail(RPC_SERVER_ERROR, format!("L2 block {number} not found")))?;
+        .ok_or_else(|| RpcFailure::new(RPC_SERVER_ERROR, format!("L2 block {number} not found")))?;
     let field = |name: &str| -> Result<B256, RpcFailure> {
         block
             .get(name)
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| fail(RPC_SERVER_ERROR, format!("L2 block {number} has no valid {name}")))
+            .ok_or_else(|| RpcFailure::new(RPC_SERVER_ERROR, format!("L2 block {number} has no valid {name}")))
     };
     let state_root = field("stateRoot")?;
     // From Isthmus the header's withdrawalsRoot is the message passer's storage root; before, ask for a proof.
-    let storage_root =
-        match block.get("withdrawalsRoot").and_then(Value::as_str) {
-            Some(_) if ctx.rollup.is_isthmus_active(block_ref.timestamp()) => field("withdrawalsRoot")?,
-            _ => {
-                let proof = ctx
-                    .engine
-                    .call("eth_getProof", json!([MESSAGE_PASSER, Vec::<B256>::new(), block_ref.hash]))
-                    .map_err(engine_err)?;
-                proof.get("storageHash").and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| {
-                    fail(RPC_SERVER_ERROR, format!("eth_getProof for block {number} has no storageHash"))
-                })?
-            }
-        };
+    let storage_root = match block.get("withdrawalsRoot").and_then(Value::as_str) {
+        Some(_) if ctx.rollup.is_isthmus_active(block_ref.timestamp()) => field("withdrawalsRoot")?,
+        _ => {
+            let proof = ctx
+                .engine
+                .call("eth_getProof", json!([MESSAGE_PASSER, Vec::<B256>::new(), block_ref.hash]))
+                .map_err(engine_err)?;
+            proof.get("storageHash").and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| {
+                RpcFailure::new(RPC_SERVER_ERROR, format!("eth_getProof for block {number} has no storageHash"))
+            })?
+        }
+    };
     let mut preimage = [0u8; 128];
     preimage[32..64].copy_from_slice(state_root.as_slice());
     preimage[64..96].copy_from_slice(storage_root.as_slice());

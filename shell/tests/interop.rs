@@ -8,7 +8,6 @@
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
-use keel_core::l1_info::L1BlockInfo;
 use keel_shell::interop::genesis::{self, ChainPlan};
 use keel_shell::interop::{deposit, free_port, Chain, Proc, Tools};
 use keel_shell::rpc::RpcClient;
@@ -101,9 +100,11 @@ fn receipt(chain: &Chain, tx: &Value) -> Value {
 }
 
 /// The L1 origin of an L2 block, from its L1 info deposit.
-fn origin(b: &Value) -> alloy_eips::BlockNumHash {
-    let input: Bytes = b["transactions"][0]["input"].as_str().unwrap().parse().unwrap();
-    L1BlockInfo::decode(&input).unwrap_or_else(|e| panic!("block {}: L1 info deposit: {e}", b["number"])).id()
+fn origin(chain: &Chain, b: &Value) -> alloy_eips::BlockNumHash {
+    keel_shell::codec::l2_block("eth_getBlockByNumber", b.clone(), &chain.rollup.genesis)
+        .unwrap_or_else(|e| panic!("block {}: {e}", b["number"]))
+        .expect("a block")
+        .l1_origin
 }
 
 /// Waits until `cond` holds for op-geth's head number, failing with Keel's last log lines.
@@ -290,7 +291,7 @@ fn a_deposit_on_anvil_reaches_l2_in_the_first_block_of_its_epoch() {
     let epoch_start = loop {
         wait_for_height(&chain, &mut keel, n, Duration::from_secs(60));
         let b = block(&chain, n);
-        let o = origin(&b);
+        let o = origin(&chain, &b);
         if o.number == l1_number {
             break b;
         }
@@ -428,8 +429,8 @@ fn an_anvil_reorg_of_the_current_origin_moves_the_chain_to_canonical_origins() {
     let t0 = Instant::now();
     let current = loop {
         let latest = chain.geth.block("latest", true).unwrap().unwrap();
-        if hex_u64(&latest["number"]) > 0 && origin(&latest).number >= 3 {
-            break origin(&latest);
+        if hex_u64(&latest["number"]) > 0 && origin(&chain, &latest).number >= 3 {
+            break origin(&chain, &latest);
         }
         assert!(t0.elapsed() < Duration::from_secs(60), "origin did not advance");
         std::thread::sleep(Duration::from_millis(200));
@@ -448,7 +449,7 @@ fn an_anvil_reorg_of_the_current_origin_moves_the_chain_to_canonical_origins() {
     loop {
         let head = chain.geth.head_number().unwrap();
         let stale = (1..=head).find(|n| {
-            let o = origin(&block(&chain, *n));
+            let o = origin(&chain, &block(&chain, *n));
             let l1 = chain.anvil.rpc.call("eth_getBlockByNumber", json!([format!("{:#x}", o.number), false])).unwrap();
             l1["hash"] != json!(o.hash)
         });
@@ -456,7 +457,7 @@ fn an_anvil_reorg_of_the_current_origin_moves_the_chain_to_canonical_origins() {
             // And the chain keeps growing on canonical origins.
             let n = head + 3;
             wait_for_height(&chain, &mut keel, n, Duration::from_secs(30));
-            let o = origin(&block(&chain, n));
+            let o = origin(&chain, &block(&chain, n));
             let l1 = chain.anvil.rpc.call("eth_getBlockByNumber", json!([format!("{:#x}", o.number), false])).unwrap();
             assert_eq!(l1["hash"], json!(o.hash));
             break;

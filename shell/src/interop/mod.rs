@@ -252,26 +252,8 @@ fn wait_ready(client: &RpcClient, method: &str, proc: &mut Proc, timeout: Durati
     }
 }
 
-fn hex_u64(v: &Value, what: &str) -> Result<u64, InteropError> {
-    v.as_str()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .ok_or_else(|| InteropError::Peer(format!("{what}: expected a hex quantity, got {v}")))
-}
-
-fn hex_b256(v: &Value, what: &str) -> Result<B256, InteropError> {
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| InteropError::Peer(format!("{what}: expected a 32-byte hash, got {v}")))
-}
-
-/// An L1 block as anvil reports it.
-pub fn block_info(v: &Value, what: &str) -> Result<BlockInfo, InteropError> {
-    Ok(BlockInfo {
-        number: hex_u64(&v["number"], what)?,
-        hash: hex_b256(&v["hash"], what)?,
-        parent_hash: hex_b256(&v["parentHash"], what)?,
-        timestamp: hex_u64(&v["timestamp"], what)?,
-    })
+fn peer(e: keel_core::RpcError) -> InteropError {
+    InteropError::Peer(e.to_string())
 }
 
 /// anvil as the L1, with the deposit contract installed.
@@ -304,11 +286,10 @@ impl Anvil {
 
     /// The latest block.
     pub fn latest(&self) -> Result<BlockInfo, InteropError> {
-        let v = self
-            .rpc
-            .call("eth_getBlockByNumber", json!(["latest", false]))
-            .map_err(|e| InteropError::Peer(e.to_string()))?;
-        block_info(&v, "anvil eth_getBlockByNumber(latest)")
+        let method = "eth_getBlockByNumber";
+        let v = self.rpc.call(method, json!(["latest", false])).map_err(peer)?;
+        let block = crate::codec::l1_block(method, v, crate::codec::HashCheck::Trust).map_err(peer)?;
+        Ok(block.ok_or_else(|| InteropError::Peer("anvil has no latest block".into()))?.0.info)
     }
 }
 
@@ -417,15 +398,14 @@ impl OpGeth {
 
     /// The block at `tag` ("latest", "0x5", …), or `None`.
     pub fn block(&self, tag: &str, full: bool) -> Result<Option<Value>, InteropError> {
-        let v =
-            self.rpc.call("eth_getBlockByNumber", json!([tag, full])).map_err(|e| InteropError::Peer(e.to_string()))?;
+        let v = self.rpc.call("eth_getBlockByNumber", json!([tag, full])).map_err(peer)?;
         Ok((!v.is_null()).then_some(v))
     }
 
     /// The number of the latest block.
     pub fn head_number(&self) -> Result<u64, InteropError> {
         let b = self.block("latest", false)?.ok_or_else(|| InteropError::Peer("op-geth has no latest block".into()))?;
-        hex_u64(&b["number"], "op-geth latest block number")
+        crate::codec::quantity("eth_getBlockByNumber", &b, "number").map_err(peer)
     }
 
     /// Where op-geth's output goes.
@@ -481,7 +461,7 @@ impl Chain {
         let jwt = JwtSecret::random().map_err(|e| InteropError::Peer(format!("JWT secret: {e}")))?;
         let geth = OpGeth::init_and_start(tools, dir, &plan.op_geth_genesis(), &jwt)?;
         let genesis = geth.block("0x0", false)?.ok_or_else(|| InteropError::Peer("op-geth has no block 0".into()))?;
-        let genesis_hash = hex_b256(&genesis["hash"], "op-geth block 0 hash")?;
+        let genesis_hash = crate::codec::hash("eth_getBlockByNumber", &genesis, "hash").map_err(peer)?;
         let rollup = plan.rollup(&origin, genesis_hash);
         rollup.validate().map_err(|e| InteropError::Peer(format!("generated rollup config is invalid: {e}")))?;
         let rollup_path = dir.join("rollup.json");
@@ -531,5 +511,6 @@ pub fn deposit(anvil: &Anvil, from: Address, to: Address, value: U256, gas_limit
         .rpc
         .call("eth_sendTransaction", json!([tx]))
         .map_err(|e| InteropError::Peer(format!("deposit on anvil: {e}")))?;
-    hex_b256(&hash, "eth_sendTransaction result")
+    serde_json::from_value(hash.clone())
+        .map_err(|_| InteropError::Peer(format!("eth_sendTransaction: expected a transaction hash, got {hash}")))
 }
