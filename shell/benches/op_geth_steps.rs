@@ -1,6 +1,6 @@
 //! Keel's own time per block against op-geth, step by step.
 //!
-//! `cargo bench -p keel-shell --bench op_geth_steps -- [blocks]` (default 300; needs `bash interop/build.sh`).
+//! `cargo bench -p keel-shell --features devnet --bench op_geth_steps -- [blocks]` (default 300; needs `bash interop/build.sh`).
 //! Brings up anvil and op-geth, puts a recording proxy in front of op-geth's Engine API, runs the node in-process at
 //! 1 s blocks, and prints, per step, the time between op-geth's answer and Keel's next request (seal→insert,
 //! insert→head, head→next build), the build window as a fraction of the block time, and op-geth's own getPayload and

@@ -32,7 +32,20 @@ pub enum Command {
     /// Run the sequencer node against real L1, engine and conductor endpoints.
     Node(NodeArgs),
     /// Run a live sequencer against a simulated L1 and engine on localhost (no setup needed).
+    #[cfg(feature = "devnet")]
     Devnet(crate::devnet::DevnetArgs),
+    /// Not in this build: `keel devnet` needs `--features devnet` (the production binary carries no test machinery).
+    #[cfg(not(feature = "devnet"))]
+    Devnet(DevnetNotBuilt),
+}
+
+/// The arguments of `keel devnet` in a build without the `devnet` feature: taken whole, so the answer is the
+/// missing feature rather than an unknown flag.
+#[cfg(not(feature = "devnet"))]
+#[derive(clap::Args, Debug)]
+pub struct DevnetNotBuilt {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
 }
 
 fn parse_mode(s: &str) -> Result<NodeMode, String> {

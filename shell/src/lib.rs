@@ -2,6 +2,9 @@
 //!
 //! Drives `keel-core` against real networks: worker threads per endpoint (L1, engine with JWT, conductor,
 //! followers), a driver loop that owns the core, a JSON-RPC server, Prometheus metrics, and the `keel` CLI.
+//!
+//! With the `devnet` feature it also carries the test machinery: fake L1, engine and conductor servers over the
+//! simulator's world models (`fake`), `keel devnet` (`devnet`) and the op-geth/anvil harness (`interop`).
 
 #![warn(missing_docs)]
 
@@ -9,9 +12,12 @@ pub mod admin_state;
 pub mod builder;
 pub mod cli;
 pub mod codec;
+#[cfg(feature = "devnet")]
 pub mod devnet;
 pub mod driver;
+#[cfg(feature = "devnet")]
 pub mod fake;
+#[cfg(feature = "devnet")]
 pub mod interop;
 pub mod jsonrpc;
 pub mod jwt;

@@ -41,6 +41,14 @@ fn main() -> ExitCode {
             };
             run(builder)
         }
+        #[cfg(not(feature = "devnet"))]
+        Command::Devnet(_) => {
+            eprintln!(
+                "error: this keel was built without the devnet feature; run `cargo run -p keel-shell --features devnet -- devnet`"
+            );
+            ExitCode::from(2)
+        }
+        #[cfg(feature = "devnet")]
         Command::Devnet(args) => {
             let stop = Arc::new(AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

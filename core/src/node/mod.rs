@@ -27,6 +27,8 @@ mod imports;
 mod l1;
 mod plumbing;
 mod reset;
+#[cfg(test)]
+mod tests;
 
 /// Most requests the core keeps outstanding at once.
 pub const MAX_PENDING_REQUESTS: usize = 64;

@@ -1,4 +1,4 @@
-//! The sequencer driven through a deterministic world (keel-sim): L1 chain, engine and conductor models with
+//! The sequencer (keel-core) driven through the deterministic world: L1 chain, engine and conductor models with
 //! injected faults. Every step checks `Node::check_invariants`; the world panics if a block is published before the
 //! conductor committed it.
 

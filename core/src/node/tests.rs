@@ -1,0 +1,425 @@
+//! The node driven by hand: a virtual clock and a scripted peer (quinn's `Pair` style), no simulator.
+//!
+//! [`Pair`] owns a [`Node`] and the time. Tests read the commands the node issues one by one and answer each with
+//! the event they choose; [`Peer`] answers the ordinary ones (an L1 chain of fixed blocks, an engine that builds
+//! exactly the attributes it is given) so a test only spells out the exchange it is about. The simulator's
+//! behaviour tests (faults, reorgs, conductors, a thousand blocks) live in keel-sim; these pin the exact command
+//! sequence and timing of the core's own entry points.
+
+use super::*;
+use crate::config::SequencerConfig;
+use crate::io::L2Header;
+use crate::rollup::Rollup;
+use alloy_consensus::Header;
+use crate::io::Target;
+use crate::types::Attributes;
+use alloy_primitives::{Address, Bytes, U256};
+use alloy_rpc_types_engine::{ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3, PayloadStatusEnum};
+use op_alloy_rpc_types_engine::OpExecutionPayload;
+
+const GENESIS_TIME: u64 = 1_700_000_000;
+const BLOCK_TIME_MS: u64 = 2_000;
+
+/// The other side of every endpoint: an L1 chain of 12 s blocks and an engine that seals exactly what it was asked.
+struct Peer {
+    l1: Vec<L1Block>,
+    /// Canonical L2 blocks by number.
+    l2: Vec<(L2BlockRef, L2Header)>,
+    /// Builds started by a forkchoice update with attributes, by payload id.
+    builds: BTreeMap<u64, (L2BlockRef, Attributes)>,
+    next_payload: u64,
+    /// Sealed but not yet canonical.
+    sealed: BTreeMap<B256, (L2BlockRef, L2Header)>,
+}
+
+impl Peer {
+    fn new(l1_blocks: u64) -> Self {
+        let mut l1: Vec<L1Block> = Vec::new();
+        for number in 0..l1_blocks {
+            let parent_hash = l1.last().map(|b| b.hash()).unwrap_or_default();
+            l1.push(L1Block::from_header(Header {
+                parent_hash,
+                number,
+                timestamp: GENESIS_TIME + 12 * number,
+                gas_limit: 30_000_000,
+                base_fee_per_gas: Some(1_000_000_000),
+                parent_beacon_block_root: Some(B256::repeat_byte(0xbe)),
+                ..Default::default()
+            }));
+        }
+        let genesis = L2BlockRef {
+            hash: B256::repeat_byte(0x20),
+            number: 0,
+            parent_hash: B256::ZERO,
+            time_ms: GENESIS_TIME * 1000,
+            l1_origin: l1[0].info.id(),
+            seq_num: 0,
+        };
+        let header = L2Header { hash: genesis.hash, gas_limit: 30_000_000, extra_data: Bytes::new(), l1_info_input: None };
+        Self { l1, l2: vec![(genesis, header)], builds: BTreeMap::new(), next_payload: 1, sealed: BTreeMap::new() }
+    }
+
+    fn rollup(&self) -> Rollup {
+        let mut rollup = kona_genesis::RollupConfig {
+            block_time: BLOCK_TIME_MS / 1000,
+            max_sequencer_drift: 1_800,
+            seq_window_size: 3_600,
+            channel_timeout: 300,
+            l1_chain_id: 900,
+            deposit_contract_address: Address::repeat_byte(0xde),
+            l1_system_config_address: Address::repeat_byte(0x5c),
+            ..Default::default()
+        };
+        rollup.genesis.l1 = self.l1[0].info.id();
+        rollup.genesis.l2 = self.l2[0].0.id();
+        rollup.genesis.l2_time = GENESIS_TIME;
+        rollup.genesis.system_config = Some(kona_genesis::SystemConfig {
+            batcher_address: Address::repeat_byte(0xba),
+            gas_limit: 30_000_000,
+            ..Default::default()
+        });
+        let h = &mut rollup.hardforks;
+        for t in [
+            &mut h.regolith_time,
+            &mut h.canyon_time,
+            &mut h.delta_time,
+            &mut h.ecotone_time,
+            &mut h.fjord_time,
+            &mut h.granite_time,
+            &mut h.holocene_time,
+        ] {
+            *t = Some(0);
+        }
+        rollup.into()
+    }
+
+    fn heads(&self) -> EngineHeads {
+        let tip = self.l2.last().expect("genesis").0;
+        EngineHeads { unsafe_head: tip, safe: self.l2[0].0, finalized: self.l2[0].0 }
+    }
+
+    /// The ordinary answer to `cmd`, if it has one.
+    fn serve(&mut self, cmd: &Command) -> Option<Event> {
+        Some(match cmd {
+            Command::FetchL1BlockByHash { id, hash } => {
+                Event::L1BlockFetched { id: *id, block: self.l1.iter().find(|b| b.hash() == *hash).cloned() }
+            }
+            Command::FetchL1BlockByNumber { id, number } => {
+                Event::L1BlockFetched { id: *id, block: self.l1.get(*number as usize).cloned() }
+            }
+            Command::FetchL1Receipts { id, .. } => Event::L1ReceiptsFetched { id: *id, receipts: Arc::default() },
+            Command::FetchL2Heads { id } => Event::L2HeadsFetched { id: *id, heads: self.heads() },
+            Command::FetchL2Header { id, number } => {
+                Event::L2HeaderFetched { id: *id, header: self.l2.get(*number as usize).map(|(_, h)| h.clone()) }
+            }
+            Command::FetchL2BlockByNumber { id, number } => {
+                Event::L2BlockFetched { id: *id, block: self.l2.get(*number as usize).map(|(b, _)| *b) }
+            }
+            Command::ForkchoiceUpdate { id, state, attributes, .. } => {
+                if let Some((block, header)) = self.sealed.remove(&state.head_block_hash) {
+                    self.l2.push((block, header));
+                }
+                let payload_id = attributes.as_ref().map(|attrs| {
+                    let parent = self.l2.last().expect("genesis").0;
+                    let n = self.next_payload;
+                    self.next_payload += 1;
+                    self.builds.insert(n, (parent, (**attrs).clone()));
+                    PayloadId::new(n.to_be_bytes())
+                });
+                Event::EngineResponded {
+                    id: *id,
+                    reply: EngineReply::ForkchoiceUpdated { status: PayloadStatusEnum::Valid, payload_id },
+                }
+            }
+            Command::GetPayload { id, payload_id, .. } => {
+                let (parent, attrs) = self.builds.remove(&u64::from_be_bytes(payload_id.0.into()))?;
+                let env = seal(&parent, &attrs);
+                let p = &env.execution_payload;
+                let info = crate::payload::l1_info(&env).expect("the core's attributes carry an L1 info deposit");
+                let block = L2BlockRef {
+                    hash: p.block_hash(),
+                    number: p.block_number(),
+                    parent_hash: p.parent_hash(),
+                    time_ms: p.timestamp() * 1000,
+                    l1_origin: info.0,
+                    seq_num: info.1,
+                };
+                let header = L2Header {
+                    hash: block.hash,
+                    gas_limit: p.as_v1().gas_limit,
+                    extra_data: p.as_v1().extra_data.clone(),
+                    l1_info_input: None,
+                };
+                self.sealed.insert(block.hash, (block, header));
+                Event::EngineResponded { id: *id, reply: EngineReply::PayloadFetched(Arc::new(env)) }
+            }
+            Command::NewPayload { id, .. } => {
+                Event::EngineResponded { id: *id, reply: EngineReply::PayloadInserted { status: PayloadStatusEnum::Valid } }
+            }
+            Command::CheckLeader { id } => Event::ConductorResponded { id: *id, reply: ConductorReply::Leader(true) },
+            Command::CommitToConductor { id, .. } => {
+                Event::ConductorResponded { id: *id, reply: ConductorReply::Committed }
+            }
+            Command::Publish { .. } | Command::Reply { .. } => return None,
+        })
+    }
+}
+
+/// The block an engine seals from `attrs` on `parent`: exactly the attributes' transactions.
+fn seal(parent: &L2BlockRef, attrs: &Attributes) -> OpExecutionPayloadEnvelope {
+    let a = &attrs.op.payload_attributes;
+    let payload = ExecutionPayloadV3 {
+        payload_inner: ExecutionPayloadV2 {
+            payload_inner: ExecutionPayloadV1 {
+                parent_hash: parent.hash,
+                fee_recipient: a.suggested_fee_recipient,
+                state_root: B256::repeat_byte(0x57),
+                receipts_root: B256::ZERO,
+                logs_bloom: Default::default(),
+                prev_randao: a.prev_randao,
+                block_number: parent.number + 1,
+                gas_limit: attrs.op.gas_limit.unwrap_or(30_000_000),
+                gas_used: 0,
+                timestamp: a.timestamp,
+                extra_data: Bytes::new(),
+                base_fee_per_gas: U256::from(1_000_000u64),
+                block_hash: B256::ZERO,
+                transactions: attrs.op.transactions.clone().unwrap_or_default(),
+            },
+            withdrawals: vec![],
+        },
+        blob_gas_used: 0,
+        excess_blob_gas: 0,
+    };
+    let mut env = OpExecutionPayloadEnvelope {
+        parent_beacon_block_root: a.parent_beacon_block_root,
+        execution_payload: OpExecutionPayload::V3(payload),
+    };
+    let hash = crate::payload::header_hash(&env).expect("a V3 payload forms a block");
+    if let OpExecutionPayload::V3(p) = &mut env.execution_payload {
+        p.payload_inner.payload_inner.block_hash = hash;
+    }
+    env
+}
+
+/// A node, its clock and its peer.
+struct Pair {
+    node: Node,
+    now: Timestamp,
+    peer: Peer,
+    /// Every command taken from the node, with the time it was taken.
+    log: Vec<(Timestamp, Command)>,
+}
+
+impl Pair {
+    fn new(sequencer: SequencerConfig) -> Self {
+        let peer = Peer::new(64);
+        let now = GENESIS_TIME * 1000;
+        let mut cfg = Config::new(Arc::new(peer.rollup()), sequencer);
+        cfg.block_time_ms = BLOCK_TIME_MS;
+        let node = Node::new(cfg, now).expect("valid config");
+        Self { node, now, peer, log: Vec::new() }
+    }
+
+    /// Tells the node that L1 block `number` is the head.
+    fn l1_head(&mut self, number: u64) {
+        let head = self.peer.l1[number as usize].info;
+        self.event(Event::L1HeadObserved(head));
+    }
+
+    fn event(&mut self, e: Event) {
+        self.node.handle_event(self.now, e);
+        self.node.check_invariants().expect("invariants hold after every event");
+    }
+
+    /// The next command the node has issued, without answering it.
+    fn take(&mut self) -> Option<Command> {
+        let cmd = self.node.poll_command()?;
+        self.log.push((self.now, cmd.clone()));
+        Some(cmd)
+    }
+
+    /// Takes the next command, which must exist, and checks it with `what`.
+    fn expect(&mut self, what: &str, pred: impl Fn(&Command) -> bool) -> Command {
+        let cmd = self.take().unwrap_or_else(|| panic!("at {} expected {what}, the node issued nothing", self.now));
+        assert!(pred(&cmd), "at {} expected {what}, got {cmd:?}", self.now);
+        cmd
+    }
+
+    /// Answers every queued command through the peer until the node has nothing to say; then jumps the clock to
+    /// the node's next deadline if it is not after `until`. Returns false once nothing is left before `until`.
+    fn run_until(&mut self, until: Timestamp) -> bool {
+        while let Some(cmd) = self.take() {
+            if let Some(answer) = self.peer.serve(&cmd) {
+                self.event(answer);
+            }
+        }
+        match self.node.poll_timeout() {
+            Some(t) if t <= until => {
+                self.now = t;
+                self.node.handle_timeout(t);
+                self.node.check_invariants().expect("invariants hold after every timeout");
+                true
+            }
+            _ => {
+                self.now = until;
+                false
+            }
+        }
+    }
+
+    fn run_to(&mut self, until: Timestamp) {
+        while self.run_until(until) {}
+    }
+
+    fn times_of(&self, pred: impl Fn(&Command) -> bool) -> Vec<Timestamp> {
+        self.log.iter().filter(|(_, c)| pred(c)).map(|(t, _)| *t).collect()
+    }
+}
+
+fn is_build_start(c: &Command) -> bool {
+    matches!(c, Command::ForkchoiceUpdate { attributes: Some(_), .. })
+}
+
+#[test]
+fn boot_reads_heads_then_the_genesis_header_and_waits_for_l1() {
+    let mut p = Pair::new(SequencerConfig::default());
+    let Command::FetchL2Heads { id } = p.expect("FetchL2Heads", |c| matches!(c, Command::FetchL2Heads { .. })) else {
+        unreachable!()
+    };
+    assert!(p.take().is_none(), "one request at a time during a reset");
+    let heads = p.peer.heads();
+    p.event(Event::L2HeadsFetched { id, heads });
+    // At genesis the target is the head itself: its header gives the SystemConfig, no forkchoice update is needed.
+    let cmd = p.expect("FetchL2Header 0", |c| matches!(c, Command::FetchL2Header { number: 0, .. }));
+    let answer = p.peer.serve(&cmd).unwrap();
+    p.event(answer);
+    assert_eq!(p.node.heads().unsafe_head, Some(heads.unsafe_head), "the reset adopted the engine's head");
+    assert_eq!(p.node.build_stage(), "idle");
+}
+
+#[test]
+fn builds_at_the_parent_time_and_seals_one_margin_before_the_slot() {
+    let mut p = Pair::new(SequencerConfig::default());
+    p.l1_head(10);
+    p.run_to(GENESIS_TIME * 1000 + 20_500);
+    let starts = p.times_of(is_build_start);
+    let seals = p.times_of(|c| matches!(c, Command::GetPayload { .. }));
+    assert!(starts.len() >= 9, "blocks were built: {starts:?}");
+    for (n, (start, seal)) in starts.iter().zip(&seals).enumerate().skip(1) {
+        let slot = GENESIS_TIME * 1000 + BLOCK_TIME_MS * (n as u64 + 1);
+        assert_eq!(*start, slot - BLOCK_TIME_MS, "block {}: build starts at its parent's time", n + 1);
+        assert_eq!(*seal, slot - crate::config::DEFAULT_SEAL_MARGIN_MS, "block {}: sealed one margin early", n + 1);
+    }
+    assert_eq!(p.node.stats().blocks_sequenced as usize, seals.len());
+    assert_eq!(p.times_of(|c| matches!(c, Command::Publish { .. })).len(), seals.len(), "each block published once");
+}
+
+#[test]
+fn one_build_is_one_fcu_get_new_fcu_exchange() {
+    let mut p = Pair::new(SequencerConfig::default());
+    p.l1_head(10);
+    p.run_to(GENESIS_TIME * 1000 + 4_100);
+    let kinds: Vec<&str> = p
+        .log
+        .iter()
+        .filter(|(_, c)| c.target() == Target::Engine)
+        .map(|(_, c)| match c {
+            Command::ForkchoiceUpdate { attributes: Some(_), .. } => "fcu+attrs",
+            Command::ForkchoiceUpdate { .. } => "fcu",
+            Command::GetPayload { .. } => "get",
+            Command::NewPayload { .. } => "new",
+            Command::FetchL2Heads { .. } => "heads",
+            Command::FetchL2Header { .. } => "header",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["heads", "header", "fcu+attrs", "get", "new", "fcu", "fcu+attrs", "get", "new", "fcu", "fcu+attrs"],
+        "boot, then per block exactly: build start, seal, insert, head update"
+    );
+}
+
+#[test]
+fn answers_to_unknown_or_stale_requests_change_nothing() {
+    let mut p = Pair::new(SequencerConfig::default());
+    p.l1_head(10);
+    p.run_to(GENESIS_TIME * 1000 + 2_100);
+    let before = (p.node.heads().clone(), p.node.build_stage(), p.node.stats().clone());
+    let stale = RequestId(9_999);
+    p.event(Event::EngineResponded {
+        id: stale,
+        reply: EngineReply::ForkchoiceUpdated { status: PayloadStatusEnum::Valid, payload_id: None },
+    });
+    p.event(Event::RequestFailed { id: RequestId(1), error: RpcError::Timeout });
+    assert!(p.take().is_none(), "no command in answer to a stale event");
+    assert_eq!((p.node.heads().clone(), p.node.build_stage(), p.node.stats().clone()), before);
+}
+
+#[test]
+fn a_failed_build_start_is_retried_after_the_temporary_delay() {
+    let mut p = Pair::new(SequencerConfig::default());
+    p.l1_head(10);
+    // Boot and the first block go through the peer.
+    p.run_to(GENESIS_TIME * 1000 + BLOCK_TIME_MS - 1);
+    assert_eq!(p.node.stats().blocks_sequenced, 1);
+    // The second build starts at its parent's time, and fails with a transport error.
+    let start_at = GENESIS_TIME * 1000 + BLOCK_TIME_MS;
+    assert_eq!(p.node.poll_timeout(), Some(start_at));
+    p.now = start_at;
+    p.node.handle_timeout(p.now);
+    let cmd = p.expect("build start", is_build_start);
+    let Command::ForkchoiceUpdate { id, .. } = cmd else { unreachable!() };
+    p.event(Event::RequestFailed { id, error: RpcError::Transport("connection refused".into()) });
+    assert!(p.take().is_none(), "no immediate retry");
+    let failed_at = p.now;
+    assert_eq!(p.node.poll_timeout(), Some(failed_at + TEMPORARY_RETRY_MS), "retry after the temporary delay");
+    assert_eq!(p.node.stats().retries, 1);
+    p.run_to(failed_at + TEMPORARY_RETRY_MS + 100);
+    let starts = p.times_of(is_build_start);
+    assert_eq!(starts.last(), Some(&(failed_at + TEMPORARY_RETRY_MS)));
+}
+
+#[test]
+fn a_stopped_sequencer_issues_nothing_after_boot_and_starts_on_request() {
+    let mut p = Pair::new(SequencerConfig { stopped: true, ..Default::default() });
+    p.l1_head(10);
+    p.run_to(GENESIS_TIME * 1000 + 10_000);
+    assert!(p.times_of(is_build_start).is_empty(), "stopped: no builds");
+    assert_eq!(p.node.poll_timeout(), None, "stopped and settled: nothing timed");
+    let head = p.node.heads().unsafe_head.unwrap();
+    p.event(Event::RpcRequested { reply_to: ReplyTo(7), request: RpcRequest::StartSequencer(head.hash) });
+    let reply = p.expect("reply", |c| matches!(c, Command::Reply { .. }));
+    assert_eq!(reply, Command::Reply { reply_to: ReplyTo(7), result: Ok(RpcReply::Null) });
+    assert!(p.node.is_active());
+    p.run_to(GENESIS_TIME * 1000 + 14_100);
+    assert!(!p.times_of(is_build_start).is_empty(), "started: builds follow");
+}
+
+#[test]
+fn an_outstanding_request_is_never_sent_twice_however_long_its_answer_takes() {
+    let mut p = Pair::new(SequencerConfig::default());
+    p.l1_head(40);
+    // Hold every answer back for a while: the node must not pile up requests.
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        while let Some(cmd) = p.take() {
+            held.push(cmd);
+        }
+        p.now += 500;
+        p.node.handle_timeout(p.now);
+        p.node.check_invariants().unwrap();
+    }
+    // The driver owns timeouts (a missing answer becomes `RpcError::Timeout`); the core waits for each answer.
+    assert_eq!(held.len(), 1, "requests issued while none was answered: {held:?}");
+    // Answering them all in order lets the node proceed.
+    for cmd in held {
+        if let Some(e) = p.peer.serve(&cmd) {
+            p.event(e);
+        }
+    }
+    let t = p.now + 10_000;
+    p.run_to(t);
+    assert!(p.node.stats().blocks_sequenced > 0, "the node recovered once answers came");
+}
