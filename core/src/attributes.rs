@@ -59,7 +59,7 @@ pub struct AttributesInput<'a> {
     pub origin: &'a L1Block,
     /// Sequence number of the new block within its epoch.
     pub seq_num: u64,
-    /// Timestamp of the new block (seconds).
+    /// UnixMs of the new block (seconds).
     pub timestamp: u64,
     /// Exclude the transaction pool (decided by the state machine: recovery mode, drift, upgrade blocks).
     pub no_tx_pool: bool,

@@ -8,32 +8,48 @@ pub const DEFAULT_SEAL_MARGIN_MS: u64 = 50;
 /// Default L1 confirmation depth for next-origin lookups (`--sequencer.l1-confs`).
 pub const DEFAULT_L1_CONFS: u64 = 4;
 
-/// Sequencer settings, mirroring the seed's flags.
+/// Default deadline of one conductor call (`--conductor.rpc-timeout`, ms).
+pub const DEFAULT_CONDUCTOR_RPC_TIMEOUT_MS: u64 = 1_000;
+
+/// Sequencer settings: the seed's `SequencerConfig` (`sequencer_stopped`, `sequencer_recovery_mode`,
+/// `conductor_rpc_url`, the names of kona-node's builder API) plus the sequencer flags Keel shares with op-node. The
+/// one definition: the core reads it, the shell's builder takes it, the simulator and fuzzer configure it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SequencerConfig {
     /// Start with sequencing stopped (`--sequencer.stopped`). Forced on when a conductor is enabled, as op-node does:
     /// the conductor starts the leader.
-    pub stopped: bool,
+    pub sequencer_stopped: bool,
     /// Start in recovery mode (`--sequencer.recover`).
-    pub recover: bool,
+    pub sequencer_recovery_mode: bool,
+    /// Conductor endpoint (`--conductor.rpc`); when set the sequencer starts stopped and is gated by the conductor.
+    /// The core only asks whether it is set; the shell dials it.
+    pub conductor_rpc_url: Option<String>,
+    /// Deadline of one conductor call (`--conductor.rpc-timeout`, ms), enforced by the shell.
+    pub conductor_rpc_timeout_ms: u64,
     /// Do not build while `unsafe >= safe + max_safe_lag`; 0 disables (`--sequencer.max-safe-lag`).
     pub max_safe_lag: u64,
     /// L1 confirmations required before an L1 block may be adopted as the next origin (`--sequencer.l1-confs`).
     pub l1_confs: u64,
-    /// Whether a conductor gates this sequencer (`--conductor.rpc` given).
-    pub conductor_enabled: bool,
     /// Time reserved before the payload timestamp for sealing (`--sequencer.seal-margin`, ms).
     pub seal_margin_ms: u64,
+}
+
+impl SequencerConfig {
+    /// Whether a conductor gates this sequencer (a conductor endpoint is configured).
+    pub fn conductor_enabled(&self) -> bool {
+        self.conductor_rpc_url.is_some()
+    }
 }
 
 impl Default for SequencerConfig {
     fn default() -> Self {
         Self {
-            stopped: false,
-            recover: false,
+            sequencer_stopped: false,
+            sequencer_recovery_mode: false,
+            conductor_rpc_url: None,
+            conductor_rpc_timeout_ms: DEFAULT_CONDUCTOR_RPC_TIMEOUT_MS,
             max_safe_lag: 0,
             l1_confs: DEFAULT_L1_CONFS,
-            conductor_enabled: false,
             seal_margin_ms: DEFAULT_SEAL_MARGIN_MS,
         }
     }
@@ -73,7 +89,7 @@ pub enum ConfigError {
 impl Config {
     /// A configuration with the rollup config's block time and the given sequencer settings.
     pub fn new(rollup: Arc<Rollup>, sequencer: SequencerConfig) -> Self {
-        let block_time_ms = rollup.block_time.saturating_mul(1000);
+        let block_time_ms = crate::types::ms(rollup.block_time);
         Self { rollup, block_time_ms, sequencer }
     }
 

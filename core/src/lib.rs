@@ -45,7 +45,7 @@ pub use io::{
 };
 pub use node::{BlockReport, InvariantViolation, Node, Sabotage, Stats};
 pub use rollup::{ForkError, Rollup, SUPPORTED_FORKS};
-pub use types::{Heads, L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId, Timestamp};
+pub use types::{ms, secs, Heads, L1Block, L1BlockRef, L2BlockRef, ReplyTo, RequestId, UnixMs};
 
 /// Re-exported so drivers build the same types the core consumes.
 pub use alloy_consensus::Header;

@@ -3,7 +3,7 @@
 //! Pure: the state machine gathers the current origin, what it knows about the next L1 block and the time of the
 //! block to build, and this module decides. Fetching, caching and confirmation depth live in the state machine.
 
-use crate::types::L1BlockRef;
+use crate::types::{ms, L1BlockRef};
 
 /// What is known about L1 block `current.number + 1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub struct OriginQuery<'a> {
     pub current: &'a L1BlockRef,
     /// What is known about `current.number + 1`.
     pub next: NextOrigin<'a>,
-    /// Timestamp of the block to build (ms).
+    /// UnixMs of the block to build (ms).
     pub next_l2_time_ms: u64,
     /// `MaxSequencerDrift(current.timestamp)` in seconds.
     pub max_drift_s: u64,
@@ -84,7 +84,7 @@ pub struct OriginQuery<'a> {
 
 /// Whether `l2_time_ms` lies beyond `origin_time_s + drift_s` (the block may then carry no user transactions).
 pub fn drift_exceeded(l2_time_ms: u64, origin_time_s: u64, drift_s: u64) -> bool {
-    l2_time_ms > origin_time_s.saturating_add(drift_s).saturating_mul(1000)
+    l2_time_ms > ms(origin_time_s.saturating_add(drift_s))
 }
 
 /// Chooses the origin of the next L2 block.
@@ -99,7 +99,7 @@ pub fn select(q: &OriginQuery<'_>) -> Result<OriginChoice, OriginError> {
                     next_parent: next.parent_hash,
                 });
             }
-            if q.next_l2_time_ms >= next.timestamp.saturating_mul(1000) {
+            if q.next_l2_time_ms >= ms(next.timestamp) {
                 Ok(OriginChoice::Next)
             } else {
                 Ok(OriginChoice::Current)

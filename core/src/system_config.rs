@@ -205,7 +205,7 @@ pub struct L2BlockFacts<'a> {
     pub number: u64,
     /// Hash.
     pub hash: B256,
-    /// Timestamp (seconds).
+    /// UnixMs (seconds).
     pub timestamp: u64,
     /// Header gas limit.
     pub gas_limit: u64,

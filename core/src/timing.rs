@@ -2,9 +2,9 @@
 //! state machine derives every deadline from these instead of counting ticks, so a sequencer that was stopped for
 //! an hour never "catches up" a backlog of ticks.
 
-use crate::types::Timestamp;
+use crate::types::UnixMs;
 
-/// Timestamp (ms) of the child of a block at `parent_time_ms`.
+/// UnixMs (ms) of the child of a block at `parent_time_ms`.
 pub const fn next_block_time(parent_time_ms: u64, block_time_ms: u64) -> u64 {
     parent_time_ms.saturating_add(block_time_ms)
 }
@@ -12,18 +12,18 @@ pub const fn next_block_time(parent_time_ms: u64, block_time_ms: u64) -> u64 {
 /// Wall time at which building the child of `parent_time_ms` may start: one block time before the child's
 /// timestamp, i.e. the parent's timestamp (op-node). A sequencer behind wall time finds this in the past and builds
 /// back-to-back.
-pub const fn build_start(parent_time_ms: u64) -> Timestamp {
+pub const fn build_start(parent_time_ms: u64) -> UnixMs {
     parent_time_ms
 }
 
 /// Wall time at which a payload with timestamp `payload_time_ms` is sealed: the engine gets the whole slot minus the
 /// seal margin to pack transactions. If that moment has passed, the state machine seals at once.
-pub const fn seal_at(payload_time_ms: u64, seal_margin_ms: u64) -> Timestamp {
+pub const fn seal_at(payload_time_ms: u64, seal_margin_ms: u64) -> UnixMs {
     payload_time_ms.saturating_sub(seal_margin_ms)
 }
 
 /// Whether the chain has caught up with wall time: the next block's timestamp is not in the past.
-pub const fn caught_up(next_block_time_ms: u64, now: Timestamp) -> bool {
+pub const fn caught_up(next_block_time_ms: u64, now: UnixMs) -> bool {
     next_block_time_ms >= now
 }
 

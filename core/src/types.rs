@@ -7,8 +7,20 @@ use std::sync::Arc;
 
 pub use kona_protocol::BlockInfo as L1BlockRef;
 
-/// Milliseconds since the Unix epoch. The core never reads a clock; every entry point takes one of these.
-pub type Timestamp = u64;
+/// Milliseconds since the Unix epoch: the core's one unit of time. The core never reads a clock; every entry point
+/// takes one of these. Protocol timestamps (block headers, fork times) are whole seconds; [`secs`] and [`ms`] are the
+/// only conversions between the two.
+pub type UnixMs = u64;
+
+/// Whole seconds of a time in milliseconds (a protocol timestamp; rounds down).
+pub const fn secs(t: UnixMs) -> u64 {
+    t / 1000
+}
+
+/// A time in whole seconds (a protocol timestamp, a fork time) as milliseconds, saturating.
+pub const fn ms(seconds: u64) -> UnixMs {
+    seconds.saturating_mul(1000)
+}
 
 /// Identifies a command the core issued; the response event echoes it back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,15 +63,15 @@ impl L2BlockRef {
             hash: info.block_info.hash,
             number: info.block_info.number,
             parent_hash: info.block_info.parent_hash,
-            time_ms: info.block_info.timestamp.saturating_mul(1000),
+            time_ms: ms(info.block_info.timestamp),
             l1_origin: info.l1_origin,
             seq_num: info.seq_num,
         }
     }
 
     /// The protocol timestamp in whole seconds.
-    pub const fn timestamp(&self) -> u64 {
-        self.time_ms / 1000
+    pub const fn timestamp_s(&self) -> u64 {
+        secs(self.time_ms)
     }
 
     /// `number` and `hash` together.

@@ -39,7 +39,7 @@ fn base() -> Rollup {
     registry(8453)
 }
 
-/// Timestamp of an L2 block from the chain's genesis (whole-second block times).
+/// UnixMs of an L2 block from the chain's genesis (whole-second block times).
 fn l2_time(r: &RollupConfig, number: u64) -> u64 {
     r.genesis.l2_time + (number - r.genesis.l2.number) * r.block_time
 }

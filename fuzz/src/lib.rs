@@ -155,7 +155,7 @@ pub fn run(case: &Case) -> Result<Outcome, String> {
     let mut sim = Sim::new(SimConfig {
         seed: case.seed,
         sequencer: SequencerConfig {
-            conductor_enabled: case.conductor,
+            conductor_rpc_url: case.conductor.then(|| keel_sim::conductor::URL.to_string()),
             l1_confs: case.l1_confs,
             max_safe_lag: case.max_safe_lag,
             ..Default::default()

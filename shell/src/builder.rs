@@ -49,39 +49,8 @@ pub enum NodeMode {
     Sequencer,
 }
 
-/// Sequencer settings with kona-node's field names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SequencerConfig {
-    /// Start with sequencing stopped.
-    pub sequencer_stopped: bool,
-    /// Start in recovery mode.
-    pub sequencer_recovery_mode: bool,
-    /// Conductor endpoint; when set the sequencer starts stopped and is gated by the conductor.
-    pub conductor_rpc_url: Option<String>,
-    /// Conductor call deadline.
-    pub conductor_rpc_timeout: Duration,
-    /// `--sequencer.max-safe-lag` (0 = off).
-    pub max_safe_lag: u64,
-    /// `--sequencer.l1-confs`.
-    pub l1_confs: u64,
-    /// `--sequencer.seal-margin` (ms).
-    pub seal_margin_ms: u64,
-}
-
-impl Default for SequencerConfig {
-    fn default() -> Self {
-        let core = keel_core::SequencerConfig::default();
-        Self {
-            sequencer_stopped: false,
-            sequencer_recovery_mode: false,
-            conductor_rpc_url: None,
-            conductor_rpc_timeout: Duration::from_secs(1),
-            max_safe_lag: core.max_safe_lag,
-            l1_confs: core.l1_confs,
-            seal_margin_ms: core.seal_margin_ms,
-        }
-    }
-}
+/// Sequencer settings: the core's one definition, with the seed's field names.
+pub use keel_core::SequencerConfig;
 
 /// The JSON-RPC server's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,17 +209,7 @@ impl RollupNodeBuilder {
 
     fn core_config(&self) -> Config {
         let s = &self.sequencer;
-        let mut cfg = Config::new(
-            Arc::new(self.rollup.clone()),
-            keel_core::SequencerConfig {
-                stopped: s.sequencer_stopped,
-                recover: s.sequencer_recovery_mode,
-                max_safe_lag: s.max_safe_lag,
-                l1_confs: s.l1_confs,
-                conductor_enabled: s.conductor_rpc_url.is_some(),
-                seal_margin_ms: s.seal_margin_ms,
-            },
-        );
+        let mut cfg = Config::new(Arc::new(self.rollup.clone()), s.clone());
         if let Some(ms) = self.block_time_ms {
             cfg.block_time_ms = ms;
         }
@@ -348,7 +307,7 @@ impl RollupNode {
         ];
         let conductor = match &self.b.sequencer.conductor_rpc_url {
             Some(url) => {
-                let timeout = self.b.sequencer.conductor_rpc_timeout;
+                let timeout = Duration::from_millis(self.b.sequencer.conductor_rpc_timeout_ms.max(1));
                 let client = Arc::new(RpcClient::new("conductor", url, timeout, None, MAX_RESPONSE_BYTES));
                 let (tx, rx) = crossbeam_channel::bounded(workers::WORKER_QUEUE);
                 threads.push(workers::spawn_conductor(client, metrics.clone(), timeout, rx, events_tx.clone()));

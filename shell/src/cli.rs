@@ -8,7 +8,6 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use keel_core::Rollup;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// kona-node's misspelled env var for `--sequencer.recover`, accepted as an alias.
 pub const RECOVER_ENV_ALIAS: &str = "KONA_NODE_SSEQUENCER_RECOVER";
@@ -368,7 +367,7 @@ pub fn node_builder(
             sequencer_stopped: args.sequencer_stopped,
             sequencer_recovery_mode: recover_flag(args, recover_given)?,
             conductor_rpc_url: args.conductor_rpc.clone(),
-            conductor_rpc_timeout: Duration::from_secs(args.conductor_timeout_s.max(1)),
+            conductor_rpc_timeout_ms: args.conductor_timeout_s.max(1).saturating_mul(1000),
             max_safe_lag: args.max_safe_lag,
             l1_confs: args.l1_confs,
             seal_margin_ms: args.seal_margin_ms,

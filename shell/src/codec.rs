@@ -343,7 +343,7 @@ fn l1_ref_json(r: Option<&L1BlockRef>) -> Value {
 fn l2_ref_json(r: Option<&L2BlockRef>) -> Value {
     match r {
         Some(r) => json!({
-            "hash": r.hash, "number": r.number, "parentHash": r.parent_hash, "timestamp": r.timestamp(),
+            "hash": r.hash, "number": r.number, "parentHash": r.parent_hash, "timestamp": r.timestamp_s(),
             "l1origin": {"hash": r.l1_origin.hash, "number": r.l1_origin.number}, "sequenceNumber": r.seq_num,
         }),
         None => json!({

@@ -4,7 +4,7 @@
 use crate::metrics::Metrics;
 use crate::workers::Publisher;
 use crossbeam_channel::{after, never, select, Receiver, Sender};
-use keel_core::{Command, Event, Node, ReplyTo, RpcError, RpcFailure, RpcReply, RpcRequest, Target, Timestamp};
+use keel_core::{Command, Event, Node, ReplyTo, RpcError, RpcFailure, RpcReply, RpcRequest, Target, UnixMs};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +14,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub const MAX_WAITING_CALLS: usize = 256;
 
 /// Wall-clock milliseconds since the epoch.
-pub fn now_ms() -> Timestamp {
+pub fn now_ms() -> UnixMs {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 

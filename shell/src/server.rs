@@ -239,7 +239,7 @@ fn output_at_block(ctx: &ServerContext, params: &[Value]) -> Result<Value, RpcFa
     let state_root = field("stateRoot")?;
     // From Isthmus the header's withdrawalsRoot is the message passer's storage root; before, ask for a proof.
     let storage_root = match block.get("withdrawalsRoot").and_then(Value::as_str) {
-        Some(_) if ctx.rollup.is_isthmus_active(block_ref.timestamp()) => field("withdrawalsRoot")?,
+        Some(_) if ctx.rollup.is_isthmus_active(block_ref.timestamp_s()) => field("withdrawalsRoot")?,
         _ => {
             let proof = ctx
                 .engine

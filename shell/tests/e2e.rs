@@ -324,7 +324,7 @@ fn runs_through_jovian_and_karst_and_restarts_on_a_karst_head() {
     let w = FakeWorld::start(cfg).unwrap();
     let karst_time = w.rollup_config().karst_time.unwrap();
     let node = start(&w, JwtSecret::new([9; 32]), SequencerConfig::default());
-    wait_for("blocks past Karst", Duration::from_secs(30), || w.engine_head().timestamp() >= karst_time + 2);
+    wait_for("blocks past Karst", Duration::from_secs(30), || w.engine_head().timestamp_s() >= karst_time + 2);
     let rc = rpc(&node, "optimism_rollupConfig", json!([]));
     assert_eq!(rc["result"]["karst_time"], json!(karst_time), "{rc}");
     let genesis_time = w.rollup_config().genesis.l2_time;

@@ -195,7 +195,7 @@ fn start_build(w: &FakeWorld) -> Started {
         parent: &parent,
         origin: &origin,
         seq_num: parent.number + 1,
-        timestamp: parent.timestamp() + rollup.block_time,
+        timestamp: parent.timestamp_s() + rollup.block_time,
         no_tx_pool: false,
         deposits: &[],
     })
@@ -279,7 +279,7 @@ fn engine_build_round_trip_advances_the_head() {
     assert_eq!(b["hash"], json!(head.hash));
     assert_eq!(b["number"], "0x1");
     assert_eq!(b["parentHash"], json!(genesis.hash));
-    assert_eq!(b["timestamp"], json!(format!("{:#x}", head.timestamp())));
+    assert_eq!(b["timestamp"], json!(format!("{:#x}", head.timestamp_s())));
     assert!(b["stateRoot"].is_string());
     assert_eq!(b["withdrawalsRoot"], Value::Null);
     let tx = &b["transactions"][0];

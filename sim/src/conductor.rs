@@ -27,6 +27,10 @@ pub struct Committed {
     pub envelope: Arc<OpExecutionPayloadEnvelope>,
 }
 
+/// The conductor endpoint a simulated sequencer is configured with (`SequencerConfig::conductor_rpc_url`); the
+/// world routes its calls to the [`Conductor`] model.
+pub const URL: &str = "sim://conductor";
+
 /// The conductor (raft collapsed to one log).
 #[derive(Clone, Debug, Default)]
 pub struct Conductor {

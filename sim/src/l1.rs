@@ -3,7 +3,7 @@
 use crate::rng::Rng;
 use alloy_consensus::{Eip658Value, Header, Receipt};
 use alloy_primitives::{address, Address, Bytes, Log, B256, U256};
-use keel_core::{L1Block, L1BlockRef, Timestamp};
+use keel_core::{L1Block, L1BlockRef, UnixMs};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -51,7 +51,7 @@ pub struct L1Chain {
     canonical: Vec<L1Block>,
     by_hash: HashMap<B256, L1Block>,
     /// No new blocks are produced before this time (a stalled L1).
-    pub stalled_until: Timestamp,
+    pub stalled_until: UnixMs,
     salt: u64,
     /// Blocks replaced by reorgs so far.
     pub reorged_blocks: u64,
@@ -144,7 +144,7 @@ impl L1Chain {
     }
 
     /// Produces every block due by `now` (ms). Returns whether the head changed.
-    pub fn advance(&mut self, now: Timestamp, rng: &mut Rng) -> bool {
+    pub fn advance(&mut self, now: UnixMs, rng: &mut Rng) -> bool {
         let mut changed = false;
         while now >= self.next_block_time() {
             let parent = self.head().clone();
@@ -160,7 +160,7 @@ impl L1Chain {
 
     /// Wall time (ms) at which the next block is due: the next slot, or the first slot after a stall (so the block
     /// that ends a stall carries a timestamp far ahead of its parent, as on a real chain that missed slots).
-    pub fn next_block_time(&self) -> Timestamp {
+    pub fn next_block_time(&self) -> UnixMs {
         let parent_ts = self.head().info.timestamp;
         let mut ts = parent_ts + self.block_time_s;
         let stall_s = self.stalled_until.div_ceil(1000);

@@ -352,12 +352,12 @@ fn play(scn: &Scenario, seed: u64, blocks: Option<u64>, slot: &mut Option<Sim>) 
         block_time_ms: scn.block_time_ms,
         l1_block_time_s: scn.l1_block_time_s,
         sequencer: SequencerConfig {
-            stopped: false,
-            recover: scn.recover,
+            sequencer_recovery_mode: scn.recover,
             max_safe_lag: scn.max_safe_lag,
             l1_confs: scn.l1_confs,
-            conductor_enabled: scn.conductor,
+            conductor_rpc_url: scn.conductor.then(|| crate::conductor::URL.to_string()),
             seal_margin_ms: keel_core::config::DEFAULT_SEAL_MARGIN_MS.min(scn.block_time_ms / 4),
+            ..Default::default()
         },
         sequencers: scn.sequencers.max(1),
         max_sequencer_drift_s: scn.max_sequencer_drift_s.unwrap_or(600),

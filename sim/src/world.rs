@@ -13,7 +13,7 @@ use alloy_primitives::{keccak256, B256};
 use alloy_rpc_types_engine::PayloadStatusEnum;
 use keel_core::{
     Command, Config, EngineReply, Event, L2BlockRef, Node, ReplyTo, RollupConfig, RpcError, RpcFailure, RpcReply,
-    RpcRequest, SequencerConfig, Timestamp,
+    RpcRequest, SequencerConfig, UnixMs,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -153,7 +153,7 @@ pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> ke
     };
     rollup.genesis.l1 = l1.genesis().info.id();
     rollup.genesis.l2 = genesis_l2.id();
-    rollup.genesis.l2_time = genesis_l2.timestamp();
+    rollup.genesis.l2_time = genesis_l2.timestamp_s();
     rollup.genesis.system_config = Some(kona_genesis::SystemConfig {
         batcher_address: alloy_primitives::Address::repeat_byte(0xba),
         gas_limit: 30_000_000,
@@ -172,13 +172,13 @@ pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> ke
         h.holocene_time = Some(0);
     }
     if let Some(t) = cfg.isthmus_offset_s {
-        h.isthmus_time = Some(genesis_l2.timestamp() + t);
+        h.isthmus_time = Some(genesis_l2.timestamp_s() + t);
     }
     if let Some(t) = cfg.jovian_offset_s {
-        h.jovian_time = Some(genesis_l2.timestamp() + t);
+        h.jovian_time = Some(genesis_l2.timestamp_s() + t);
     }
     keel_core::Rollup {
-        karst_time: cfg.karst_offset_s.map(|t| genesis_l2.timestamp() + t),
+        karst_time: cfg.karst_offset_s.map(|t| genesis_l2.timestamp_s() + t),
         keep_karst_upgrade_gas: cfg.keep_karst_upgrade_gas,
         ..rollup.into()
     }
@@ -191,9 +191,9 @@ pub struct Member {
     /// Its execution engine (survives crashes).
     pub engine: Engine,
     /// Every engine call fails with "connection refused" until this time.
-    pub engine_down_until: Timestamp,
+    pub engine_down_until: UnixMs,
     /// When a crashed node comes back.
-    pub restart_at: Option<Timestamp>,
+    pub restart_at: Option<UnixMs>,
     /// Bumped on every crash so answers to the dead incarnation's requests are dropped.
     pub incarnation: u64,
 }
@@ -201,7 +201,7 @@ pub struct Member {
 /// A deterministic world around one or more nodes.
 pub struct Sim {
     /// Virtual wall time (ms).
-    pub now: Timestamp,
+    pub now: UnixMs,
     /// The sequencers.
     pub members: Vec<Member>,
     /// L1.
@@ -214,7 +214,7 @@ pub struct Sim {
     pub cfg: SimConfig,
     core_cfg: Config,
     rng: Rng,
-    queue: BTreeMap<(Timestamp, u64), (usize, u64, Event)>,
+    queue: BTreeMap<(UnixMs, u64), (usize, u64, Event)>,
     seq: u64,
     /// Per-kind injected faults, applied to the next calls of that kind in order.
     pub faults: HashMap<CallKind, VecDeque<Fault>>,
@@ -223,7 +223,7 @@ pub struct Sim {
     /// Calls made, by kind.
     pub calls: BTreeMap<CallKind, u64>,
     /// Time of every call made, by kind (for hot-loop checks; cleared by long runs).
-    pub call_times: Vec<(Timestamp, CallKind)>,
+    pub call_times: Vec<(UnixMs, CallKind)>,
     /// Replies to RPC calls, in order: (member, reply id, result).
     pub replies: Vec<(usize, ReplyTo, Result<RpcReply, RpcFailure>)>,
     /// Blocks published, in order.
@@ -241,7 +241,7 @@ pub struct Sim {
     last_l1_head: Option<B256>,
     leader_overridden: bool,
     /// A new leader the conductor is still trying to start, and when it tries next.
-    pending_start: Option<(usize, Timestamp, Option<ReplyTo>)>,
+    pending_start: Option<(usize, UnixMs, Option<ReplyTo>)>,
     timeline: VecDeque<String>,
 }
 
@@ -331,7 +331,7 @@ impl Sim {
     }
 
     /// Makes member 0's engine refuse connections until `t`.
-    pub fn set_engine_down_until(&mut self, t: Timestamp) {
+    pub fn set_engine_down_until(&mut self, t: UnixMs) {
         self.members[0].engine_down_until = t;
     }
 
@@ -489,7 +489,7 @@ impl Sim {
             match cmd {
                 Command::Publish { envelope } => {
                     let hash = envelope.execution_payload.block_hash();
-                    if self.core_cfg.sequencer.conductor_enabled
+                    if self.core_cfg.sequencer.conductor_enabled()
                         && !self.leader_overridden
                         && !self.conductor.contains(&hash)
                     {
@@ -656,7 +656,7 @@ impl Sim {
         self.last_l1_head = None;
         self.observe_l1();
         // A restarted leader must be started again by the conductor (with a conductor it starts stopped).
-        if self.core_cfg.sequencer.conductor_enabled && self.leader == Some(m) {
+        if self.core_cfg.sequencer.conductor_enabled() && self.leader == Some(m) {
             self.pending_start = Some((m, self.now + CONDUCTOR_RETRY_MS, None));
         }
         self.dispatch(m);
@@ -725,7 +725,7 @@ impl Sim {
     }
 
     /// Advances to the next moment anything happens, no later than `until`. Returns whether anything was due.
-    pub fn step(&mut self, until: Timestamp) -> bool {
+    pub fn step(&mut self, until: UnixMs) -> bool {
         self.dispatch_all();
         let mut next = until;
         if let Some((&(t, _), _)) = self.queue.iter().next() {
@@ -783,7 +783,7 @@ impl Sim {
     }
 
     /// Runs until virtual time `until` (ms).
-    pub fn run_until(&mut self, until: Timestamp) {
+    pub fn run_until(&mut self, until: UnixMs) {
         while self.now < until {
             self.step(until);
         }
@@ -840,7 +840,7 @@ impl Sim {
     }
 
     /// Calls of `kind` made in `[from, to)`.
-    pub fn calls_between(&self, kind: CallKind, from: Timestamp, to: Timestamp) -> usize {
+    pub fn calls_between(&self, kind: CallKind, from: UnixMs, to: UnixMs) -> usize {
         self.call_times.iter().filter(|(t, k)| *k == kind && *t >= from && *t < to).count()
     }
 

@@ -70,7 +70,7 @@ fn same_seed_same_trace() {
 
 fn conductor_sim() -> Sim {
     let mut cfg = SimConfig { seed: 3, ..Default::default() };
-    cfg.sequencer.conductor_enabled = true;
+    cfg.sequencer.conductor_rpc_url = Some(keel_sim::conductor::URL.into());
     let mut s = Sim::new(cfg);
     s.run_for(3_000);
     let head = s.node().heads().unsafe_head.unwrap().hash;

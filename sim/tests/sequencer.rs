@@ -181,7 +181,12 @@ fn l1_stall_halts_exactly_at_the_drift_pre_fjord_600s_post_fjord_1800s() {
         let origin = s.l1.by_number(h.l1_origin.number).unwrap().info.timestamp;
         assert_eq!(origin, origin_time, "still on the last L1 block");
         // The last block is the last one within the drift; the next would exceed it.
-        assert_eq!(h.timestamp(), origin + drift, "fjord={fjord}: head at {} s, origin at {origin} s", h.timestamp());
+        assert_eq!(
+            h.timestamp_s(),
+            origin + drift,
+            "fjord={fjord}: head at {} s, origin at {origin} s",
+            h.timestamp_s()
+        );
         assert!(s.node().stats().retries > 0, "the sequencer keeps retrying, with backoff");
         let late = s.calls_between(CallKind::L1, s.now - 100_000, s.now);
         assert!(late < 60, "no hot loop on L1 while waiting: {late} L1 calls in 100 s");
@@ -202,10 +207,10 @@ fn late_l1_block_past_drift_gives_empty_blocks_on_the_old_origin_then_adopts_it(
     let mut empty = 0;
     for n in stuck.number + 1..=h.number {
         let b = s.engine().by_number(n).unwrap();
-        if b.timestamp() < late_l1 {
+        if b.timestamp_s() < late_l1 {
             assert_eq!(b.l1_origin.number, stuck.l1_origin.number, "block {n} keeps the old origin");
             assert_eq!(txs_in(&s, n), 1, "block {n} past the drift has no pool transactions");
-            assert!(b.timestamp() > origin_time + 600);
+            assert!(b.timestamp_s() > origin_time + 600);
             empty += 1;
         } else if b.l1_origin.number == stuck.l1_origin.number + 1 {
             assert_eq!(b.seq_num, 0, "block {n} adopts the late origin at its time");
@@ -277,7 +282,7 @@ fn l1_reorg_seen_only_in_the_head_rechecks_the_origin() {
 fn recovery_mode_builds_empty_blocks_back_to_back_and_exits_when_caught_up() {
     // An hour behind wall time.
     let mut s = sim_with(29, |c| {
-        c.sequencer.recover = true;
+        c.sequencer.sequencer_recovery_mode = true;
         c.start_offset_ms = 3_600_000;
     });
     assert!(s.node().recover_mode());
@@ -347,8 +352,8 @@ fn build_waits_one_block_time_after_a_reset() {
 fn fork_activation_block_takes_no_pool_transactions() {
     let mut s = sim_with(5, |c| c.isthmus_offset_s = Some(100));
     assert!(s.run_to_block(80, 400_000));
-    let genesis = s.engine().by_number(0).unwrap().timestamp();
-    let n = (1..=80).find(|n| s.engine().by_number(*n).unwrap().timestamp() == genesis + 100).unwrap();
+    let genesis = s.engine().by_number(0).unwrap().timestamp_s();
+    let n = (1..=80).find(|n| s.engine().by_number(*n).unwrap().timestamp_s() == genesis + 100).unwrap();
     let b = s.engine().by_number(n).unwrap();
     let env = s.engine().block(&b.hash).unwrap().envelope.clone().unwrap();
     let txs = env.execution_payload.transactions();
@@ -493,7 +498,7 @@ fn dead_engine_gets_backoff_not_a_hot_loop() {
 // ----- admin control ---------------------------------------------------------------------------------------------
 
 fn stopped_sim(seed: u64) -> Sim {
-    let mut s = sim_with(seed, |c| c.sequencer.stopped = true);
+    let mut s = sim_with(seed, |c| c.sequencer.sequencer_stopped = true);
     s.run_for(10_000);
     s
 }
@@ -525,7 +530,7 @@ fn start_stop_error_strings_and_order() {
 
 #[test]
 fn start_before_heads_are_known_has_no_prestate() {
-    let mut s = sim_with(83, |c| c.sequencer.stopped = true);
+    let mut s = sim_with(83, |c| c.sequencer.sequencer_stopped = true);
     // The engine cannot be read yet.
     s.set_engine_down_until(u64::MAX);
     for _ in 0..3 {
@@ -625,7 +630,7 @@ fn max_safe_lag_stalls_and_resumes_when_safe_catches_up() {
 // ----- conductor ---------------------------------------------------------------------------------------------------
 
 fn conductor_sim(seed: u64) -> Sim {
-    let mut s = sim_with(seed, |c| c.sequencer.conductor_enabled = true);
+    let mut s = sim_with(seed, |c| c.sequencer.conductor_rpc_url = Some(keel_sim::conductor::URL.into()));
     s.run_for(5_000);
     s
 }
@@ -794,7 +799,7 @@ fn followers_import_posted_blocks_and_a_new_leader_continues_the_chain() {
     let mut s = Sim::new(SimConfig {
         seed: 139,
         sequencers: 2,
-        sequencer: SequencerConfig { conductor_enabled: true, ..Default::default() },
+        sequencer: SequencerConfig { conductor_rpc_url: Some(keel_sim::conductor::URL.into()), ..Default::default() },
         ..Default::default()
     });
     s.failover(0);
@@ -847,7 +852,7 @@ fn posted(s: &mut Sim, env: keel_core::OpExecutionPayloadEnvelope) {
 
 #[test]
 fn posted_payloads_with_a_wrong_hash_or_parent_are_not_imported() {
-    let mut s = sim_with(141, |c| c.sequencer.stopped = true);
+    let mut s = sim_with(141, |c| c.sequencer.sequencer_stopped = true);
     s.run_for(3_000);
     // A block the engine already has, re-parented onto the head: a candidate for the next height.
     let h = s.node().heads().unsafe_head.unwrap();
@@ -909,7 +914,10 @@ fn with_a_conductor_a_reset_during_insert_reinserts_the_committed_block() {
 #[test]
 fn sequencer_config_defaults_match_the_seed() {
     let c = SequencerConfig::default();
-    assert_eq!((c.stopped, c.recover, c.max_safe_lag, c.l1_confs, c.seal_margin_ms), (false, false, 0, 4, 50));
+    assert_eq!(
+        (c.sequencer_stopped, c.sequencer_recovery_mode, c.max_safe_lag, c.l1_confs, c.seal_margin_ms),
+        (false, false, 0, 4, 50)
+    );
 }
 
 /// The sim chain through Isthmus (t+20), Jovian (t+40) and Karst (t+80): the Karst activation block carries the 31
@@ -923,8 +931,8 @@ fn karst_chain(keep: bool) -> (Sim, u64) {
         c.keep_karst_upgrade_gas = keep;
     });
     assert!(s.run_to_block(50, 400_000));
-    let genesis = s.engine().by_number(0).unwrap().timestamp();
-    let n = (1..=50).find(|n| s.engine().by_number(*n).unwrap().timestamp() == genesis + 80).unwrap();
+    let genesis = s.engine().by_number(0).unwrap().timestamp_s();
+    let n = (1..=50).find(|n| s.engine().by_number(*n).unwrap().timestamp_s() == genesis + 80).unwrap();
     (s, n)
 }
 
@@ -974,7 +982,7 @@ fn posted_jovian_and_karst_blocks_are_imported() {
         c.isthmus_offset_s = Some(20);
         c.jovian_offset_s = Some(40);
         c.karst_offset_s = Some(80);
-        c.sequencer.stopped = true;
+        c.sequencer.sequencer_stopped = true;
     });
     follower.run_for(3_000);
     for m in 1..=n + 2 {

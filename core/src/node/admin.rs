@@ -104,7 +104,7 @@ impl Node {
                 self.reply(reply_to, Ok(RpcReply::Null));
             }
             RpcRequest::ConductorEnabled => {
-                self.reply(reply_to, Ok(RpcReply::Bool(self.cfg.sequencer.conductor_enabled)))
+                self.reply(reply_to, Ok(RpcReply::Bool(self.cfg.sequencer.conductor_enabled())))
             }
             RpcRequest::OverrideLeader => {
                 warn!("conductor leader override enabled: commits and leader checks are bypassed");

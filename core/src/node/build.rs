@@ -148,7 +148,7 @@ impl Node {
 
     pub(super) fn start_build(&mut self, parent: L2BlockRef, origin: L1Block, time_ms: u64) -> bool {
         let rollup = self.cfg.rollup.clone();
-        let timestamp = time_ms / 1000;
+        let timestamp = secs(time_ms);
         let seq_num = if origin.hash() == parent.l1_origin.hash { parent.seq_num + 1 } else { 0 };
         let drift_exceeded =
             origin::drift_exceeded(time_ms, origin.info.timestamp, rollup.max_sequencer_drift(origin.info.timestamp));
@@ -323,12 +323,12 @@ impl Node {
             }
             Err(e) => return self.apply_verdict(engine::classify_seal_error(&e, payload_id)),
         };
-        if let Err(v) = engine::check_sealed(&envelope, &job.parent, job.time_ms / 1000) {
+        if let Err(v) = engine::check_sealed(&envelope, &job.parent, secs(job.time_ms)) {
             return self.apply_verdict(v);
         }
         // Some engines leave the beacon root out of getPayload; it is the one the attributes carried.
         let envelope =
-            if envelope.parent_beacon_block_root.is_none() && self.cfg.rollup.is_ecotone_active(job.time_ms / 1000) {
+            if envelope.parent_beacon_block_root.is_none() && self.cfg.rollup.is_ecotone_active(secs(job.time_ms)) {
                 let mut e = (*envelope).clone();
                 e.parent_beacon_block_root = Some(job.origin.header.parent_beacon_block_root.unwrap_or_default());
                 Arc::new(e)
@@ -454,7 +454,7 @@ impl Node {
     pub(super) fn complete_block(&mut self, sealed: Box<Sealed>) {
         let block = sealed.block;
         self.committed_pending = None;
-        self.parent_config = sealed.job.config.after_block(&self.cfg.rollup, block.timestamp());
+        self.parent_config = sealed.job.config.after_block(&self.cfg.rollup, block.timestamp_s());
         self.set_unsafe(block);
         self.backoff.reset();
         self.reset_backoff.reset();

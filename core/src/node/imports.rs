@@ -70,8 +70,8 @@ impl Node {
             l1_origin,
             seq_num,
         };
-        if p.timestamp() != block.timestamp() {
-            return Err(format!("timestamp {} is not the next slot {}", p.timestamp(), block.timestamp()));
+        if p.timestamp() != block.timestamp_s() {
+            return Err(format!("timestamp {} is not the next slot {}", p.timestamp(), block.timestamp_s()));
         }
         crate::invariants::check_chain([head, &block].into_iter(), self.cfg.block_time_ms)?;
         Ok(block)

@@ -12,7 +12,7 @@ use crate::io::{
 use crate::origin::{self, NextOrigin, OriginChoice, OriginError, OriginQuery};
 use crate::system_config::SystemConfig;
 use crate::timing;
-use crate::types::{Heads, L1Block, L2BlockRef, ReplyTo, RequestId, Timestamp};
+use crate::types::{secs, Heads, L1Block, L2BlockRef, ReplyTo, RequestId, UnixMs};
 use alloy_consensus::Receipt;
 use alloy_primitives::B256;
 use alloy_rpc_types_engine::{ForkchoiceState, PayloadId};
@@ -87,13 +87,13 @@ pub struct BlockReport {
     /// Transactions in it (including deposits).
     pub txs: usize,
     /// When building started (FCU with attributes sent).
-    pub build_started_at: Timestamp,
+    pub build_started_at: UnixMs,
     /// When the payload was sealed (getPayload answered).
-    pub sealed_at: Timestamp,
+    pub sealed_at: UnixMs,
     /// When sealing was due (`timestamp - seal_margin`).
-    pub seal_target: Timestamp,
+    pub seal_target: UnixMs,
     /// When the block became the unsafe head.
-    pub completed_at: Timestamp,
+    pub completed_at: UnixMs,
 }
 
 /// A block being built: everything decided before the engine was asked.
@@ -107,8 +107,8 @@ struct Job {
     time_ms: u64,
     no_tx_pool: bool,
     drift_exceeded: bool,
-    started_at: Timestamp,
-    seal_at: Timestamp,
+    started_at: UnixMs,
+    seal_at: UnixMs,
 }
 
 /// A sealed block on its way to becoming the unsafe head.
@@ -117,7 +117,7 @@ struct Sealed {
     job: Job,
     envelope: Arc<OpExecutionPayloadEnvelope>,
     block: L2BlockRef,
-    sealed_at: Timestamp,
+    sealed_at: UnixMs,
     txs: usize,
     committed: bool,
 }
@@ -228,7 +228,7 @@ struct Reset {
     reason: String,
     step: ResetStep,
     req: Option<RequestId>,
-    retry_at: Timestamp,
+    retry_at: UnixMs,
     walked: u64,
     /// Wait one block time after the reset before building (op-node), except at boot.
     wait_after: bool,
@@ -257,7 +257,7 @@ enum NextSlot {
     },
     Failed {
         number: u64,
-        retry_at: Timestamp,
+        retry_at: UnixMs,
     },
     Known(L1Block),
 }
@@ -310,7 +310,7 @@ pub struct InvariantViolation(pub String);
 #[derive(Debug)]
 pub struct Node {
     cfg: Config,
-    now: Timestamp,
+    now: UnixMs,
     next_request: u64,
     commands: VecDeque<Command>,
     pending: BTreeMap<RequestId, Pending>,
@@ -346,8 +346,8 @@ pub struct Node {
 
     build: Build,
     engine_req: Option<RequestId>,
-    not_before: Timestamp,
-    retry_at: Timestamp,
+    not_before: UnixMs,
+    retry_at: UnixMs,
     backoff: Backoff,
     reset_backoff: Backoff,
     l1_backoff: Backoff,
@@ -367,11 +367,11 @@ pub struct Node {
 
 impl Node {
     /// Creates a node at wall time `now`. It starts by reading the engine's heads.
-    pub fn new(cfg: Config, now: Timestamp) -> Result<Self, ConfigError> {
+    pub fn new(cfg: Config, now: UnixMs) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let parent_config = cfg.rollup.genesis.system_config.map(SystemConfig::from).unwrap_or_default();
-        let active = !(cfg.sequencer.stopped || cfg.sequencer.conductor_enabled);
-        let recover = cfg.sequencer.recover;
+        let active = !(cfg.sequencer.sequencer_stopped || cfg.sequencer.conductor_enabled());
+        let recover = cfg.sequencer.sequencer_recovery_mode;
         let mut node = Self {
             cfg,
             now,
@@ -427,7 +427,10 @@ impl Node {
         }));
         info!(
             "keel sequencer core created active={} recover={} conductor={} block_time_ms={}",
-            node.active, node.recover, node.cfg.sequencer.conductor_enabled, node.cfg.block_time_ms
+            node.active,
+            node.recover,
+            node.cfg.sequencer.conductor_enabled(),
+            node.cfg.block_time_ms
         );
         node.drive();
         Ok(node)
@@ -436,7 +439,7 @@ impl Node {
     // ----- public API -----------------------------------------------------------------------------------------
 
     /// Something happened.
-    pub fn handle_event(&mut self, now: Timestamp, event: Event) {
+    pub fn handle_event(&mut self, now: UnixMs, event: Event) {
         self.advance_clock(now);
         match event {
             Event::L1HeadObserved(head) => self.on_l1_head(head),
@@ -459,7 +462,7 @@ impl Node {
     }
 
     /// The deadline returned by [`Node::poll_timeout`] passed.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
+    pub fn handle_timeout(&mut self, now: UnixMs) {
         self.advance_clock(now);
         self.drive();
     }
@@ -470,7 +473,7 @@ impl Node {
     }
 
     /// When to call [`Node::handle_timeout`] next. `None`: nothing is timed; wait for an event.
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
+    pub fn poll_timeout(&self) -> Option<UnixMs> {
         self.raw_deadline().filter(|t| *t > self.now)
     }
 
@@ -529,7 +532,7 @@ impl Node {
     }
 
     /// The node's last known time.
-    pub fn now(&self) -> Timestamp {
+    pub fn now(&self) -> UnixMs {
         self.now
     }
 
@@ -648,7 +651,7 @@ fn config_from_facts(
     let facts = crate::system_config::L2BlockFacts {
         number: block.number,
         hash: block.hash,
-        timestamp: block.timestamp(),
+        timestamp: block.timestamp_s(),
         gas_limit,
         extra_data,
         first_tx,

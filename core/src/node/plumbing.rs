@@ -6,7 +6,7 @@ use super::*;
 impl Node {
     // ----- plumbing -------------------------------------------------------------------------------------------
 
-    pub(super) fn advance_clock(&mut self, now: Timestamp) {
+    pub(super) fn advance_clock(&mut self, now: UnixMs) {
         // Wall clocks may step backwards (NTP); the core's time never does.
         self.now = self.now.max(now);
     }
@@ -52,7 +52,7 @@ impl Node {
     }
 
     pub(super) fn conductor_gated(&self) -> bool {
-        self.cfg.sequencer.conductor_enabled && !self.leader_override
+        self.cfg.sequencer.conductor_enabled() && !self.leader_override
     }
 
     pub(super) fn may_build(&self) -> bool {
@@ -65,7 +65,7 @@ impl Node {
             && !self.safe_lag_stalled
     }
 
-    pub(super) fn raw_deadline(&self) -> Option<Timestamp> {
+    pub(super) fn raw_deadline(&self) -> Option<UnixMs> {
         match &self.sync {
             Sync::Resetting(r) => return r.req.is_none().then_some(r.retry_at),
             Sync::Ready => {}
@@ -109,7 +109,7 @@ impl Node {
                     let state = self.forkchoice(block.hash);
                     self.request_head_update(state)
                 } else {
-                    let version = engine::new_payload_version(&self.cfg.rollup, block.timestamp());
+                    let version = engine::new_payload_version(&self.cfg.rollup, block.timestamp_s());
                     self.request(Pending::Engine, |id| Command::NewPayload { id, version, envelope })
                 };
                 if let Build::Importing { req, .. } = &mut self.build {
@@ -121,7 +121,7 @@ impl Node {
                 if (self.now >= job.seal_at || self.finish_in_flight) && self.engine_req.is_none() =>
             {
                 let (job, payload_id) = (job.clone(), *payload_id);
-                let version = engine::get_payload_version(&self.cfg.rollup, job.time_ms / 1000);
+                let version = engine::get_payload_version(&self.cfg.rollup, secs(job.time_ms));
                 let req = self.request(Pending::Engine, |id| Command::GetPayload { id, version, payload_id });
                 self.build = Build::Sealing { req, payload_id, job };
                 true
@@ -141,7 +141,7 @@ impl Node {
             }
             Build::Inserting { sealed, req: None } if due && self.engine_req.is_none() => {
                 let envelope = sealed.envelope.clone();
-                let version = engine::new_payload_version(&self.cfg.rollup, sealed.block.timestamp());
+                let version = engine::new_payload_version(&self.cfg.rollup, sealed.block.timestamp_s());
                 let id = self.request(Pending::Engine, |id| Command::NewPayload { id, version, envelope });
                 if let Build::Inserting { req, .. } = &mut self.build {
                     *req = Some(id);

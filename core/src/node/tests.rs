@@ -9,10 +9,10 @@
 use super::*;
 use crate::config::SequencerConfig;
 use crate::io::L2Header;
-use crate::rollup::Rollup;
-use alloy_consensus::Header;
 use crate::io::Target;
+use crate::rollup::Rollup;
 use crate::types::Attributes;
+use alloy_consensus::Header;
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_rpc_types_engine::{ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3, PayloadStatusEnum};
 use op_alloy_rpc_types_engine::OpExecutionPayload;
@@ -55,7 +55,8 @@ impl Peer {
             l1_origin: l1[0].info.id(),
             seq_num: 0,
         };
-        let header = L2Header { hash: genesis.hash, gas_limit: 30_000_000, extra_data: Bytes::new(), l1_info_input: None };
+        let header =
+            L2Header { hash: genesis.hash, gas_limit: 30_000_000, extra_data: Bytes::new(), l1_info_input: None };
         Self { l1, l2: vec![(genesis, header)], builds: BTreeMap::new(), next_payload: 1, sealed: BTreeMap::new() }
     }
 
@@ -153,9 +154,10 @@ impl Peer {
                 self.sealed.insert(block.hash, (block, header));
                 Event::EngineResponded { id: *id, reply: EngineReply::PayloadFetched(Arc::new(env)) }
             }
-            Command::NewPayload { id, .. } => {
-                Event::EngineResponded { id: *id, reply: EngineReply::PayloadInserted { status: PayloadStatusEnum::Valid } }
-            }
+            Command::NewPayload { id, .. } => Event::EngineResponded {
+                id: *id,
+                reply: EngineReply::PayloadInserted { status: PayloadStatusEnum::Valid },
+            },
             Command::CheckLeader { id } => Event::ConductorResponded { id: *id, reply: ConductorReply::Leader(true) },
             Command::CommitToConductor { id, .. } => {
                 Event::ConductorResponded { id: *id, reply: ConductorReply::Committed }
@@ -205,10 +207,10 @@ fn seal(parent: &L2BlockRef, attrs: &Attributes) -> OpExecutionPayloadEnvelope {
 /// A node, its clock and its peer.
 struct Pair {
     node: Node,
-    now: Timestamp,
+    now: UnixMs,
     peer: Peer,
     /// Every command taken from the node, with the time it was taken.
-    log: Vec<(Timestamp, Command)>,
+    log: Vec<(UnixMs, Command)>,
 }
 
 impl Pair {
@@ -248,7 +250,7 @@ impl Pair {
 
     /// Answers every queued command through the peer until the node has nothing to say; then jumps the clock to
     /// the node's next deadline if it is not after `until`. Returns false once nothing is left before `until`.
-    fn run_until(&mut self, until: Timestamp) -> bool {
+    fn run_until(&mut self, until: UnixMs) -> bool {
         while let Some(cmd) = self.take() {
             if let Some(answer) = self.peer.serve(&cmd) {
                 self.event(answer);
@@ -268,11 +270,11 @@ impl Pair {
         }
     }
 
-    fn run_to(&mut self, until: Timestamp) {
+    fn run_to(&mut self, until: UnixMs) {
         while self.run_until(until) {}
     }
 
-    fn times_of(&self, pred: impl Fn(&Command) -> bool) -> Vec<Timestamp> {
+    fn times_of(&self, pred: impl Fn(&Command) -> bool) -> Vec<UnixMs> {
         self.log.iter().filter(|(_, c)| pred(c)).map(|(t, _)| *t).collect()
     }
 }
@@ -383,7 +385,7 @@ fn a_failed_build_start_is_retried_after_the_temporary_delay() {
 
 #[test]
 fn a_stopped_sequencer_issues_nothing_after_boot_and_starts_on_request() {
-    let mut p = Pair::new(SequencerConfig { stopped: true, ..Default::default() });
+    let mut p = Pair::new(SequencerConfig { sequencer_stopped: true, ..Default::default() });
     p.l1_head(10);
     p.run_to(GENESIS_TIME * 1000 + 10_000);
     assert!(p.times_of(is_build_start).is_empty(), "stopped: no builds");
