@@ -1,12 +1,145 @@
-//! JSON-RPC 2.0 framing shared by the node's server (`server.rs`) and the fake servers (`fake/rpc.rs`): reading a
-//! bounded body, batches (bounded, never empty), request objects, parameter arrays, error objects, and a method that
-//! panics answered as an internal error instead of taking the serving thread down. What a method means stays with
-//! each server.
+//! JSON-RPC 2.0 over HTTP, shared by the node's server (`server.rs`) and the fake servers (`fake/`): one blocking
+//! `tiny_http` server with a bounded worker pool and a joinable shutdown ([`HttpServer`]), POST-only with a bounded
+//! body, batches (bounded, never empty), request objects, parameter arrays, error objects, and a method that panics
+//! answered as an internal error instead of taking the serving thread down. What a method means stays with each
+//! [`Service`].
 
 use keel_core::io::{INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR};
 use keel_core::RpcFailure;
 use serde_json::{json, Value};
 use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// A rejection before the body is read: HTTP status and a plain-text body.
+pub type Rejection = (u16, String);
+
+/// What a server does with requests.
+pub trait Service: Send + Sync + 'static {
+    /// Largest request body accepted, in bytes.
+    fn max_body(&self) -> usize;
+
+    /// Checked on the headers of a POST before the body is read; `Some` answers with that status instead.
+    fn gate(&self, _headers: &[tiny_http::Header]) -> Option<Rejection> {
+        None
+    }
+
+    /// The answer to a GET of `path` (health probes): status and JSON body. `None`: 405, like any other method that
+    /// is not POST.
+    fn get(&self, _path: &str) -> Option<(u16, String)> {
+        None
+    }
+
+    /// Answers one JSON-RPC call. `params` is the positional parameter list (empty when absent).
+    fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure>;
+}
+
+/// One listening HTTP server and its worker threads.
+pub struct HttpServer {
+    server: Arc<tiny_http::Server>,
+    workers: Vec<JoinHandle<()>>,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpServer {
+    /// Binds `addr` (port 0 picks one) and starts `workers` threads named `<name>-<i>` answering with `service`.
+    /// Workers exit once `stop` is set and [`HttpServer::unblock`] wakes them; several servers may share one flag.
+    pub fn start(
+        name: &str,
+        addr: SocketAddr,
+        service: Arc<dyn Service>,
+        workers: usize,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<Self> {
+        let server = tiny_http::Server::http(addr)
+            .map_err(|e| std::io::Error::other(format!("binding the {name} JSON-RPC server to {addr}: {e}")))?;
+        let addr = server.server_addr().to_ip().unwrap_or(addr);
+        let server = Arc::new(server);
+        let mut this = Self { server, workers: Vec::new(), addr, stop };
+        for i in 0..workers.max(1) {
+            let (srv, svc, flag) = (this.server.clone(), service.clone(), this.stop.clone());
+            match std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || worker(&srv, &*svc, &flag)) {
+                Ok(h) => this.workers.push(h),
+                Err(e) => {
+                    // Wind down what already started before reporting.
+                    this.stop();
+                    return Err(std::io::Error::other(format!("spawning a {name} JSON-RPC server thread: {e}")));
+                }
+            }
+        }
+        log::debug!("{name} JSON-RPC server listening on {addr}");
+        Ok(this)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Wakes every worker blocked waiting for a request (after the stop flag is set).
+    pub fn unblock(&self) {
+        for _ in 0..self.workers.len() {
+            self.server.unblock();
+        }
+    }
+
+    /// Joins the workers; dropping the last handle on the server closes its listening socket.
+    pub fn join(self) {
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+
+    /// Sets the stop flag, wakes the workers and joins them.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.unblock();
+        self.join();
+    }
+}
+
+fn worker(server: &tiny_http::Server, service: &dyn Service, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        // An error is an unblock (or the accept loop failing); either way, look at the stop flag again.
+        if let Ok(rq) = server.recv() {
+            handle(service, rq);
+        }
+    }
+}
+
+fn respond(rq: tiny_http::Request, status: u16, content_type: &str, body: Vec<u8>) {
+    let mut response = tiny_http::Response::from_data(body).with_status_code(status);
+    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes()) {
+        response.add_header(h);
+    }
+    // The client may have gone away; nothing to do about it.
+    let _ = rq.respond(response);
+}
+
+fn handle(service: &dyn Service, mut rq: tiny_http::Request) {
+    const JSON: &str = "application/json";
+    if *rq.method() == tiny_http::Method::Get {
+        if let Some((status, body)) = service.get(rq.url()) {
+            return respond(rq, status, JSON, body.into_bytes());
+        }
+    }
+    if *rq.method() != tiny_http::Method::Post {
+        let e = RpcFailure::new(INVALID_REQUEST, "JSON-RPC requests must be POSTed");
+        return respond(rq, 405, JSON, error_object(Value::Null, &e).to_string().into_bytes());
+    }
+    if let Some((status, text)) = service.gate(rq.headers()) {
+        return respond(rq, status, "text/plain; charset=utf-8", text.into_bytes());
+    }
+    let body = match read_body(&mut rq, service.max_body()) {
+        Ok(b) => b,
+        Err((status, e)) => return respond(rq, status, JSON, error_object(Value::Null, &e).to_string().into_bytes()),
+    };
+    let out = answer(&body, &|method, params| service.call(method, params));
+    respond(rq, 200, JSON, serde_json::to_vec(&out).unwrap_or_else(|_| b"null".to_vec()));
+}
 
 /// A server's dispatch: method name and positional parameters to a result or a JSON-RPC error.
 pub type Method<'a> = dyn Fn(&str, &[Value]) -> Result<Value, RpcFailure> + 'a;

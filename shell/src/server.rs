@@ -3,16 +3,16 @@
 
 use crate::codec;
 use crate::driver::RpcCall;
-use crate::jsonrpc::{self, param};
+use crate::jsonrpc::{param, HttpServer, Service};
 use crate::rpc::RpcClient;
 use alloy_primitives::{address, keccak256, Address, B256};
 use crossbeam_channel::{Sender, TrySendError};
-use keel_core::io::{INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, RPC_SERVER_ERROR};
+use keel_core::io::{INTERNAL_ERROR, INVALID_PARAMS, RPC_SERVER_ERROR};
 use keel_core::{RpcFailure, RpcReply, RpcRequest};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Largest request body accepted.
@@ -37,85 +37,44 @@ pub struct ServerContext {
     pub calls: Sender<RpcCall>,
 }
 
-/// A running server.
-pub struct RpcServer {
-    server: Arc<tiny_http::Server>,
-    threads: Vec<JoinHandle<()>>,
-    addr: SocketAddr,
-}
+/// A running server: the shared [`HttpServer`] answering with the node's methods.
+pub struct RpcServer(HttpServer);
 
 impl RpcServer {
     /// Binds `addr` and starts serving.
     pub fn start(addr: SocketAddr, ctx: ServerContext) -> std::io::Result<Self> {
-        let server = Arc::new(
-            tiny_http::Server::http(addr)
-                .map_err(|e| std::io::Error::other(format!("binding RPC server to {addr}: {e}")))?,
-        );
-        let addr = server.server_addr().to_ip().unwrap_or(addr);
-        let ctx = Arc::new(ctx);
-        let threads = (0..SERVER_THREADS)
-            .map(|i| {
-                let (server, ctx) = (server.clone(), ctx.clone());
-                std::thread::Builder::new()
-                    .name(format!("keel-rpc-{i}"))
-                    .spawn(move || {
-                        for req in server.incoming_requests() {
-                            serve(&ctx, req);
-                        }
-                    })
-                    .expect("spawning an RPC server thread")
-            })
-            .collect();
-        Ok(Self { server, threads, addr })
+        let stop = Arc::new(AtomicBool::new(false));
+        HttpServer::start("keel-rpc", addr, Arc::new(ctx), SERVER_THREADS, stop).map(Self)
     }
 
     /// The bound address (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.0.addr()
     }
 
     /// Stops accepting and joins the threads.
     pub fn stop(self) {
-        for _ in &self.threads {
-            self.server.unblock();
-        }
-        for t in self.threads {
-            let _ = t.join();
-        }
+        self.0.stop();
     }
 }
 
-fn respond(req: tiny_http::Request, status: u16, body: String) {
-    let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header");
-    let _ = req.respond(tiny_http::Response::from_string(body).with_status_code(status).with_header(header));
-}
-
-fn error_object(id: Value, e: RpcFailure) -> Value {
-    jsonrpc::error_object(id, &e)
-}
-
-fn serve(ctx: &ServerContext, mut req: tiny_http::Request) {
-    if *req.method() == tiny_http::Method::Get {
-        // op-node's health endpoint, and geth's answer to a bare GET (load balancers and readiness probes).
-        return match req.url() {
-            "/healthz" => respond(req, 200, json!(version()).to_string()),
-            "/" => respond(req, 200, String::new()),
-            _ => respond(req, 404, String::new()),
-        };
+impl Service for ServerContext {
+    fn max_body(&self) -> usize {
+        MAX_REQUEST_BYTES
     }
-    if *req.method() != tiny_http::Method::Post {
-        return respond(
-            req,
-            405,
-            error_object(Value::Null, RpcFailure::new(INVALID_REQUEST, "JSON-RPC requests must be POSTed")).to_string(),
-        );
+
+    /// op-node's health endpoint, and geth's answer to a bare GET (load balancers and readiness probes).
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        Some(match path {
+            "/healthz" => (200, json!(version()).to_string()),
+            "/" => (200, String::new()),
+            _ => (404, String::new()),
+        })
     }
-    let body = match jsonrpc::read_body(&mut req, MAX_REQUEST_BYTES) {
-        Ok(b) => b,
-        Err((status, e)) => return respond(req, status, error_object(Value::Null, e).to_string()),
-    };
-    let out = jsonrpc::answer(&body, &|method, params| call(ctx, method, params));
-    respond(req, 200, out.to_string());
+
+    fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure> {
+        call(self, method, params)
+    }
 }
 
 fn version() -> String {

@@ -28,7 +28,7 @@ use keel_sim::engine::Engine;
 use keel_sim::l1::L1Chain;
 use keel_sim::rng::Rng;
 use keel_sim::SimConfig;
-use rpc::{RpcFailure, RpcServer};
+use rpc::{HttpServer, RpcFailure};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -159,7 +159,7 @@ pub struct FakeWorld {
     shared: Arc<Shared>,
     rollup: keel_core::Rollup,
     stop: Arc<AtomicBool>,
-    servers: Vec<RpcServer>,
+    servers: Vec<HttpServer>,
     urls: [String; 4],
     l1_stop: Option<crossbeam_channel::Sender<()>>,
     l1_thread: Option<JoinHandle<()>>,
@@ -235,8 +235,8 @@ impl FakeWorld {
         ];
         for (i, (name, service)) in services.into_iter().enumerate() {
             // On error `world` drops here, which stops whatever already started.
-            let server = RpcServer::start(name, service, WORKERS, stop.clone())?;
-            world.urls[i] = server.url().to_string();
+            let server = rpc::start(name, service, WORKERS, stop.clone())?;
+            world.urls[i] = rpc::url(&server);
             world.servers.push(server);
         }
         let (tx, rx) = crossbeam_channel::bounded::<()>(1);
