@@ -5,15 +5,6 @@ use super::*;
 impl Node {
     // ----- conductor ------------------------------------------------------------------------------------------
 
-    pub(super) fn on_conductor(&mut self, id: RequestId, result: Result<ConductorReply, RpcError>) {
-        let Some(what) = self.pending.remove(&id) else { return };
-        match what {
-            Pending::Commit => self.on_commit(id, result),
-            Pending::Leader(purpose) => self.on_leader(purpose, result),
-            other => debug!("conductor answer {id} does not match request kind {other:?}"),
-        }
-    }
-
     pub(super) fn on_leader(&mut self, purpose: LeaderPurpose, result: Result<ConductorReply, RpcError>) {
         let leader = match result {
             Ok(ConductorReply::Leader(b)) => Ok(b),
@@ -27,11 +18,11 @@ impl Node {
                 Err(e) => self.reply(reply_to, Err(RpcFailure::server(control::leader_check_failed(e)))),
             },
             LeaderPurpose::AfterCommitFailure => {
-                self.leader_check_in_flight = false;
                 if leader == Ok(false) && self.active {
                     warn!("conductor says this node is no longer the leader; stopping sequencing");
                     self.active = false;
-                    if let Build::Committing { req: None, sealed, .. } = &self.build {
+                    let commit_out = self.requests.any(|p| *p == Pending::Commit);
+                    if let (Build::Committing { sealed, .. }, false) = (&self.build, commit_out) {
                         let msg = format!("lost leadership before block {} was committed", sealed.block);
                         self.drop_build(msg);
                     }
@@ -87,7 +78,7 @@ impl Node {
                 }
                 if !self.build.settling() && !matches!(self.build, Build::Idle) {
                     debug!("discarding unsealed build on stop stage={}", self.build.name());
-                    self.build = Build::Idle;
+                    self.abandon_build();
                 }
                 self.stops_waiting.push(reply_to);
             }
@@ -130,7 +121,7 @@ impl Node {
                 info!("sequencer stopped at unsafe head {hash:#x}");
             }
             self.active = false;
-            self.build = Build::Idle;
+            self.abandon_build();
             for reply_to in std::mem::take(&mut self.stops_waiting) {
                 self.reply(reply_to, Ok(RpcReply::Hash(hash)));
             }

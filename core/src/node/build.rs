@@ -7,7 +7,7 @@ impl Node {
     // ----- building -------------------------------------------------------------------------------------------
 
     pub(super) fn try_start_build(&mut self) -> bool {
-        if !self.may_build() || self.engine_req.is_some() {
+        if !self.may_build() || self.requests.engine_busy() {
             return false;
         }
         let Some(parent) = self.heads.unsafe_head else { return false };
@@ -16,22 +16,21 @@ impl Node {
         }
         // The parent's origin must be known in full (by hash: immune to reorgs and confirmation depth).
         let Some(cur) = self.l1_cache.get(&parent.l1_origin.hash).cloned() else {
-            if self.current_fetch.is_some() {
+            if self.requests.any(|p| matches!(p, Pending::L1Current(_))) {
                 return false;
             }
             let hash = parent.l1_origin.hash;
-            let id = self.request(Pending::L1Current(hash), |id| Command::FetchL1BlockByHash { id, hash });
-            self.current_fetch = Some(id);
+            self.request(Pending::L1Current(hash), |id| Command::FetchL1BlockByHash { id, hash });
             return true;
         };
         // After a sign of an L1 reorg, confirm the current origin is still canonical before building on it.
         match self.verify {
             Verify::Idle => {}
-            Verify::Fetching(_) => return false,
+            Verify::Fetching => return false,
             Verify::Needed => {
                 let number = cur.number();
-                let id = self.request(Pending::L1Verify(number), |id| Command::FetchL1BlockByNumber { id, number });
-                self.verify = Verify::Fetching(id);
+                self.request(Pending::L1Verify(number), |id| Command::FetchL1BlockByNumber { id, number });
+                self.verify = Verify::Fetching;
                 return true;
             }
         }
@@ -106,32 +105,31 @@ impl Node {
             NextSlot::Failed { number: n, retry_at } => *n != number || *retry_at <= self.now,
             NextSlot::Empty => true,
         };
-        if !needed || !self.next_confirmed(cur) || self.pending.len() >= MAX_PENDING_REQUESTS / 2 {
+        if !needed || !self.next_confirmed(cur) || self.requests.len() >= MAX_PENDING_REQUESTS / 2 {
             return false;
         }
-        let req = self.request(Pending::L1Next(number), |id| Command::FetchL1BlockByNumber { id, number });
-        self.next = NextSlot::Fetching { req, number };
+        // A lookup of another height is still out: its answer is no longer wanted.
+        self.requests.abandon(|p| matches!(p, Pending::L1Next(_)));
+        self.request(Pending::L1Next(number), |id| Command::FetchL1BlockByNumber { id, number });
+        self.next = NextSlot::Fetching { number };
         true
     }
 
     /// Issues the receipts fetch of `hash` unless it is in flight or waiting for a retry.
     pub(super) fn fetch_receipts(&mut self, hash: B256) -> bool {
-        if self.receipts_fetch.is_some_and(|(_, h)| h == hash)
+        if self.requests.any(|p| *p == Pending::L1Receipts(hash))
             || self.receipts.as_ref().is_some_and(|(h, _)| *h == hash)
         {
             return false;
         }
-        let id = self.request(Pending::L1Receipts(hash), |id| Command::FetchL1Receipts { id, hash });
-        self.receipts_fetch = Some((id, hash));
+        // Receipts of another block are still out: their answer is no longer wanted.
+        self.requests.abandon(|p| matches!(p, Pending::L1Receipts(_)));
+        self.request(Pending::L1Receipts(hash), |id| Command::FetchL1Receipts { id, hash });
         true
     }
 
-    pub(super) fn on_receipts(&mut self, id: RequestId, result: Result<Arc<Vec<Receipt>>, RpcError>) {
-        let Some(Pending::L1Receipts(hash)) = self.pending.remove(&id) else { return };
-        if self.receipts_fetch.map(|(r, _)| r) != Some(id) {
-            return;
-        }
-        self.receipts_fetch = None;
+    /// The receipts of block `hash` (the answer to [`Pending::L1Receipts`]).
+    pub(super) fn on_receipts(&mut self, hash: B256, result: Result<Arc<Vec<Receipt>>, RpcError>) {
         match result {
             Ok(receipts) => {
                 self.l1_backoff.reset();
@@ -214,13 +212,13 @@ impl Node {
         };
         let state = self.forkchoice(parent.hash);
         let version = engine::forkchoice_version(&rollup, Some(timestamp));
-        let req = self.request(Pending::Engine, |id| Command::ForkchoiceUpdate {
+        self.request(Pending::Build(BuildCall::Start), |id| Command::ForkchoiceUpdate {
             id,
             version,
             state,
             attributes: Some(Box::new(attrs)),
         });
-        self.build = Build::Starting { req, job };
+        self.build = Build::Starting { job };
         true
     }
 
@@ -235,7 +233,7 @@ impl Node {
                 if self.build.settling() {
                     self.retry_at = self.now + delay;
                 } else {
-                    self.build = Build::Idle;
+                    self.abandon_build();
                     self.not_before = self.now + delay;
                 }
             }
@@ -245,7 +243,7 @@ impl Node {
                 error!("CRITICAL: sequencing stopped; RPC stays up; fix the cause and call admin_startSequencer. error=\"{reason}\"");
                 self.halted = Some(reason);
                 self.active = false;
-                self.build = Build::Idle;
+                self.abandon_build();
             }
         }
     }
@@ -260,34 +258,24 @@ impl Node {
         self.stats.builds_dropped += 1;
         self.committed_pending = None;
         warn!("dropping block build, rebuilding in one block time stage={} reason=\"{reason}\"", self.build.name());
-        self.build = Build::Idle;
+        self.abandon_build();
         self.not_before = self.now + self.cfg.block_time_ms;
     }
 
-    pub(super) fn on_engine(&mut self, id: RequestId, reply: Result<EngineReply, RpcError>) {
-        if self.pending.remove(&id).is_none() || self.engine_req != Some(id) {
-            debug!("ignoring engine response for unknown request {id}");
-            return;
-        }
-        self.engine_req = None;
-        if reply.is_err() {
-            self.stats.engine_errors += 1;
-        }
-        if let Sync::Resetting(r) = &self.sync {
-            if r.req == Some(id) {
-                return self.on_reset_forkchoice(reply);
-            }
-        }
-        match std::mem::replace(&mut self.build, Build::Idle) {
-            Build::Starting { req, job } if req == id => self.on_build_started(job, reply),
-            Build::Sealing { req, payload_id, job } if req == id => self.on_sealed(job, payload_id, reply),
-            Build::Inserting { sealed, req: Some(r) } if r == id => self.on_inserted(sealed, reply),
-            Build::Updating { sealed, req: Some(r) } if r == id => self.on_head_updated(sealed, reply),
-            Build::Importing { block, envelope, req: Some(r), inserted } if r == id => {
+    /// An engine answer to the build lifecycle (a [`Pending::Build`] request): to the stage that waits for it.
+    pub(super) fn on_build_answer(&mut self, call: BuildCall, reply: Result<EngineReply, RpcError>) {
+        match (call, std::mem::replace(&mut self.build, Build::Idle)) {
+            (BuildCall::Start, Build::Starting { job }) => self.on_build_started(job, reply),
+            (BuildCall::Seal, Build::Sealing { payload_id, job }) => self.on_sealed(job, payload_id, reply),
+            (BuildCall::Insert, Build::Inserting { sealed }) => self.on_inserted(sealed, reply),
+            (BuildCall::Update, Build::Updating { sealed }) => self.on_head_updated(sealed, reply),
+            (BuildCall::Import, Build::Importing { block, envelope, inserted }) => {
                 self.on_import(block, envelope, inserted, reply)
             }
-            other => {
-                debug!("engine response {id} for a discarded build ignored");
+            (call, other) => {
+                // A stage that moves on abandons its requests, so this cannot happen.
+                debug_assert!(false, "{call:?} answered in stage {}", other.name());
+                error!("engine answer to {call:?} ignored: build stage is {}", other.name());
                 self.build = other;
             }
         }
@@ -350,21 +338,19 @@ impl Node {
             self.publish(&sealed);
         }
         self.build = if self.conductor_gated() {
-            Build::Committing { sealed, req: None, attempts: 0 }
+            Build::Committing { sealed, attempts: 0 }
         } else {
-            Build::Inserting { sealed, req: None }
+            Build::Inserting { sealed }
         };
         self.retry_at = self.now;
     }
 
-    pub(super) fn on_commit(&mut self, id: RequestId, result: Result<ConductorReply, RpcError>) {
-        let Build::Committing { sealed, req: Some(r), attempts } = &mut self.build else {
-            debug!("ignoring conductor commit answer {id} for a discarded block");
+    /// The conductor's answer to a commit (a [`Pending::Commit`] request).
+    pub(super) fn on_commit(&mut self, result: Result<ConductorReply, RpcError>) {
+        let Build::Committing { sealed, attempts } = &mut self.build else {
+            debug_assert!(false, "a live commit request has its stage");
             return;
         };
-        if *r != id {
-            return;
-        }
         match result {
             Ok(ConductorReply::Committed) => {
                 self.stats.commits += 1;
@@ -373,17 +359,15 @@ impl Node {
                 let sealed = sealed.clone();
                 self.committed_pending = Some(sealed.clone());
                 self.backoff.reset();
-                self.build = Build::Inserting { sealed, req: None };
+                self.build = Build::Inserting { sealed };
                 self.retry_at = self.now;
             }
             Ok(other) => {
-                *req_none(&mut self.build) = None;
                 self.commit_failed(format!("conductor_commitUnsafePayload answered with {other:?}"));
             }
             Err(e) => {
                 let block = sealed.block;
                 *attempts += 1;
-                *req_none(&mut self.build) = None;
                 self.commit_failed(format!("failed to commit unsafe payload {block} to conductor: {e}"));
             }
         }
@@ -404,8 +388,8 @@ impl Node {
             return self.drop_build(reason);
         }
         // Ask whether we are still the leader; a "no" stops sequencing. Meanwhile retry with backoff.
-        if self.conductor_gated() && !self.leader_check_in_flight {
-            self.leader_check_in_flight = true;
+        let after_commit = Pending::Leader(LeaderPurpose::AfterCommitFailure);
+        if self.conductor_gated() && !self.requests.any(|p| *p == after_commit) {
             self.request(Pending::Leader(LeaderPurpose::AfterCommitFailure), |id| Command::CheckLeader { id });
         }
         self.apply_verdict(Verdict::Retry { base_delay_ms: TEMPORARY_RETRY_MS, reason });
@@ -416,7 +400,7 @@ impl Node {
             Ok(EngineReply::PayloadInserted { status }) => {
                 match engine::classify_insert_status(&status, &sealed.block) {
                     Ok(()) => {
-                        self.build = Build::Updating { sealed, req: None };
+                        self.build = Build::Updating { sealed };
                         self.retry_at = self.now;
                         return;
                     }
@@ -429,7 +413,7 @@ impl Node {
             Ok(other) => engine::unexpected_reply("engine_newPayload", &other),
             Err(e) => engine::classify_insert_error(&e, &sealed.block),
         };
-        self.build = Build::Inserting { sealed, req: None };
+        self.build = Build::Inserting { sealed };
         self.apply_verdict(verdict);
     }
 
@@ -447,7 +431,7 @@ impl Node {
             Ok(other) => engine::unexpected_reply("engine_forkchoiceUpdated", &other),
             Err(e) => engine::classify_update_error(&e, &sealed.block),
         };
-        self.build = Build::Updating { sealed, req: None };
+        self.build = Build::Updating { sealed };
         self.apply_verdict(verdict);
     }
 

@@ -29,7 +29,7 @@ impl Node {
     /// Starts importing the queued payload that extends the unsafe head, if any.
     pub(super) fn try_import(&mut self) -> bool {
         let Some(head) = self.heads.unsafe_head else { return false };
-        if self.engine_req.is_some() || !matches!(self.sync, Sync::Ready) {
+        if self.requests.engine_busy() || !matches!(self.sync, Sync::Ready) {
             return false;
         }
         while self.imports.first_key_value().is_some_and(|(n, _)| *n <= head.number) {
@@ -39,7 +39,7 @@ impl Node {
         match self.external_block_ref(&head, &envelope) {
             Ok(block) => {
                 debug!("importing posted block {block}");
-                self.build = Build::Importing { block, envelope, req: None, inserted: false };
+                self.build = Build::Importing { block, envelope, inserted: false };
                 self.retry_at = self.now;
             }
             Err(e) => warn!("rejecting posted payload {}: {e}", head.number + 1),
@@ -88,7 +88,7 @@ impl Node {
             (false, Ok(EngineReply::PayloadInserted { status })) => {
                 match engine::classify_insert_status(&status, &block) {
                     Ok(()) => {
-                        self.build = Build::Importing { block, envelope, req: None, inserted: true };
+                        self.build = Build::Importing { block, envelope, inserted: true };
                         self.retry_at = self.now;
                         return;
                     }
@@ -127,7 +127,7 @@ impl Node {
                 &other,
             ),
         };
-        self.build = Build::Importing { block, envelope, req: None, inserted };
+        self.build = Build::Importing { block, envelope, inserted };
         self.apply_verdict(verdict);
     }
 }

@@ -17,6 +17,7 @@ impl Node {
                     "L1 reorg observed old_head={:#x}:{} new_head={:#x}:{}; re-checking L1 origin",
                     prev.hash, prev.number, head.hash, head.number
                 );
+                self.requests.abandon(|p| matches!(p, Pending::L1Next(_) | Pending::L1Verify(_)));
                 self.next = NextSlot::Empty;
                 self.verify = Verify::Needed;
             }
@@ -29,92 +30,72 @@ impl Node {
         }
     }
 
-    pub(super) fn on_l1_block(&mut self, id: RequestId, result: Result<Option<L1Block>, RpcError>) {
-        let Some(what) = self.pending.remove(&id) else { return };
-        if let Err(e) = &result {
-            self.stats.l1_errors += 1;
-            debug!("L1 request {id} for {what:?} failed: {e}");
-        }
-        match what {
-            Pending::L1Current(hash) => {
-                if self.current_fetch != Some(id) {
-                    return;
-                }
-                self.current_fetch = None;
-                match result {
-                    Ok(Some(b)) if b.hash() == hash => {
-                        self.l1_backoff.reset();
-                        self.cache_l1(b);
-                    }
-                    other => {
-                        let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
-                        let what = match other {
-                            Ok(Some(b)) => format!("returned block {:#x}", b.hash()),
-                            Ok(None) => "not found".into(),
-                            Err(e) => e.to_string(),
-                        };
-                        warn!("cannot fetch current L1 origin {hash:#x}: {what}; retry_in_ms={delay}");
-                        self.not_before = self.not_before.max(self.now + delay);
-                    }
-                }
+    /// The full block of the unsafe head's origin (the answer to [`Pending::L1Current`]).
+    pub(super) fn on_l1_current(&mut self, hash: B256, result: Result<Option<L1Block>, RpcError>) {
+        match result {
+            Ok(Some(b)) if b.hash() == hash => {
+                self.l1_backoff.reset();
+                self.cache_l1(b);
             }
-            Pending::L1Next(number) => {
-                if !matches!(self.next, NextSlot::Fetching { req, .. } if req == id) {
-                    return;
-                }
-                self.next = match result {
-                    Ok(Some(b)) if b.number() == number => {
-                        self.l1_backoff.reset();
-                        self.cache_l1(b.clone());
-                        self.fetch_receipts(b.hash());
-                        NextSlot::Known(b)
-                    }
-                    Ok(None) => NextSlot::Absent { number, l1_head: self.heads.l1_head.map(|h| h.number) },
-                    other => {
-                        let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
-                        if let Ok(Some(b)) = other {
-                            warn!("asked L1 for block {number}, got {}", b.number());
-                        }
-                        NextSlot::Failed { number, retry_at: self.now + delay }
-                    }
+            other => {
+                let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
+                let what = match other {
+                    Ok(Some(b)) => format!("returned block {:#x}", b.hash()),
+                    Ok(None) => "not found".into(),
+                    Err(e) => e.to_string(),
                 };
+                warn!("cannot fetch current L1 origin {hash:#x}: {what}; retry_in_ms={delay}");
+                self.not_before = self.not_before.max(self.now + delay);
             }
-            Pending::L1Verify(number) => {
-                if self.verify != Verify::Fetching(id) {
-                    return;
+        }
+    }
+
+    /// L1 block `origin + 1` (the answer to [`Pending::L1Next`]).
+    pub(super) fn on_l1_next(&mut self, number: u64, result: Result<Option<L1Block>, RpcError>) {
+        debug_assert_eq!(self.next, NextSlot::Fetching { number }, "a live next-origin lookup has its slot");
+        self.next = match result {
+            Ok(Some(b)) if b.number() == number => {
+                self.l1_backoff.reset();
+                self.cache_l1(b.clone());
+                self.fetch_receipts(b.hash());
+                NextSlot::Known(b)
+            }
+            Ok(None) => NextSlot::Absent { number, l1_head: self.heads.l1_head.map(|h| h.number) },
+            other => {
+                let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
+                match other {
+                    Ok(Some(b)) => warn!("asked L1 for block {number}, got {}", b.number()),
+                    Err(e) => debug!("L1 lookup of block {number} failed: {e}"),
+                    Ok(None) => {}
                 }
-                let current = self.heads.unsafe_head.map(|u| u.l1_origin);
-                match (result, current) {
-                    (Ok(Some(b)), Some(cur)) if b.number() == number && cur.number == number => {
-                        self.verify = Verify::Idle;
-                        if b.hash() != cur.hash {
-                            let reason = format!(
-                                "L1 origin {:#x}:{number} of the unsafe head was reorged out (canonical {:#x})",
-                                cur.hash,
-                                b.hash()
-                            );
-                            self.begin_reset(reason);
-                        }
-                    }
-                    (Ok(_), Some(cur)) if cur.number != number => self.verify = Verify::Needed,
-                    _ => {
-                        let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
-                        warn!("cannot re-check L1 origin {number} after a reorg; retry_in_ms={delay}");
-                        self.verify = Verify::Needed;
-                        self.not_before = self.not_before.max(self.now + delay);
-                    }
+                NextSlot::Failed { number, retry_at: self.now + delay }
+            }
+        };
+    }
+
+    /// The current origin's height again, after a sign of a reorg (the answer to [`Pending::L1Verify`]).
+    pub(super) fn on_l1_verify(&mut self, number: u64, result: Result<Option<L1Block>, RpcError>) {
+        debug_assert_eq!(self.verify, Verify::Fetching, "a live origin re-check has its state");
+        let current = self.heads.unsafe_head.map(|u| u.l1_origin);
+        match (result, current) {
+            (Ok(Some(b)), Some(cur)) if b.number() == number && cur.number == number => {
+                self.verify = Verify::Idle;
+                if b.hash() != cur.hash {
+                    let reason = format!(
+                        "L1 origin {:#x}:{number} of the unsafe head was reorged out (canonical {:#x})",
+                        cur.hash,
+                        b.hash()
+                    );
+                    self.begin_reset(reason);
                 }
             }
-            Pending::ResetL1(_) => {
-                if !self.is_reset_req(id) {
-                    return;
-                }
-                match result {
-                    Ok(block) => self.on_reset_l1(block),
-                    Err(e) => self.reset_failed(format!("checking L1 origin during reset: {e}")),
-                }
+            (Ok(_), Some(cur)) if cur.number != number => self.verify = Verify::Needed,
+            _ => {
+                let delay = self.l1_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
+                warn!("cannot re-check L1 origin {number} after a reorg; retry_in_ms={delay}");
+                self.verify = Verify::Needed;
+                self.not_before = self.not_before.max(self.now + delay);
             }
-            other => debug!("L1 answer {id} does not match request kind {other:?}"),
         }
     }
 }

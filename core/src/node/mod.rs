@@ -18,6 +18,7 @@ use alloy_primitives::B256;
 use alloy_rpc_types_engine::{ForkchoiceState, PayloadId};
 use log::{debug, error, info, warn};
 use op_alloy_rpc_types_engine::OpExecutionPayloadEnvelope;
+use requests::{Answer, BuildCall, Pending, Requests, ResetCall};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ mod build;
 mod imports;
 mod l1;
 mod plumbing;
+mod requests;
 mod reset;
 #[cfg(test)]
 mod tests;
@@ -122,12 +124,11 @@ struct Sealed {
     committed: bool,
 }
 
-/// The block-building lifecycle. `req: None` in a sealed stage means "waiting for `retry_at`".
+/// The block-building lifecycle. A sealed or importing stage with no request in the table waits for `retry_at`.
 #[derive(Clone, Debug, PartialEq)]
 enum Build {
     Idle,
     Starting {
-        req: RequestId,
         job: Job,
     },
     Building {
@@ -135,28 +136,23 @@ enum Build {
         job: Job,
     },
     Sealing {
-        req: RequestId,
         payload_id: PayloadId,
         job: Job,
     },
     Committing {
         sealed: Box<Sealed>,
-        req: Option<RequestId>,
         attempts: u32,
     },
     Inserting {
         sealed: Box<Sealed>,
-        req: Option<RequestId>,
     },
     Updating {
         sealed: Box<Sealed>,
-        req: Option<RequestId>,
     },
     /// Inserting a block built elsewhere (conductor catch-up, another sequencer's block): newPayload, then FCU.
     Importing {
         block: L2BlockRef,
         envelope: Arc<OpExecutionPayloadEnvelope>,
-        req: Option<RequestId>,
         inserted: bool,
     },
 }
@@ -183,6 +179,19 @@ impl Build {
             Self::Importing { .. } => None,
             other => other.sealed().map(|s| &s.job),
         }
+    }
+
+    /// The request a stage waits on, if it waits on one.
+    fn call(&self) -> Option<Pending> {
+        Some(match self {
+            Self::Idle | Self::Building { .. } => return None,
+            Self::Starting { .. } => Pending::Build(BuildCall::Start),
+            Self::Sealing { .. } => Pending::Build(BuildCall::Seal),
+            Self::Committing { .. } => Pending::Commit,
+            Self::Inserting { .. } => Pending::Build(BuildCall::Insert),
+            Self::Updating { .. } => Pending::Build(BuildCall::Update),
+            Self::Importing { .. } => Pending::Build(BuildCall::Import),
+        })
     }
 
     fn name(&self) -> &'static str {
@@ -227,7 +236,6 @@ enum ResetStep {
 struct Reset {
     reason: String,
     step: ResetStep,
-    req: Option<RequestId>,
     retry_at: UnixMs,
     walked: u64,
     /// Wait one block time after the reset before building (op-node), except at boot.
@@ -247,7 +255,6 @@ enum Sync {
 enum NextSlot {
     Empty,
     Fetching {
-        req: RequestId,
         number: u64,
     },
     /// Looked up at L1 head `l1_head` and not there.
@@ -267,29 +274,13 @@ enum NextSlot {
 enum Verify {
     Idle,
     Needed,
-    Fetching(RequestId),
+    Fetching,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LeaderPurpose {
     Start { reply_to: ReplyTo, hash: B256 },
     AfterCommitFailure,
-}
-
-/// What an outstanding request was for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pending {
-    L1Current(B256),
-    L1Next(u64),
-    L1Verify(u64),
-    ResetL1(u64),
-    L1Receipts(B256),
-    L2Heads,
-    L2ByNumber(u64),
-    L2Header(u64),
-    Engine,
-    Leader(LeaderPurpose),
-    Commit,
 }
 
 /// Rules a sabotaged node breaks on purpose (tests of the checks themselves).
@@ -311,16 +302,14 @@ pub struct InvariantViolation(pub String);
 pub struct Node {
     cfg: Config,
     now: UnixMs,
-    next_request: u64,
     commands: VecDeque<Command>,
-    pending: BTreeMap<RequestId, Pending>,
+    requests: Requests,
     heads: Heads,
     /// The SystemConfig the children of the unsafe head are built with (op-node `SystemConfigByL2Hash`), before
     /// the updates of a new epoch's origin.
     parent_config: SystemConfig,
     /// Receipts of the next origin (deposits and SystemConfig updates of a new epoch).
     receipts: Option<(B256, Arc<Vec<Receipt>>)>,
-    receipts_fetch: Option<(RequestId, B256)>,
 
     active: bool,
     recover: bool,
@@ -335,17 +324,14 @@ pub struct Node {
     shutdown_settled: Option<B256>,
     starts_waiting: Vec<(ReplyTo, B256)>,
     safe_lag_stalled: bool,
-    leader_check_in_flight: bool,
 
     sync: Sync,
     l1_cache: BTreeMap<B256, L1Block>,
     l1_cache_order: VecDeque<B256>,
-    current_fetch: Option<RequestId>,
     next: NextSlot,
     verify: Verify,
 
     build: Build,
-    engine_req: Option<RequestId>,
     not_before: UnixMs,
     retry_at: UnixMs,
     backoff: Backoff,
@@ -375,13 +361,11 @@ impl Node {
         let mut node = Self {
             cfg,
             now,
-            next_request: 1,
             commands: VecDeque::new(),
-            pending: BTreeMap::new(),
+            requests: Requests::new(),
             heads: Heads::default(),
             parent_config,
             receipts: None,
-            receipts_fetch: None,
             active,
             recover,
             halted: None,
@@ -392,15 +376,12 @@ impl Node {
             shutdown_settled: None,
             starts_waiting: Vec::new(),
             safe_lag_stalled: false,
-            leader_check_in_flight: false,
             sync: Sync::Ready,
             l1_cache: BTreeMap::new(),
             l1_cache_order: VecDeque::new(),
-            current_fetch: None,
             next: NextSlot::Empty,
             verify: Verify::Idle,
             build: Build::Idle,
-            engine_req: None,
             not_before: 0,
             retry_at: 0,
             backoff: Backoff::default(),
@@ -419,7 +400,6 @@ impl Node {
         node.sync = Sync::Resetting(Box::new(Reset {
             reason: "startup".into(),
             step: ResetStep::FetchHeads,
-            req: None,
             retry_at: now,
             walked: 0,
             wait_after: false,
@@ -447,14 +427,14 @@ impl Node {
             Event::L1SafeObserved(block) => self.heads.l1_safe = Some(block),
             Event::SafeHeadObserved(safe) => self.on_safe_head(safe),
             Event::FinalizedHeadObserved(fin) => self.on_finalized_head(fin),
-            Event::L1BlockFetched { id, block } => self.on_l1_block(id, Ok(block)),
-            Event::L1ReceiptsFetched { id, receipts } => self.on_receipts(id, Ok(receipts)),
-            Event::L2HeadsFetched { id, heads } => self.on_l2_heads(id, Ok(heads)),
-            Event::L2HeaderFetched { id, header } => self.on_l2_header(id, Ok(header)),
-            Event::L2BlockFetched { id, block } => self.on_l2_block(id, Ok(block)),
-            Event::EngineResponded { id, reply } => self.on_engine(id, Ok(reply)),
-            Event::ConductorResponded { id, reply } => self.on_conductor(id, Ok(reply)),
-            Event::RequestFailed { id, error } => self.on_failure(id, error),
+            Event::L1BlockFetched { id, block } => self.on_answer(id, Ok(Answer::L1Block(block))),
+            Event::L1ReceiptsFetched { id, receipts } => self.on_answer(id, Ok(Answer::Receipts(receipts))),
+            Event::L2HeadsFetched { id, heads } => self.on_answer(id, Ok(Answer::L2Heads(heads))),
+            Event::L2HeaderFetched { id, header } => self.on_answer(id, Ok(Answer::L2Header(header))),
+            Event::L2BlockFetched { id, block } => self.on_answer(id, Ok(Answer::L2Block(block))),
+            Event::EngineResponded { id, reply } => self.on_answer(id, Ok(Answer::Engine(reply))),
+            Event::ConductorResponded { id, reply } => self.on_answer(id, Ok(Answer::Conductor(reply))),
+            Event::RequestFailed { id, error } => self.on_answer(id, Err(error)),
             Event::RpcRequested { reply_to, request } => self.on_rpc(reply_to, request),
             Event::ShutdownRequested => self.on_shutdown(),
         }
@@ -595,12 +575,21 @@ impl Node {
                 ));
             }
         }
-        if self.pending.len() > MAX_PENDING_REQUESTS {
-            return fail(format!("{} requests outstanding (max {MAX_PENDING_REQUESTS})", self.pending.len()));
+        if let Err(e) = self.requests.check() {
+            return fail(e);
         }
-        let engine_pending = self.pending.values().filter(|p| **p == Pending::Engine).count();
-        if engine_pending > 1 || (engine_pending == 1) != self.engine_req.is_some() {
-            return fail(format!("{engine_pending} engine calls outstanding, tracked {:?}", self.engine_req));
+        // Every live request has the owner state that waits for it.
+        if self.requests.any(|p| p.is_build() && Some(*p) != self.build.call()) {
+            return fail(format!("a build request is outstanding that stage {} does not wait for", self.build.name()));
+        }
+        if matches!(self.sync, Sync::Ready) && self.requests.any(Pending::is_reset) {
+            return fail("a reset request is outstanding with no reset in progress".into());
+        }
+        if self.requests.any(|p| matches!(p, Pending::L1Next(_))) != matches!(self.next, NextSlot::Fetching { .. }) {
+            return fail(format!("next-origin lookup and slot {:?} disagree", self.next));
+        }
+        if self.requests.any(|p| matches!(p, Pending::L1Verify(_))) != (self.verify == Verify::Fetching) {
+            return fail(format!("origin re-check request and state {:?} disagree", self.verify));
         }
         if self.commands.len() > MAX_QUEUED_COMMANDS {
             return fail(format!("{} commands queued (max {MAX_QUEUED_COMMANDS})", self.commands.len()));
@@ -614,7 +603,7 @@ impl Node {
         // Liveness of the timer contract: a deadline that has passed must be waiting on an outstanding request,
         // otherwise nothing would ever wake the node again.
         if let Some(t) = self.raw_deadline() {
-            if t <= self.now && self.pending.is_empty() {
+            if t <= self.now && self.requests.is_empty() {
                 return fail(format!(
                     "deadline {t} passed (now {}) with nothing outstanding in stage {}",
                     self.now,
@@ -667,12 +656,4 @@ fn config_from_payload(
 ) -> Result<SystemConfig, String> {
     let p = env.execution_payload.as_v1();
     config_from_facts(rollup, block, p.gas_limit, &p.extra_data, p.transactions.first().map(|t| t.as_ref()))
-}
-
-/// The `req` slot of a `Committing` stage.
-fn req_none(build: &mut Build) -> &mut Option<RequestId> {
-    match build {
-        Build::Committing { req, .. } | Build::Inserting { req, .. } | Build::Updating { req, .. } => req,
-        _ => unreachable!("only sealed stages carry a retryable request"),
-    }
 }

@@ -1,5 +1,4 @@
-//! Plumbing of the state machine: the clock, the bounded command queue, the request table (ids, bound,
-//! routing of answers and failures to their owner), and failed requests.
+//! Plumbing of the state machine: the clock, the bounded command queue, the drive loop and its deadlines.
 
 use super::*;
 
@@ -16,24 +15,22 @@ impl Node {
         self.commands.push_back(cmd);
     }
 
-    /// A forkchoice update without attributes (a head, safe or finalized change).
-    pub(super) fn request_head_update(&mut self, state: ForkchoiceState) -> RequestId {
+    /// A forkchoice update without attributes (a head, safe or finalized change), for `what`.
+    pub(super) fn request_head_update(&mut self, what: Pending, state: ForkchoiceState) -> RequestId {
         let version = engine::forkchoice_version(&self.cfg.rollup, None);
-        self.request(Pending::Engine, |id| Command::ForkchoiceUpdate { id, version, state, attributes: None })
+        self.request(what, |id| Command::ForkchoiceUpdate { id, version, state, attributes: None })
     }
 
-    pub(super) fn request(&mut self, what: Pending, make: impl FnOnce(RequestId) -> Command) -> RequestId {
-        let id = RequestId(self.next_request);
-        self.next_request += 1;
-        debug_assert!(self.pending.len() < MAX_PENDING_REQUESTS, "too many outstanding requests");
-        if what == Pending::Engine {
-            debug_assert!(self.engine_req.is_none(), "second engine call while one is outstanding");
-            self.engine_req = Some(id);
-        }
-        self.pending.insert(id, what);
-        let cmd = make(id);
-        self.push(cmd);
-        id
+    /// Whether the build stage's request is outstanding (otherwise a sealed or importing stage waits for
+    /// `retry_at`).
+    pub(super) fn build_waiting(&self) -> bool {
+        self.requests.any(Pending::is_build)
+    }
+
+    /// Gives up the block being built (or imported): its requests are abandoned, the stage is idle.
+    pub(super) fn abandon_build(&mut self) {
+        self.requests.abandon(Pending::is_build);
+        self.build = Build::Idle;
     }
 
     pub(super) fn reply(&mut self, reply_to: ReplyTo, result: Result<RpcReply, RpcFailure>) {
@@ -67,7 +64,7 @@ impl Node {
 
     pub(super) fn raw_deadline(&self) -> Option<UnixMs> {
         match &self.sync {
-            Sync::Resetting(r) => return r.req.is_none().then_some(r.retry_at),
+            Sync::Resetting(r) => return (!self.requests.any(Pending::is_reset)).then_some(r.retry_at),
             Sync::Ready => {}
         }
         match &self.build {
@@ -76,10 +73,11 @@ impl Node {
                 (self.may_build()).then(|| timing::build_start(parent.time_ms).max(self.not_before))
             }
             Build::Building { job, .. } => Some(job.seal_at),
-            Build::Committing { req: None, .. }
-            | Build::Inserting { req: None, .. }
-            | Build::Updating { req: None, .. }
-            | Build::Importing { req: None, .. } => Some(self.retry_at),
+            Build::Committing { .. } | Build::Inserting { .. } | Build::Updating { .. } | Build::Importing { .. }
+                if !self.build_waiting() =>
+            {
+                Some(self.retry_at)
+            }
             _ => None,
         }
     }
@@ -100,60 +98,51 @@ impl Node {
         if matches!(self.sync, Sync::Resetting(_)) {
             return self.step_reset();
         }
-        let due = self.now >= self.retry_at;
+        // A sealed or importing stage issues its next call once `retry_at` passed and nothing is outstanding.
+        let due = self.now >= self.retry_at && !self.build_waiting();
+        let engine_free = !self.requests.engine_busy();
         match &self.build {
             Build::Idle => self.try_import() || self.try_start_build(),
-            Build::Importing { block, envelope, req: None, inserted } if due && self.engine_req.is_none() => {
-                let (block, envelope, inserted) = (*block, envelope.clone(), *inserted);
-                let id = if inserted {
+            Build::Importing { block, envelope, inserted } if due && engine_free => {
+                let what = Pending::Build(BuildCall::Import);
+                if *inserted {
                     let state = self.forkchoice(block.hash);
-                    self.request_head_update(state)
+                    self.request_head_update(what, state);
                 } else {
-                    let version = engine::new_payload_version(&self.cfg.rollup, block.timestamp_s());
-                    self.request(Pending::Engine, |id| Command::NewPayload { id, version, envelope })
-                };
-                if let Build::Importing { req, .. } = &mut self.build {
-                    *req = Some(id);
+                    let (version, envelope) =
+                        (engine::new_payload_version(&self.cfg.rollup, block.timestamp_s()), envelope.clone());
+                    self.request(what, |id| Command::NewPayload { id, version, envelope });
                 }
                 true
             }
             Build::Building { job, payload_id }
-                if (self.now >= job.seal_at || self.finish_in_flight) && self.engine_req.is_none() =>
+                if (self.now >= job.seal_at || self.finish_in_flight) && engine_free =>
             {
                 let (job, payload_id) = (job.clone(), *payload_id);
                 let version = engine::get_payload_version(&self.cfg.rollup, secs(job.time_ms));
-                let req = self.request(Pending::Engine, |id| Command::GetPayload { id, version, payload_id });
-                self.build = Build::Sealing { req, payload_id, job };
+                self.request(Pending::Build(BuildCall::Seal), |id| Command::GetPayload { id, version, payload_id });
+                self.build = Build::Sealing { payload_id, job };
                 true
             }
-            Build::Committing { sealed, req: None, .. } if due => {
+            Build::Committing { sealed, .. } if due => {
                 if !self.active {
                     let msg = format!("sequencer stopped before block {} was committed; discarding it", sealed.block);
                     self.drop_build(msg);
                     return true;
                 }
                 let envelope = sealed.envelope.clone();
-                let id = self.request(Pending::Commit, |id| Command::CommitToConductor { id, envelope });
-                if let Build::Committing { req, .. } = &mut self.build {
-                    *req = Some(id);
-                }
+                self.request(Pending::Commit, |id| Command::CommitToConductor { id, envelope });
                 true
             }
-            Build::Inserting { sealed, req: None } if due && self.engine_req.is_none() => {
+            Build::Inserting { sealed } if due && engine_free => {
                 let envelope = sealed.envelope.clone();
                 let version = engine::new_payload_version(&self.cfg.rollup, sealed.block.timestamp_s());
-                let id = self.request(Pending::Engine, |id| Command::NewPayload { id, version, envelope });
-                if let Build::Inserting { req, .. } = &mut self.build {
-                    *req = Some(id);
-                }
+                self.request(Pending::Build(BuildCall::Insert), |id| Command::NewPayload { id, version, envelope });
                 true
             }
-            Build::Updating { sealed, req: None } if due && self.engine_req.is_none() => {
+            Build::Updating { sealed } if due && engine_free => {
                 let state = self.forkchoice(sealed.block.hash);
-                let id = self.request_head_update(state);
-                if let Build::Updating { req, .. } = &mut self.build {
-                    *req = Some(id);
-                }
+                self.request_head_update(Pending::Build(BuildCall::Update), state);
                 true
             }
             _ => false,
@@ -184,26 +173,6 @@ impl Node {
                 info!("safe head caught up, resuming block building unsafe={u:?} safe={s:?}");
             }
             self.safe_lag_stalled = stalled;
-        }
-    }
-
-    // ----- failures -------------------------------------------------------------------------------------------
-
-    pub(super) fn on_failure(&mut self, id: RequestId, error: RpcError) {
-        let Some(what) = self.pending.get(&id).copied() else {
-            debug!("failure for unknown request {id}: {error}");
-            return;
-        };
-        match what {
-            Pending::L1Current(_) | Pending::L1Next(_) | Pending::L1Verify(_) | Pending::ResetL1(_) => {
-                self.on_l1_block(id, Err(error))
-            }
-            Pending::L2Heads => self.on_l2_heads(id, Err(error)),
-            Pending::L2ByNumber(_) => self.on_l2_block(id, Err(error)),
-            Pending::L2Header(_) => self.on_l2_header(id, Err(error)),
-            Pending::L1Receipts(_) => self.on_receipts(id, Err(error)),
-            Pending::Engine => self.on_engine(id, Err(error)),
-            Pending::Leader(_) | Pending::Commit => self.on_conductor(id, Err(error)),
         }
     }
 }

@@ -15,13 +15,14 @@ impl Node {
         };
         self.consecutive_resets = self.consecutive_resets.saturating_add(1);
         warn!("resetting engine state retry_in_ms={delay} build_stage={} reason=\"{reason}\"", self.build.name());
-        self.build = Build::Idle;
+        // The build, the next-origin lookup, an origin re-check and any earlier reset are given up.
+        self.abandon_build();
+        self.requests.abandon(|p| p.is_reset() || matches!(p, Pending::L1Next(_) | Pending::L1Verify(_)));
         self.next = NextSlot::Empty;
         self.verify = Verify::Idle;
         self.sync = Sync::Resetting(Box::new(Reset {
             reason,
             step: ResetStep::FetchHeads,
-            req: None,
             retry_at: self.now + delay,
             walked: 0,
             wait_after: true,
@@ -31,14 +32,14 @@ impl Node {
 
     pub(super) fn step_reset(&mut self) -> bool {
         let Sync::Resetting(r) = &self.sync else { return false };
-        if r.req.is_some() || self.now < r.retry_at {
+        if self.requests.any(Pending::is_reset) || self.now < r.retry_at {
             return false;
         }
         let step = r.step.clone();
-        let (what, cmd): (Pending, fn(RequestId, u64) -> Command) = match &step {
+        let (what, cmd): (ResetCall, fn(RequestId, u64) -> Command) = match &step {
             ResetStep::FetchHeads => {
-                let id = self.request(Pending::L2Heads, |id| Command::FetchL2Heads { id });
-                return self.set_reset_req(id);
+                self.request(Pending::Reset(ResetCall::Heads), |id| Command::FetchL2Heads { id });
+                return true;
             }
             ResetStep::CheckOrigin { engine, candidate } => {
                 if candidate.number <= engine.safe.number || candidate.number == self.cfg.rollup.genesis.l2.number {
@@ -46,23 +47,23 @@ impl Node {
                     let target = if candidate.number < engine.safe.number { engine.safe } else { *candidate };
                     return self.set_reset_step(ResetStep::Header { engine: *engine, target });
                 }
-                (Pending::ResetL1(candidate.l1_origin.number), |id, number| Command::FetchL1BlockByNumber {
+                (ResetCall::Origin(candidate.l1_origin.number), |id, number| Command::FetchL1BlockByNumber {
                     id,
                     number,
                 })
             }
             ResetStep::WalkBack { number, .. } => {
-                (Pending::L2ByNumber(*number), |id, number| Command::FetchL2BlockByNumber { id, number })
+                (ResetCall::Block(*number), |id, number| Command::FetchL2BlockByNumber { id, number })
             }
             ResetStep::Header { target, .. } => {
-                (Pending::L2Header(target.number), |id, number| Command::FetchL2Header { id, number })
+                (ResetCall::Header(target.number), |id, number| Command::FetchL2Header { id, number })
             }
             ResetStep::Forkchoice { engine, target } => {
                 if target.hash == engine.unsafe_head.hash {
                     self.finish_reset(*engine, *target);
                     return true;
                 }
-                if self.engine_req.is_some() {
+                if self.requests.engine_busy() {
                     return false;
                 }
                 let state = ForkchoiceState {
@@ -70,29 +71,21 @@ impl Node {
                     safe_block_hash: engine.safe.hash,
                     finalized_block_hash: engine.finalized.hash,
                 };
-                let id = self.request_head_update(state);
-                return self.set_reset_req(id);
+                self.request_head_update(Pending::Reset(ResetCall::Forkchoice), state);
+                return true;
             }
         };
         let number = match what {
-            Pending::ResetL1(n) | Pending::L2ByNumber(n) | Pending::L2Header(n) => n,
-            _ => unreachable!("only numbered lookups reach here"),
+            ResetCall::Origin(n) | ResetCall::Block(n) | ResetCall::Header(n) => n,
+            ResetCall::Heads | ResetCall::Forkchoice => unreachable!("only numbered lookups reach here"),
         };
-        let id = self.request(what, |id| cmd(id, number));
-        self.set_reset_req(id)
-    }
-
-    pub(super) fn set_reset_req(&mut self, id: RequestId) -> bool {
-        if let Sync::Resetting(r) = &mut self.sync {
-            r.req = Some(id);
-        }
+        self.request(Pending::Reset(what), |id| cmd(id, number));
         true
     }
 
     pub(super) fn set_reset_step(&mut self, step: ResetStep) -> bool {
         if let Sync::Resetting(r) = &mut self.sync {
             r.step = step;
-            r.req = None;
         }
         true
     }
@@ -102,14 +95,8 @@ impl Node {
         let delay = self.reset_backoff.next_delay(TEMPORARY_RETRY_MS, MAX_TEMPORARY_BACKOFF_MS);
         warn!("reset step failed, retrying retry_in_ms={delay} error=\"{what}\"");
         if let Sync::Resetting(r) = &mut self.sync {
-            r.req = None;
             r.retry_at = self.now + delay;
         }
-    }
-
-    /// Whether `id` is the reset's outstanding request.
-    pub(super) fn is_reset_req(&self, id: RequestId) -> bool {
-        matches!(&self.sync, Sync::Resetting(r) if r.req == Some(id))
     }
 
     pub(super) fn reset_step(&self) -> Option<ResetStep> {
@@ -119,11 +106,7 @@ impl Node {
         }
     }
 
-    pub(super) fn on_l2_heads(&mut self, id: RequestId, result: Result<EngineHeads, RpcError>) {
-        self.pending.remove(&id);
-        if !self.is_reset_req(id) {
-            return;
-        }
+    pub(super) fn on_l2_heads(&mut self, result: Result<EngineHeads, RpcError>) {
         let heads = match result {
             Ok(h) => h,
             Err(e) => return self.reset_failed(format!("reading engine heads: {e}")),
@@ -173,12 +156,9 @@ impl Node {
         }
     }
 
-    pub(super) fn on_l2_block(&mut self, id: RequestId, result: Result<Option<L2BlockRef>, RpcError>) {
-        self.pending.remove(&id);
-        if !self.is_reset_req(id) {
-            return;
-        }
+    pub(super) fn on_l2_block(&mut self, asked: u64, result: Result<Option<L2BlockRef>, RpcError>) {
         let Some(ResetStep::WalkBack { engine, number }) = self.reset_step() else { return };
+        debug_assert_eq!(asked, number, "a live walk-back lookup asks the current step's block");
         match result {
             Ok(Some(block)) if block.number == number => {
                 if let Sync::Resetting(r) = &mut self.sync {
@@ -192,11 +172,7 @@ impl Node {
         }
     }
 
-    pub(super) fn on_l2_header(&mut self, id: RequestId, result: Result<Option<crate::io::L2Header>, RpcError>) {
-        self.pending.remove(&id);
-        if !self.is_reset_req(id) {
-            return;
-        }
+    pub(super) fn on_l2_header(&mut self, result: Result<Option<crate::io::L2Header>, RpcError>) {
         let Some(ResetStep::Header { engine, target }) = self.reset_step() else { return };
         let header = match result {
             Ok(Some(h)) if h.hash == target.hash => h,
@@ -271,7 +247,7 @@ impl Node {
             if c.job.parent == target {
                 // The conductor already holds this block: insert it again instead of building a rival at its height.
                 info!("re-inserting block {} already committed to the conductor", c.block);
-                self.build = Build::Inserting { sealed: c, req: None };
+                self.build = Build::Inserting { sealed: c };
                 self.retry_at = self.now;
             } else {
                 if c.block != target {

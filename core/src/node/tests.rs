@@ -13,6 +13,7 @@ use crate::io::Target;
 use crate::rollup::Rollup;
 use crate::types::Attributes;
 use alloy_consensus::Header;
+use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_rpc_types_engine::{ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3, PayloadStatusEnum};
 use op_alloy_rpc_types_engine::OpExecutionPayload;
@@ -77,6 +78,8 @@ impl Peer {
         rollup.genesis.system_config = Some(kona_genesis::SystemConfig {
             batcher_address: Address::repeat_byte(0xba),
             gas_limit: 30_000_000,
+            eip1559_denominator: Some(250),
+            eip1559_elasticity: Some(6),
             ..Default::default()
         });
         let h = &mut rollup.hardforks;
@@ -145,11 +148,14 @@ impl Peer {
                     l1_origin: info.0,
                     seq_num: info.1,
                 };
+                // The header facts a real engine reports: the L1 info deposit's calldata comes from the first tx.
+                let first = p.transactions().first().expect("an L1 info deposit");
+                let deposit = op_alloy_consensus::OpTxEnvelope::decode_2718(&mut first.as_ref()).expect("decodes");
                 let header = L2Header {
                     hash: block.hash,
                     gas_limit: p.as_v1().gas_limit,
                     extra_data: p.as_v1().extra_data.clone(),
-                    l1_info_input: None,
+                    l1_info_input: Some(deposit.as_deposit().expect("a deposit").input.clone()),
                 };
                 self.sealed.insert(block.hash, (block, header));
                 Event::EngineResponded { id: *id, reply: EngineReply::PayloadFetched(Arc::new(env)) }
@@ -183,7 +189,7 @@ fn seal(parent: &L2BlockRef, attrs: &Attributes) -> OpExecutionPayloadEnvelope {
                 gas_limit: attrs.op.gas_limit.unwrap_or(30_000_000),
                 gas_used: 0,
                 timestamp: a.timestamp,
-                extra_data: Bytes::new(),
+                extra_data: holocene_extra_data(attrs),
                 base_fee_per_gas: U256::from(1_000_000u64),
                 block_hash: B256::ZERO,
                 transactions: attrs.op.transactions.clone().unwrap_or_default(),
@@ -202,6 +208,20 @@ fn seal(parent: &L2BlockRef, attrs: &Attributes) -> OpExecutionPayloadEnvelope {
         p.payload_inner.payload_inner.block_hash = hash;
     }
     env
+}
+
+/// Holocene's extraData as an engine writes it: version 0, then the attributes' EIP-1559 denominator and elasticity
+/// (the chain's pre-Holocene constants, 250 and 6 here, when the attributes carry zeros).
+fn holocene_extra_data(attrs: &Attributes) -> Bytes {
+    let params = attrs.op.eip_1559_params.expect("Holocene attributes carry EIP-1559 parameters");
+    let mut out = vec![0u8];
+    if params.iter().all(|b| *b == 0) {
+        out.extend_from_slice(&250u32.to_be_bytes());
+        out.extend_from_slice(&6u32.to_be_bytes());
+    } else {
+        out.extend_from_slice(params.as_slice());
+    }
+    out.into()
 }
 
 /// A node, its clock and its peer.
@@ -424,4 +444,50 @@ fn an_outstanding_request_is_never_sent_twice_however_long_its_answer_takes() {
     let t = p.now + 10_000;
     p.run_to(t);
     assert!(p.node.stats().blocks_sequenced > 0, "the node recovered once answers came");
+}
+
+#[test]
+fn an_answer_of_the_wrong_kind_is_a_failure_of_that_request_not_a_panic() {
+    let mut p = Pair::new(SequencerConfig::default());
+    let Command::FetchL2Heads { id } = p.expect("FetchL2Heads", |c| matches!(c, Command::FetchL2Heads { .. })) else {
+        unreachable!()
+    };
+    // A driver bug: the heads request is answered with an L1 block.
+    p.event(Event::L1BlockFetched { id, block: None });
+    assert!(p.take().is_none(), "the reset waits before asking again");
+    assert_eq!(p.node.stats().retries, 1, "the reset step failed and was scheduled again");
+    let retry = p.node.poll_timeout().expect("a retry is timed");
+    assert!(retry > p.now);
+    p.now = retry;
+    p.node.handle_timeout(retry);
+    p.expect("FetchL2Heads again", |c| matches!(c, Command::FetchL2Heads { .. }));
+}
+
+#[test]
+fn a_reset_abandons_the_build_and_its_late_engine_answer_is_dropped() {
+    let mut p = Pair::new(SequencerConfig::default());
+    p.l1_head(10);
+    p.run_to(GENESIS_TIME * 1000 + BLOCK_TIME_MS - 1);
+    p.now = GENESIS_TIME * 1000 + BLOCK_TIME_MS;
+    p.node.handle_timeout(p.now);
+    let start = p.expect("build start", is_build_start);
+    // While the build start is out, the safe head moves past the unsafe head: the node resets.
+    let mut safe = p.node.heads().unsafe_head.unwrap();
+    safe.number += 5;
+    safe.hash = B256::repeat_byte(0x55);
+    p.event(Event::SafeHeadObserved(safe));
+    assert_eq!(p.node.build_stage(), "resetting");
+    let heads = p.expect("the reset reads the engine's heads", |c| matches!(c, Command::FetchL2Heads { .. }));
+    // The abandoned build start's answer arrives: it frees the engine and starts nothing.
+    let answer = p.peer.serve(&start).unwrap();
+    p.event(answer);
+    assert_eq!(p.node.build_stage(), "resetting");
+    assert!(p.take().is_none(), "a late answer to an abandoned call issues nothing");
+    // The reset goes on and building resumes on the engine's chain.
+    let answer = p.peer.serve(&heads).unwrap();
+    p.event(answer);
+    let t = p.now + 3 * BLOCK_TIME_MS;
+    p.run_to(t);
+    assert_ne!(p.node.build_stage(), "resetting");
+    assert_eq!(p.node.stats().resets, 1);
 }
