@@ -115,7 +115,7 @@ fn fetch_receipts(
         match timed_call(client, m, "l1", method, json!([hash])) {
             Ok(v) if !v.is_null() => return codec::receipts(method, v),
             Ok(_) => return Err(RpcError::Transport(format!("{method}: L1 node has no receipts for block {hash:#x}"))),
-            Err(RpcError::Rpc { code: -32601, .. }) => {
+            Err(RpcError::Rpc { code: keel_core::io::METHOD_NOT_FOUND, .. }) => {
                 log::warn!("L1 node lacks eth_getBlockReceipts; fetching receipts per transaction");
                 *per_tx = true;
             }
