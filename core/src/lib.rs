@@ -24,6 +24,7 @@ pub mod blob_fee;
 pub mod config;
 pub mod control;
 pub mod deposits;
+pub mod derive;
 pub mod engine;
 pub mod invariants;
 pub mod io;
