@@ -9,6 +9,7 @@
 //! Fork rules here are decided by the time of the L1 block the data came from (the stage's origin), as op-node
 //! does, never by L2 timestamps.
 
+pub mod batcher;
 pub mod channels;
 pub mod frames;
 pub mod reader;

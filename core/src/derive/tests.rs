@@ -314,3 +314,76 @@ proptest! {
         }
     }
 }
+
+mod batcher_filter {
+    use super::super::batcher::{batcher_data, BatcherData};
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEip4844, TxEnvelope, TxLegacy};
+    use alloy_primitives::{Address, Bytes, Signature, TxKind, B256, U256};
+    use k256::ecdsa::SigningKey;
+
+    const INBOX: Address = Address::repeat_byte(0xff);
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32].into()).unwrap()
+    }
+
+    fn address(k: &SigningKey) -> Address {
+        Address::from_public_key(k.verifying_key())
+    }
+
+    fn sign<T: SignableTransaction<Signature>>(tx: T, k: &SigningKey) -> alloy_consensus::Signed<T> {
+        let (sig, recid) = k.sign_prehash_recoverable(tx.signature_hash().as_slice()).unwrap();
+        let b = sig.to_bytes();
+        let s = Signature::new(U256::from_be_slice(&b[..32]), U256::from_be_slice(&b[32..]), recid.is_y_odd());
+        tx.into_signed(s)
+    }
+
+    fn calldata_tx(k: &SigningKey, to: Address, data: &[u8]) -> TxEnvelope {
+        let tx =
+            TxEip1559 { chain_id: 1, to: TxKind::Call(to), input: Bytes::copy_from_slice(data), ..Default::default() };
+        sign(tx, k).into()
+    }
+
+    fn blob_tx(k: &SigningKey, to: Address, blobs: u8) -> TxEnvelope {
+        let tx = TxEip4844 {
+            chain_id: 1,
+            to,
+            blob_versioned_hashes: (0..blobs).map(|i| B256::repeat_byte(0x10 + i)).collect(),
+            ..Default::default()
+        };
+        sign(tx, k).into()
+    }
+
+    #[test]
+    fn only_the_batchers_transactions_to_the_inbox_count_and_blobs_keep_their_block_index() {
+        let (batcher, other) = (key(1), key(2));
+        let b = address(&batcher);
+        let legacy = sign(
+            TxLegacy { to: TxKind::Call(INBOX), input: Bytes::from_static(b"legacy"), ..Default::default() },
+            &batcher,
+        );
+        let txs = vec![
+            blob_tx(&other, INBOX, 2),                          // blobs 0, 1: not the batcher
+            calldata_tx(&batcher, INBOX, b"one"),               // counts
+            calldata_tx(&batcher, Address::ZERO, b"elsewhere"), // wrong recipient
+            calldata_tx(&other, INBOX, b"spoof"),               // wrong sender
+            blob_tx(&batcher, INBOX, 2),                        // blobs 2, 3: count
+            legacy.into(),                                      // legacy calldata counts too
+        ];
+        let got = batcher_data(&txs, INBOX, b, true);
+        assert_eq!(
+            got,
+            vec![
+                BatcherData::Calldata(Bytes::from_static(b"one")),
+                BatcherData::Blob { hash: B256::repeat_byte(0x10), index: 2 },
+                BatcherData::Blob { hash: B256::repeat_byte(0x11), index: 3 },
+                BatcherData::Calldata(Bytes::from_static(b"legacy")),
+            ]
+        );
+        // Before Ecotone a blob transaction's calldata is what counts (here: empty).
+        let pre = batcher_data(&txs, INBOX, b, false);
+        assert_eq!(pre[1], BatcherData::Calldata(Bytes::new()));
+        // A batcher change (SystemConfig update) switches whose data counts.
+        assert_eq!(batcher_data(&txs, INBOX, address(&other), true).len(), 3);
+    }
+}
