@@ -164,6 +164,28 @@ impl Rollup {
 pub const SUPPORTED_FORKS: [&str; 11] =
     ["bedrock", "regolith", "canyon", "delta", "ecotone", "fjord", "granite", "holocene", "isthmus", "jovian", "karst"];
 
+/// Schedules every fork of kona's `HardForkConfig` from Regolith up to and including `last` (an op-node name from
+/// `regolith` to `jovian`) at `time`, the later ones left as they are. For genesis configs of devnets and tests.
+/// Returns false, changing nothing, for a name that is not one of those forks.
+pub fn schedule_forks_through(h: &mut kona_genesis::HardForkConfig, last: &str, time: u64) -> bool {
+    let forks = [
+        ("regolith", &mut h.regolith_time),
+        ("canyon", &mut h.canyon_time),
+        ("delta", &mut h.delta_time),
+        ("ecotone", &mut h.ecotone_time),
+        ("fjord", &mut h.fjord_time),
+        ("granite", &mut h.granite_time),
+        ("holocene", &mut h.holocene_time),
+        ("isthmus", &mut h.isthmus_time),
+        ("jovian", &mut h.jovian_time),
+    ];
+    let Some(n) = forks.iter().position(|(name, _)| *name == last) else { return false };
+    for (_, t) in forks.into_iter().take(n + 1) {
+        *t = Some(time);
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +197,15 @@ mod tests {
             (Some(0), Some(0), Some(0), Some(0), Some(0));
         (h.granite_time, h.holocene_time, h.isthmus_time, h.jovian_time) = (Some(0), Some(0), Some(0), Some(10));
         Rollup { karst_time: Some(20), ..Rollup::from(base) }
+    }
+
+    #[test]
+    fn forks_are_scheduled_through_the_named_one() {
+        let mut h = kona_genesis::HardForkConfig::default();
+        assert!(schedule_forks_through(&mut h, "granite", 5));
+        assert_eq!((h.regolith_time, h.granite_time, h.holocene_time), (Some(5), Some(5), None));
+        assert!(!schedule_forks_through(&mut h, "karst", 0), "Karst is not one of kona's fields");
+        assert_eq!(h.holocene_time, None);
     }
 
     #[test]

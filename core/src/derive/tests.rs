@@ -12,20 +12,7 @@ use std::io::Write;
 /// A chain with every fork up to `holocene` (Holocene itself only if asked) at genesis.
 fn rollup(holocene: bool) -> RollupConfig {
     let mut r = RollupConfig { block_time: 2, channel_timeout: 300, granite_channel_timeout: 50, ..Default::default() };
-    let h = &mut r.hardforks;
-    for t in [
-        &mut h.regolith_time,
-        &mut h.canyon_time,
-        &mut h.delta_time,
-        &mut h.ecotone_time,
-        &mut h.fjord_time,
-        &mut h.granite_time,
-    ] {
-        *t = Some(0);
-    }
-    if holocene {
-        h.holocene_time = Some(0);
-    }
+    crate::rollup::schedule_forks_through(&mut r.hardforks, if holocene { "holocene" } else { "granite" }, 0);
     r
 }
 

@@ -82,18 +82,7 @@ impl Peer {
             eip1559_elasticity: Some(6),
             ..Default::default()
         });
-        let h = &mut rollup.hardforks;
-        for t in [
-            &mut h.regolith_time,
-            &mut h.canyon_time,
-            &mut h.delta_time,
-            &mut h.ecotone_time,
-            &mut h.fjord_time,
-            &mut h.granite_time,
-            &mut h.holocene_time,
-        ] {
-            *t = Some(0);
-        }
+        crate::rollup::schedule_forks_through(&mut rollup.hardforks, "holocene", 0);
         rollup.into()
     }
 

@@ -206,18 +206,8 @@ impl ChainPlan {
         base.chain_op_config.eip1559_elasticity = EIP1559_ELASTICITY;
         base.chain_op_config.eip1559_denominator = EIP1559_DENOMINATOR;
         base.chain_op_config.eip1559_denominator_canyon = EIP1559_DENOMINATOR_CANYON;
+        keel_core::rollup::schedule_forks_through(&mut base.hardforks, "holocene", 0);
         let h = &mut base.hardforks;
-        for t in [
-            &mut h.regolith_time,
-            &mut h.canyon_time,
-            &mut h.delta_time,
-            &mut h.ecotone_time,
-            &mut h.fjord_time,
-            &mut h.granite_time,
-            &mut h.holocene_time,
-        ] {
-            *t = Some(0);
-        }
         h.isthmus_time = Some(self.isthmus_time());
         h.jovian_time = Some(self.jovian_time());
         Rollup::from(base)
