@@ -18,9 +18,6 @@ pub type Rejection = (u16, String);
 
 /// What a server does with requests.
 pub trait Service: Send + Sync + 'static {
-    /// Largest request body accepted, in bytes.
-    fn max_body(&self) -> usize;
-
     /// Checked on the headers of a POST before the body is read; `Some` answers with that status instead.
     fn gate(&self, _headers: &[tiny_http::Header]) -> Option<Rejection> {
         None
@@ -36,6 +33,15 @@ pub trait Service: Send + Sync + 'static {
     fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure>;
 }
 
+/// A server's bounds: worker threads, and the largest request body accepted (bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Threads answering requests.
+    pub workers: usize,
+    /// Largest request body; a larger one is answered with 413.
+    pub max_body: usize,
+}
+
 /// One listening HTTP server and its worker threads.
 pub struct HttpServer {
     server: Arc<tiny_http::Server>,
@@ -45,13 +51,14 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` (port 0 picks one) and starts `workers` threads named `<name>-<i>` answering with `service`.
-    /// Workers exit once `stop` is set and [`HttpServer::unblock`] wakes them; several servers may share one flag.
+    /// Binds `addr` (port 0 picks one) and starts `workers` threads named `<name>-<i>` answering with `service`,
+    /// refusing request bodies over `max_body` bytes. Workers exit once `stop` is set and [`HttpServer::unblock`]
+    /// wakes them; several servers may share one flag.
     pub fn start(
         name: &str,
         addr: SocketAddr,
         service: Arc<dyn Service>,
-        workers: usize,
+        limits: Limits,
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<Self> {
         let server = tiny_http::Server::http(addr)
@@ -59,9 +66,13 @@ impl HttpServer {
         let addr = server.server_addr().to_ip().unwrap_or(addr);
         let server = Arc::new(server);
         let mut this = Self { server, workers: Vec::new(), addr, stop };
-        for i in 0..workers.max(1) {
+        let max_body = limits.max_body;
+        for i in 0..limits.workers.max(1) {
             let (srv, svc, flag) = (this.server.clone(), service.clone(), this.stop.clone());
-            match std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || worker(&srv, &*svc, &flag)) {
+            let spawned = std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || worker(&srv, &*svc, max_body, &flag));
+            match spawned {
                 Ok(h) => this.workers.push(h),
                 Err(e) => {
                     // Wind down what already started before reporting.
@@ -101,11 +112,11 @@ impl HttpServer {
     }
 }
 
-fn worker(server: &tiny_http::Server, service: &dyn Service, stop: &AtomicBool) {
+fn worker(server: &tiny_http::Server, service: &dyn Service, max_body: usize, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         // An error is an unblock (or the accept loop failing); either way, look at the stop flag again.
         if let Ok(rq) = server.recv() {
-            handle(service, rq);
+            handle(service, max_body, rq);
         }
     }
 }
@@ -119,7 +130,7 @@ fn respond(rq: tiny_http::Request, status: u16, content_type: &str, body: Vec<u8
     let _ = rq.respond(response);
 }
 
-fn handle(service: &dyn Service, mut rq: tiny_http::Request) {
+fn handle(service: &dyn Service, max_body: usize, mut rq: tiny_http::Request) {
     const JSON: &str = "application/json";
     if *rq.method() == tiny_http::Method::Get {
         if let Some((status, body)) = service.get(rq.url()) {
@@ -133,7 +144,7 @@ fn handle(service: &dyn Service, mut rq: tiny_http::Request) {
     if let Some((status, text)) = service.gate(rq.headers()) {
         return respond(rq, status, "text/plain; charset=utf-8", text.into_bytes());
     }
-    let body = match read_body(&mut rq, service.max_body()) {
+    let body = match read_body(&mut rq, max_body) {
         Ok(b) => b,
         Err((status, e)) => return respond(rq, status, JSON, error_object(Value::Null, &e).to_string().into_bytes()),
     };

@@ -3,7 +3,7 @@
 
 use crate::codec;
 use crate::driver::RpcCall;
-use crate::jsonrpc::{param, HttpServer, Service};
+use crate::jsonrpc::{param, HttpServer, Limits, Service};
 use crate::rpc::RpcClient;
 use alloy_primitives::{address, keccak256, Address, B256};
 use crossbeam_channel::{Sender, TrySendError};
@@ -44,7 +44,8 @@ impl RpcServer {
     /// Binds `addr` and starts serving.
     pub fn start(addr: SocketAddr, ctx: ServerContext) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        HttpServer::start("keel-rpc", addr, Arc::new(ctx), SERVER_THREADS, stop).map(Self)
+        let limits = Limits { workers: SERVER_THREADS, max_body: MAX_REQUEST_BYTES };
+        HttpServer::start("keel-rpc", addr, Arc::new(ctx), limits, stop).map(Self)
     }
 
     /// The bound address (useful with port 0).
@@ -59,10 +60,6 @@ impl RpcServer {
 }
 
 impl Service for ServerContext {
-    fn max_body(&self) -> usize {
-        MAX_REQUEST_BYTES
-    }
-
     /// op-node's health endpoint, and geth's answer to a bare GET (load balancers and readiness probes).
     fn get(&self, path: &str) -> Option<(u16, String)> {
         Some(match path {

@@ -9,10 +9,6 @@ use std::sync::Arc;
 pub(crate) struct ConductorService(pub Arc<Shared>);
 
 impl Service for ConductorService {
-    fn max_body(&self) -> usize {
-        super::rpc::MAX_BODY_BYTES
-    }
-
     fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure> {
         match method {
             "conductor_leader" => Ok(Value::Bool(lock(&self.0.conductor).leader)),
@@ -37,10 +33,6 @@ impl Service for ConductorService {
 pub(crate) struct FollowerService(pub Arc<Shared>);
 
 impl Service for FollowerService {
-    fn max_body(&self) -> usize {
-        super::rpc::MAX_BODY_BYTES
-    }
-
     fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure> {
         match method {
             "admin_postUnsafePayload" => {

@@ -60,10 +60,6 @@ fn payload_v3(p: &OpExecutionPayload) -> ExecutionPayloadV3 {
 }
 
 impl Service for EngineService {
-    fn max_body(&self) -> usize {
-        super::rpc::MAX_BODY_BYTES
-    }
-
     fn gate(&self, headers: &[tiny_http::Header]) -> Option<Rejection> {
         if self.0.engine_down.load(Ordering::SeqCst) {
             return Some((503, "engine is down".into()));

@@ -27,10 +27,6 @@ pub(crate) fn block_json(block: &L1Block) -> Result<Value, RpcFailure> {
 }
 
 impl Service for L1Service {
-    fn max_body(&self) -> usize {
-        super::rpc::MAX_BODY_BYTES
-    }
-
     fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure> {
         match method {
             "eth_chainId" => Ok(Value::String(format!("{:#x}", self.0.l1_chain_id))),

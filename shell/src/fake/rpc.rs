@@ -1,6 +1,6 @@
 //! The fake servers' JSON-RPC: the shared [`HttpServer`] on 127.0.0.1 with an 8 MiB body limit, and helpers.
 
-pub use crate::jsonrpc::HttpServer;
+pub use crate::jsonrpc::{HttpServer, Limits};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -30,15 +30,11 @@ pub fn start(
     workers: usize,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<HttpServer> {
-    HttpServer::start(&format!("fake-{name}"), SocketAddr::from(([127, 0, 0, 1], 0)), service, workers, stop)
+    let limits = Limits { workers, max_body: MAX_BODY_BYTES };
+    HttpServer::start(&format!("fake-{name}"), SocketAddr::from(([127, 0, 0, 1], 0)), service, limits, stop)
 }
 
 /// `http://127.0.0.1:<port>` of a fake server.
 pub fn url(server: &HttpServer) -> String {
     format!("http://{}", server.addr())
-}
-
-/// Answers a request body: one call or a batch ([`crate::jsonrpc::answer`]).
-pub fn process(service: &dyn Service, body: &[u8]) -> Value {
-    crate::jsonrpc::answer(body, &|method, params| service.call(method, params))
 }
