@@ -42,11 +42,6 @@ impl FrameQueue {
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }
-
-    /// Drops every queued frame (a pipeline reset).
-    pub fn clear(&mut self) {
-        self.frames.clear();
-    }
 }
 
 /// Holocene's frame-queue rules: frames of one channel arrive in order and contiguously, nothing follows a

@@ -167,6 +167,27 @@ fn canyon_reads_any_ready_channel_before_it_only_the_first() {
 }
 
 #[test]
+fn the_bank_becomes_an_assembler_at_holocene_and_its_channels_are_dropped() {
+    let mut cfg = rollup(true);
+    cfg.hardforks.holocene_time = Some(origin(20).timestamp);
+    let fs = frames([4; 16], &zlib(&channel_payload(&batches(2))), 2);
+    let mut stage = ChannelStage::new(&cfg, origin(10).timestamp);
+    assert!(matches!(stage, ChannelStage::Bank(_)));
+    let mut queue = FrameQueue::default();
+    queue.ingest(&tx_data(&fs[..1]), false).unwrap();
+    assert!(stage.next_channel(&mut queue, &origin(10), &cfg).is_none());
+    assert!(stage.size() > 0, "the bank holds the open channel");
+    let mut stage = stage.at_origin(&cfg, origin(19).timestamp);
+    assert!(matches!(stage, ChannelStage::Bank(_)), "not yet Holocene");
+    stage = stage.at_origin(&cfg, origin(20).timestamp);
+    assert!(matches!(stage, ChannelStage::Assembler(_)));
+    assert_eq!(stage.size(), 0, "the bank's channels are thrown away");
+    // The channel's last frame alone no longer completes it.
+    queue.ingest(&tx_data(&fs[1..]), true).unwrap();
+    assert!(stage.next_channel(&mut queue, &origin(20), &cfg).is_none());
+}
+
+#[test]
 fn holocene_frame_queue_rules() {
     let f = |id: u8, n: u16, last: bool| Frame::new([id; 16], n, vec![id, n as u8], last);
     let ids = |v: &[Frame]| v.iter().map(|f| (f.id[0], f.number)).collect::<Vec<_>>();

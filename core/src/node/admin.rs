@@ -21,8 +21,7 @@ impl Node {
                 if leader == Ok(false) && self.active {
                     warn!("conductor says this node is no longer the leader; stopping sequencing");
                     self.active = false;
-                    let commit_out = self.requests.any(|p| *p == Pending::Commit);
-                    if let (Build::Committing { sealed, .. }, false) = (&self.build, commit_out) {
+                    if let (Build::Committing { sealed, .. }, false) = (&self.build, self.build_waiting()) {
                         let msg = format!("lost leadership before block {} was committed", sealed.block);
                         self.drop_build(msg);
                     }

@@ -582,7 +582,7 @@ impl Node {
         if self.requests.any(|p| p.is_build() && Some(*p) != self.build.call()) {
             return fail(format!("a build request is outstanding that stage {} does not wait for", self.build.name()));
         }
-        if matches!(self.sync, Sync::Ready) && self.requests.any(Pending::is_reset) {
+        if matches!(self.sync, Sync::Ready) && self.reset_waiting() {
             return fail("a reset request is outstanding with no reset in progress".into());
         }
         if self.requests.any(|p| matches!(p, Pending::L1Next(_))) != matches!(self.next, NextSlot::Fetching { .. }) {

@@ -27,6 +27,11 @@ impl Node {
         self.requests.any(Pending::is_build)
     }
 
+    /// Whether a reset step's request is outstanding (otherwise the reset waits for `retry_at`).
+    pub(super) fn reset_waiting(&self) -> bool {
+        self.requests.any(Pending::is_reset)
+    }
+
     /// Gives up the block being built (or imported): its requests are abandoned, the stage is idle.
     pub(super) fn abandon_build(&mut self) {
         self.requests.abandon(Pending::is_build);
@@ -64,7 +69,7 @@ impl Node {
 
     pub(super) fn raw_deadline(&self) -> Option<UnixMs> {
         match &self.sync {
-            Sync::Resetting(r) => return (!self.requests.any(Pending::is_reset)).then_some(r.retry_at),
+            Sync::Resetting(r) => return (!self.reset_waiting()).then_some(r.retry_at),
             Sync::Ready => {}
         }
         match &self.build {

@@ -174,7 +174,8 @@ impl Requests {
         self.table.remove(&id)
     }
 
-    /// Whether an outstanding (not abandoned) request matches.
+    /// Whether an outstanding request matches `f` (an abandoned one matches only what tests its [`Kind`], such as
+    /// [`Pending::is_engine`]).
     pub(super) fn any(&self, f: impl Fn(&Pending) -> bool) -> bool {
         self.table.values().any(f)
     }

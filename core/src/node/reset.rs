@@ -32,7 +32,7 @@ impl Node {
 
     pub(super) fn step_reset(&mut self) -> bool {
         let Sync::Resetting(r) = &self.sync else { return false };
-        if self.requests.any(Pending::is_reset) || self.now < r.retry_at {
+        if self.reset_waiting() || self.now < r.retry_at {
             return false;
         }
         let step = r.step.clone();
