@@ -65,6 +65,9 @@ pub struct Config {
     pub block_time_ms: u64,
     /// Sequencer settings.
     pub sequencer: SequencerConfig,
+    /// Derive the safe head from L1 (the node's own pipeline). Off, the safe head is what the engine reports at
+    /// startup and what `Event::SafeHeadObserved` says (a setup where another node derives).
+    pub derivation: bool,
 }
 
 /// A configuration the core refuses to run with.
@@ -90,7 +93,7 @@ impl Config {
     /// A configuration with the rollup config's block time and the given sequencer settings.
     pub fn new(rollup: Arc<Rollup>, sequencer: SequencerConfig) -> Self {
         let block_time_ms = crate::types::ms(rollup.block_time);
-        Self { rollup, block_time_ms, sequencer }
+        Self { rollup, block_time_ms, sequencer, derivation: false }
     }
 
     /// Checks the settings that would otherwise make the state machine misbehave.

@@ -63,19 +63,47 @@ pub struct EngineHeads {
     pub finalized: L2BlockRef,
 }
 
-/// The header facts of an L2 block that the SystemConfig in force after it is reconstructed from (op-node
-/// `PayloadToSystemConfig`): gas limit, extraData (Holocene EIP-1559 parameters, Jovian min base fee) and the input
-/// of its L1 info deposit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The header facts of an L2 block read from the engine: what the SystemConfig in force after it is reconstructed
+/// from (op-node `PayloadToSystemConfig`: gas limit, extraData with Holocene's EIP-1559 parameters and Jovian's
+/// minimum base fee, the input of its L1 info deposit), and what derived attributes are compared with
+/// (op-node `AttributesMatchBlock`: parent, time, prevRandao, fee recipient, the transactions by their root,
+/// withdrawals, parent beacon block root).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct L2Header {
     /// Block hash (identifies which block these facts belong to).
     pub hash: B256,
+    /// Parent hash.
+    pub parent_hash: B256,
+    /// Timestamp (seconds).
+    pub timestamp: u64,
+    /// `mixHash` (the attributes' prevRandao).
+    pub prev_randao: B256,
+    /// `miner` (the attributes' suggested fee recipient).
+    pub fee_recipient: alloy_primitives::Address,
     /// Header gas limit.
     pub gas_limit: u64,
     /// Header extraData.
     pub extra_data: alloy_primitives::Bytes,
+    /// Root of the block's transactions.
+    pub transactions_root: B256,
+    /// `withdrawalsRoot` (Canyon on).
+    pub withdrawals_root: Option<B256>,
+    /// `parentBeaconBlockRoot` (Ecotone on).
+    pub parent_beacon_block_root: Option<B256>,
     /// Calldata of the first transaction (the L1 info deposit); `None` for a block without transactions.
     pub l1_info_input: Option<alloy_primitives::Bytes>,
+}
+
+/// What derivation reads of one L1 block: its header, its receipts (SystemConfig updates, deposits) and its
+/// transactions (batcher data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct L1Data {
+    /// The block (hash checked by the driver as for every L1 block).
+    pub block: L1Block,
+    /// Every receipt, in transaction order.
+    pub receipts: Arc<Vec<alloy_consensus::Receipt>>,
+    /// Every transaction, in block order.
+    pub txs: Arc<Vec<alloy_consensus::TxEnvelope>>,
 }
 
 /// A successful engine API answer. Which variant is expected depends on the command that was sent.
@@ -123,6 +151,10 @@ pub enum RpcRequest {
     OverrideLeader,
     /// `optimism_syncStatus()`.
     SyncStatus,
+    /// `optimism_safeHeadAtL1Block(number)`: the safe head derived from L1 up to that block.
+    SafeHeadAtL1Block(u64),
+    /// `admin_resetDerivationPipeline()`: restart derivation from the safe head.
+    ResetDerivationPipeline,
     /// `admin_postUnsafePayload(envelope)`: a block built elsewhere (the conductor catching this node up) to insert
     /// when it extends the unsafe head.
     PostUnsafePayload(Arc<OpExecutionPayloadEnvelope>),
@@ -145,6 +177,8 @@ pub struct SyncStatus {
     pub unsafe_l2: Option<L2BlockRef>,
     /// Safe L2 head.
     pub safe_l2: Option<L2BlockRef>,
+    /// The last block derived (safe once its batch is fully applied; the same as `safe_l2` here).
+    pub pending_safe_l2: Option<L2BlockRef>,
     /// Finalized L2 head.
     pub finalized_l2: Option<L2BlockRef>,
 }
@@ -160,6 +194,13 @@ pub enum RpcReply {
     Hash(B256),
     /// Sync status.
     SyncStatus(Box<SyncStatus>),
+    /// Answer to `optimism_safeHeadAtL1Block`.
+    SafeHeadAtL1 {
+        /// The L1 block the safe head was derived at (at or below the one asked for).
+        l1: alloy_eips::BlockNumHash,
+        /// The safe head then.
+        safe: alloy_eips::BlockNumHash,
+    },
 }
 
 /// A failed answer to an [`RpcRequest`]: JSON-RPC code plus op-node's message.
@@ -239,6 +280,13 @@ pub enum Event {
         /// The receipts (shared; they can be large).
         receipts: Arc<Vec<alloy_consensus::Receipt>>,
     },
+    /// Answer to `FetchL1Data`; `None` = L1 has no block at that height (yet).
+    L1DataFetched {
+        /// Echoed request id.
+        id: RequestId,
+        /// The block's header, receipts and transactions.
+        data: Option<Box<L1Data>>,
+    },
     /// Answer to `FetchL2Heads`.
     L2HeadsFetched {
         /// Echoed request id.
@@ -295,6 +343,8 @@ pub enum Event {
 pub enum Target {
     /// The L1 execution RPC.
     L1,
+    /// The L1 execution RPC, for derivation (its own worker in the shell).
+    Derivation,
     /// The L2 execution engine (Engine API and eth reads).
     Engine,
     /// op-conductor.
@@ -310,6 +360,7 @@ impl Target {
     pub const fn name(self) -> &'static str {
         match self {
             Self::L1 => "L1",
+            Self::Derivation => "derivation",
             Self::Engine => "engine",
             Self::Conductor => "conductor",
             Self::Followers => "followers",
@@ -341,6 +392,14 @@ pub enum Command {
         id: RequestId,
         /// Block hash.
         hash: B256,
+    },
+    /// Derivation: L1 block `number` with its receipts and transactions (`eth_getBlockByNumber(_, true)`,
+    /// `eth_getBlockReceipts`). Served apart from the sequencer's L1 reads, so a slow one stalls derivation only.
+    FetchL1Data {
+        /// Request id.
+        id: RequestId,
+        /// Block number.
+        number: u64,
     },
     /// Read the engine's `latest`, `safe` and `finalized` L2 blocks.
     FetchL2Heads {
@@ -423,6 +482,7 @@ impl Command {
             Self::FetchL1BlockByHash { .. } | Self::FetchL1BlockByNumber { .. } | Self::FetchL1Receipts { .. } => {
                 Target::L1
             }
+            Self::FetchL1Data { .. } => Target::Derivation,
             Self::FetchL2Heads { .. }
             | Self::FetchL2BlockByNumber { .. }
             | Self::FetchL2Header { .. }
@@ -441,6 +501,7 @@ impl Command {
             Self::FetchL1BlockByHash { id, .. }
             | Self::FetchL1BlockByNumber { id, .. }
             | Self::FetchL1Receipts { id, .. }
+            | Self::FetchL1Data { id, .. }
             | Self::FetchL2Heads { id }
             | Self::FetchL2BlockByNumber { id, .. }
             | Self::FetchL2Header { id, .. }

@@ -41,8 +41,8 @@ pub mod upgrades;
 pub use attributes::Attributes;
 pub use config::{Config, ConfigError, SequencerConfig};
 pub use io::{
-    Command, ConductorReply, EngineHeads, EngineReply, EngineVersion, Event, L2Header, RpcError, RpcFailure, RpcReply,
-    RpcRequest, SyncStatus, Target,
+    Command, ConductorReply, EngineHeads, EngineReply, EngineVersion, Event, L1Data, L2Header, RpcError, RpcFailure,
+    RpcReply, RpcRequest, SyncStatus, Target,
 };
 pub use node::{BlockReport, InvariantViolation, Node, Sabotage, Stats};
 pub use rollup::{ForkError, Rollup, SUPPORTED_FORKS};

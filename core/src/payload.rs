@@ -13,6 +13,11 @@ use op_alloy_rpc_types_engine::{OpExecutionPayload, OpExecutionPayloadEnvelope, 
 /// The hash of the block header a payload describes (what `block_hash` must equal). Transactions are hashed as raw
 /// bytes; nothing is decoded.
 pub fn header_hash(env: &OpExecutionPayloadEnvelope) -> Result<B256, String> {
+    header_facts(env).map(|h| h.hash)
+}
+
+/// The header facts of the block a payload describes (what an engine reports for it by number).
+pub fn header_facts(env: &OpExecutionPayloadEnvelope) -> Result<crate::io::L2Header, String> {
     let root = env.parent_beacon_block_root.unwrap_or_default();
     let sidecar = match &env.execution_payload {
         OpExecutionPayload::V1(_) | OpExecutionPayload::V2(_) => OpExecutionPayloadSidecar::default(),
@@ -27,7 +32,24 @@ pub fn header_hash(env: &OpExecutionPayloadEnvelope) -> Result<B256, String> {
         .clone()
         .into_block_with_sidecar_raw(&sidecar)
         .map_err(|e| format!("payload does not form a block: {e}"))?;
-    Ok(block.header.hash_slow())
+    let h = &block.header;
+    let l1_info_input = block.body.transactions.first().and_then(|tx| {
+        let env = OpTxEnvelope::decode_2718(&mut tx.as_ref()).ok()?;
+        env.as_deposit().map(|d| d.input.clone())
+    });
+    Ok(crate::io::L2Header {
+        hash: h.hash_slow(),
+        parent_hash: h.parent_hash,
+        timestamp: h.timestamp,
+        prev_randao: h.mix_hash,
+        fee_recipient: h.beneficiary,
+        gas_limit: h.gas_limit,
+        extra_data: h.extra_data.clone(),
+        transactions_root: h.transactions_root,
+        withdrawals_root: h.withdrawals_root,
+        parent_beacon_block_root: h.parent_beacon_block_root,
+        l1_info_input,
+    })
 }
 
 /// The L1 origin and sequence number from the payload's first transaction, the L1 info deposit.

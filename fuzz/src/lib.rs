@@ -201,14 +201,11 @@ pub fn run(case: &Case) -> Result<Outcome, String> {
         return Err(format!("seed {}: could not restart the sequencer after healing; last reply {last}", case.seed));
     }
     let from = sim.unsafe_number();
-    // With max-safe-lag the healed chain needs the safe head to follow: let derivation (modelled) catch up.
+    // With max-safe-lag the healed chain needs the safe head to follow: the batcher posts, the node derives.
     let target = from + HEAL_PROGRESS;
     let deadline = sim.now + HEAL_MS;
     while sim.now < deadline && sim.unsafe_number() < target {
         sim.run_for(2_000);
-        if case.max_safe_lag > 0 {
-            sim.follow_safe_head(2);
-        }
     }
     let after_heal = sim.unsafe_number();
     if after_heal < target {

@@ -111,6 +111,7 @@ pub struct RollupNodeBuilder {
     l1_poll_interval: Duration,
     l1_hash_check: crate::codec::HashCheck,
     admin_state: Option<crate::admin_state::AdminState>,
+    derivation: bool,
 }
 
 impl RollupNodeBuilder {
@@ -169,6 +170,13 @@ impl RollupNodeBuilder {
         self.l1_hash_check = check;
         self
     }
+    /// Derive the safe head from L1 (on by default, as in op-node and kona-node). Off: the safe head is the engine's
+    /// and moves only when another node updates it.
+    pub fn with_derivation(mut self, on: bool) -> Self {
+        self.derivation = on;
+        self
+    }
+
     /// Persist admin start/stop in this file, and let its state override `sequencer_stopped` at start (op-node's
     /// `--rpc.admin-state`).
     pub fn with_admin_state(mut self, path: &std::path::Path) -> Result<Self, NodeError> {
@@ -213,6 +221,7 @@ impl RollupNodeBuilder {
         if let Some(ms) = self.block_time_ms {
             cfg.block_time_ms = ms;
         }
+        cfg.derivation = self.derivation;
         cfg
     }
 }
@@ -256,6 +265,7 @@ impl RollupNode {
             l1_poll_interval: L1_POLL_INTERVAL,
             l1_hash_check: crate::codec::HashCheck::Warn,
             admin_state: None,
+            derivation: true,
         }
     }
 
@@ -267,6 +277,7 @@ impl RollupNode {
         let (shutdown_tx, shutdown_rx) = crossbeam_channel::bounded(1);
         let (l1_tx, l1_rx) = crossbeam_channel::bounded(workers::WORKER_QUEUE);
         let (engine_tx, engine_rx) = crossbeam_channel::bounded(workers::WORKER_QUEUE);
+        let (derive_tx, derive_rx) = crossbeam_channel::bounded(workers::WORKER_QUEUE);
 
         let l1 = Arc::new(RpcClient::new("L1", &self.l1, L1_TIMEOUT, None, MAX_RESPONSE_BYTES));
         let engine = Arc::new(RpcClient::new(
@@ -303,6 +314,7 @@ impl RollupNode {
 
         let mut threads = vec![
             workers::spawn_l1(l1.clone(), metrics.clone(), self.b.l1_hash_check, l1_rx, events_tx.clone()),
+            workers::spawn_derivation(l1.clone(), metrics.clone(), self.b.l1_hash_check, derive_rx, events_tx.clone()),
             workers::spawn_engine(engine, metrics.clone(), self.core.rollup.genesis, engine_rx, events_tx.clone()),
         ];
         let conductor = match &self.b.sequencer.conductor_rpc_url {
@@ -347,7 +359,7 @@ impl RollupNode {
         if self.b.beacon_url.is_none() {
             log::warn!("no L1 beacon URL given: fine for sequencing; derivation of the safe head will need it");
         }
-        let out = Outputs { l1: l1_tx, engine: engine_tx, conductor, publisher };
+        let out = Outputs { l1: l1_tx, derivation: derive_tx, engine: engine_tx, conductor, publisher };
         let driver = Driver::new(node, events_rx, calls_rx, shutdown_rx, out, metrics.clone())
             .with_admin_state(self.b.admin_state.clone());
         let driver = std::thread::Builder::new().name("keel-driver".into()).spawn(move || driver.run())?;

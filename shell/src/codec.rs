@@ -83,6 +83,33 @@ pub fn l1_block(method: &str, mut v: Value, check: HashCheck) -> Result<Option<(
     Ok(Some((L1Block::with_hash(h.inner, h.hash), mismatch)))
 }
 
+/// Most transactions read from one L1 block for derivation (a block holds far fewer).
+pub const MAX_L1_TXS: usize = 20_000;
+
+/// The transactions of an L1 block answered with full transaction objects, in block order. A transaction whose
+/// object does not decode (an unknown type) is skipped and counted: it cannot be batcher data Keel knows how to read.
+pub fn l1_transactions(method: &str, v: &Value) -> Result<(Vec<alloy_consensus::TxEnvelope>, usize), RpcError> {
+    let txs = v.get("transactions").and_then(Value::as_array).ok_or_else(|| bad(method, "missing transactions"))?;
+    if txs.len() > MAX_L1_TXS {
+        return Err(bad(method, format!("{} transactions (max {MAX_L1_TXS})", txs.len())));
+    }
+    let mut out = Vec::with_capacity(txs.len());
+    let mut skipped = 0;
+    for tx in txs {
+        if tx.is_string() {
+            return Err(bad(method, "transactions are hashes; full transaction objects were asked for"));
+        }
+        match serde_json::from_value::<alloy_rpc_types_eth::Transaction>(tx.clone()) {
+            Ok(t) => out.push(t.into_inner()),
+            Err(e) => {
+                log::debug!("{method}: skipping an undecodable transaction: {e}");
+                skipped += 1;
+            }
+        }
+    }
+    Ok((out, skipped))
+}
+
 /// Hex quantity `field` of the object `v` (the answer to `method`).
 pub fn quantity(method: &str, v: &Value, field: &str) -> Result<u64, RpcError> {
     let s = v.get(field).and_then(Value::as_str).ok_or_else(|| bad(method, format!("missing {field}")))?;
@@ -94,6 +121,12 @@ pub fn quantity(method: &str, v: &Value, field: &str) -> Result<u64, RpcError> {
 pub fn hash(method: &str, v: &Value, field: &str) -> Result<B256, RpcError> {
     let s = v.get(field).and_then(Value::as_str).ok_or_else(|| bad(method, format!("missing {field}")))?;
     s.parse().map_err(|_| bad(method, format!("{field} {s:?} is not a 32-byte hash")))
+}
+
+/// 20-byte address `field` of the object `v` (the answer to `method`).
+pub fn address(method: &str, v: &Value, field: &str) -> Result<alloy_primitives::Address, RpcError> {
+    let s = v.get(field).and_then(Value::as_str).ok_or_else(|| bad(method, format!("missing {field}")))?;
+    s.parse().map_err(|_| bad(method, format!("{field} {s:?} is not a 20-byte address")))
 }
 
 /// An L2 block from the engine's `eth_getBlockByNumber(_, true)` (`null` → `None`). Its L1 origin and sequence
@@ -204,10 +237,21 @@ pub fn l2_header(method: &str, v: Value) -> Result<Option<keel_core::L2Header>, 
         Some(tx) => Some(bytes_field(method, tx, "input")?),
         None => None,
     };
+    let optional_hash = |field: &str| match v.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => hash(method, &v, field).map(Some),
+    };
     Ok(Some(keel_core::L2Header {
         hash: hash(method, &v, "hash")?,
+        parent_hash: hash(method, &v, "parentHash")?,
+        timestamp: quantity(method, &v, "timestamp")?,
+        prev_randao: hash(method, &v, "mixHash")?,
+        fee_recipient: address(method, &v, "miner")?,
         gas_limit: quantity(method, &v, "gasLimit")?,
         extra_data: bytes_field(method, &v, "extraData")?,
+        transactions_root: hash(method, &v, "transactionsRoot")?,
+        withdrawals_root: optional_hash("withdrawalsRoot")?,
+        parent_beacon_block_root: optional_hash("parentBeaconBlockRoot")?,
         l1_info_input,
     }))
 }
@@ -354,6 +398,15 @@ fn l2_ref_json(r: Option<&L2BlockRef>) -> Value {
 }
 
 /// `optimism_syncStatus` in op-node's JSON shape (unknown refs are zero refs, as op-node reports them).
+/// `optimism_safeHeadAtL1Block`'s answer (op-node `SafeHeadResponse`).
+pub fn safe_head_at_l1_json(l1: &alloy_eips::BlockNumHash, safe: &alloy_eips::BlockNumHash) -> Value {
+    json!({
+        "l1Block": { "hash": l1.hash, "number": l1.number },
+        "safeHead": { "hash": safe.hash, "number": safe.number },
+    })
+}
+
+/// `optimism_syncStatus`'s answer (op-node `eth.SyncStatus`).
 pub fn sync_status_json(s: &SyncStatus) -> Value {
     json!({
         "current_l1": l1_ref_json(s.current_l1.as_ref()),
@@ -364,7 +417,7 @@ pub fn sync_status_json(s: &SyncStatus) -> Value {
         "unsafe_l2": l2_ref_json(s.unsafe_l2.as_ref()),
         "safe_l2": l2_ref_json(s.safe_l2.as_ref()),
         "finalized_l2": l2_ref_json(s.finalized_l2.as_ref()),
-        "pending_safe_l2": l2_ref_json(s.safe_l2.as_ref()),
+        "pending_safe_l2": l2_ref_json(s.pending_safe_l2.as_ref()),
         "cross_unsafe_l2": l2_ref_json(s.unsafe_l2.as_ref()),
         "local_safe_l2": l2_ref_json(s.safe_l2.as_ref()),
     })

@@ -33,6 +33,8 @@ pub struct RpcCall {
 pub struct Outputs {
     /// L1 execution endpoint worker.
     pub l1: Sender<Command>,
+    /// Derivation's L1 reader (the same endpoint, its own thread).
+    pub derivation: Sender<Command>,
     /// Engine worker.
     pub engine: Sender<Command>,
     /// Conductor worker, when configured.
@@ -165,6 +167,7 @@ impl Driver {
         let id = cmd.request_id();
         let tx = match target {
             Target::L1 => Some(&self.out.l1),
+            Target::Derivation => Some(&self.out.derivation),
             Target::Engine => Some(&self.out.engine),
             Target::Conductor => self.out.conductor.as_ref(),
             Target::Followers | Target::Rpc => unreachable!("{target:?} commands are handled by the driver"),

@@ -81,11 +81,16 @@ fn version() -> String {
 /// How many arguments each method takes at most.
 fn max_args(method: &str) -> Option<usize> {
     Some(match method {
-        "admin_startSequencer" | "admin_setRecoverMode" | "admin_postUnsafePayload" | "optimism_outputAtBlock" => 1,
+        "admin_startSequencer"
+        | "admin_setRecoverMode"
+        | "admin_postUnsafePayload"
+        | "optimism_outputAtBlock"
+        | "optimism_safeHeadAtL1Block" => 1,
         "admin_stopSequencer"
         | "admin_sequencerActive"
         | "admin_conductorEnabled"
         | "admin_overrideLeader"
+        | "admin_resetDerivationPipeline"
         | "optimism_syncStatus"
         | "optimism_rollupConfig"
         | "optimism_version" => 0,
@@ -119,6 +124,7 @@ fn reply_json(r: RpcReply) -> Value {
         RpcReply::Bool(b) => Value::Bool(b),
         RpcReply::Hash(h) => json!(h),
         RpcReply::SyncStatus(s) => codec::sync_status_json(&s),
+        RpcReply::SafeHeadAtL1 { l1, safe } => codec::safe_head_at_l1_json(&l1, &safe),
     }
 }
 
@@ -155,7 +161,9 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Rp
             }
             core(RpcRequest::PostUnsafePayload(Arc::new(env)))
         }
+        "admin_resetDerivationPipeline" => core(RpcRequest::ResetDerivationPipeline),
         "optimism_syncStatus" => core(RpcRequest::SyncStatus),
+        "optimism_safeHeadAtL1Block" => core(RpcRequest::SafeHeadAtL1Block(parse_block_number(params)?)),
         "optimism_rollupConfig" => Ok(crate::rollup_json::to_op_node_json(&ctx.rollup)),
         "optimism_version" => Ok(json!(version())),
         "optimism_outputAtBlock" => output_at_block(ctx, params),

@@ -172,6 +172,47 @@ pub fn spawn_l1(
     })
 }
 
+/// Derivation's L1 reads (`FetchL1Data`): header and full transactions, then receipts. Its own thread, so a slow
+/// derivation read never delays the sequencer's L1 lookups.
+pub fn spawn_derivation(
+    client: Arc<RpcClient>,
+    m: Metrics,
+    check: codec::HashCheck,
+    rx: Receiver<Command>,
+    events: Sender<Event>,
+) -> JoinHandle<()> {
+    let mut per_tx = false;
+    spawn_loop("keel-derive-l1", rx, events, move |cmd| {
+        let Command::FetchL1Data { id, number } = cmd else {
+            log::error!("derivation worker got a command it does not handle: {cmd:?}");
+            return None;
+        };
+        let method = "eth_getBlockByNumber";
+        let r = (|| {
+            let v = timed_call(&client, &m, "l1", method, json!([format!("{number:#x}"), true]))?;
+            if v.is_null() {
+                return Ok(None);
+            }
+            let (txs, skipped) = codec::l1_transactions(method, &v)?;
+            if skipped > 0 {
+                log::warn!("L1 block {number}: {skipped} transactions of unknown types skipped by derivation");
+            }
+            let Some((block, mismatch)) = codec::l1_block(method, v, check)? else { return Ok(None) };
+            if mismatch {
+                m.inc(
+                    "keel_l1_hash_mismatch_total",
+                    "L1 blocks whose header does not hash to the reported hash",
+                    &[],
+                    1.0,
+                );
+            }
+            let receipts = fetch_receipts(&client, &m, &mut per_tx, block.hash())?;
+            Ok(Some(Box::new(keel_core::L1Data { block, receipts: Arc::new(receipts), txs: Arc::new(txs) })))
+        })();
+        Some(answer(id, r.map(|data| Event::L1DataFetched { id, data })))
+    })
+}
+
 /// Polls the L1 head and finalized block; emits events when they change.
 pub fn spawn_l1_poller(
     client: Arc<RpcClient>,

@@ -75,6 +75,8 @@ fn report_failure(scn: &Scenario, scenario_arg: &str, seed: u64, blocks: Option<
 }
 
 fn main() -> ExitCode {
+    // The core's log lines, when asked for (`RUST_LOG=keel_core=debug`): they carry virtual-time context only.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
@@ -114,9 +116,10 @@ fn main() -> ExitCode {
         let secs = t0.elapsed().as_secs_f64().max(1e-9);
         if args.command == "run" {
             println!(
-                "scenario={} seed={seed} blocks={} sequenced={} l1_blocks_reorged={} faults={} crashes={} failovers={} resets={} invariant_checks={} wall_ms={} blocks_per_sec={:.0} trace={:#x}",
+                "scenario={} seed={seed} blocks={} sequenced={} l1_blocks_reorged={} faults={} crashes={} failovers={} resets={} safe={} finalized={} consolidated={} derived_built={} mismatches={} channels={} invariant_checks={} wall_ms={} blocks_per_sec={:.0} trace={:#x}",
                 scn.name, report.blocks, report.sequenced, report.reorged_l1_blocks, report.faults_injected, report.crashes,
-                report.failovers, report.resets, report.invariants_checked, t0.elapsed().as_millis(),
+                report.failovers, report.resets, report.safe, report.finalized, report.consolidated, report.derived_built,
+                report.mismatches, report.channels, report.invariants_checked, t0.elapsed().as_millis(),
                 report.blocks as f64 / secs, report.trace,
             );
         }

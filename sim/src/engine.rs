@@ -197,8 +197,18 @@ impl Engine {
         }
         let number = job.parent.number + 1;
         let timestamp = job.attrs.payload_attributes.timestamp;
-        // The state root stands in for execution; the block hash is the real hash of the resulting header.
-        let state_root = B256::from(rng.bytes32());
+        // The state root stands in for execution: a function of the parent and the transactions, so executing the
+        // same attributes twice (a block derived again from its batch) gives the same block. The block hash is the
+        // real hash of the resulting header.
+        let state_root = {
+            let mut buf = Vec::with_capacity(40 + txs.iter().map(|t| t.len()).sum::<usize>());
+            buf.extend_from_slice(job.parent.hash.as_slice());
+            buf.extend_from_slice(&timestamp.to_be_bytes());
+            for tx in &txs {
+                buf.extend_from_slice(tx);
+            }
+            alloy_primitives::keccak256(&buf)
+        };
         let payload = ExecutionPayloadV3 {
             payload_inner: ExecutionPayloadV2 {
                 payload_inner: ExecutionPayloadV1 {
@@ -250,25 +260,13 @@ impl Engine {
         let block = self.by_number(number)?;
         let stored = self.blocks.get(&block.hash)?;
         Some(match &stored.envelope {
-            Some(env) => {
-                let p = env.execution_payload.as_v1();
-                let l1_info_input = p.transactions.first().and_then(|tx| {
-                    use alloy_eips::eip2718::Decodable2718;
-                    let env = OpTxEnvelope::decode_2718(&mut tx.as_ref()).ok()?;
-                    env.as_deposit().map(|d| d.input.clone())
-                });
-                keel_core::L2Header {
-                    hash: block.hash,
-                    gas_limit: p.gas_limit,
-                    extra_data: p.extra_data.clone(),
-                    l1_info_input,
-                }
-            }
+            Some(env) => keel_core::payload::header_facts(env).unwrap_or_else(|e| panic!("stored payload: {e}")),
             None => keel_core::L2Header {
                 hash: block.hash,
+                parent_hash: block.parent_hash,
+                timestamp: block.timestamp_s(),
                 gas_limit: 30_000_000,
-                extra_data: Bytes::new(),
-                l1_info_input: None,
+                ..Default::default()
             },
         })
     }
@@ -329,11 +327,14 @@ fn optimism_extra_data(attrs: &OpPayloadAttributes, min_base_fee: Option<u64>, d
 }
 
 /// A decodable user transaction (EIP-1559, arbitrary signature): the engine model does not execute it.
+/// Chain id of simulated L2 transactions (the simulated rollup's `l2_chain_id`: span batches carry it).
+pub const L2_CHAIN_ID: u64 = 901;
+
 fn mempool_tx(rng: &mut Rng) -> Bytes {
     use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
     use alloy_eips::eip2718::Encodable2718;
     let tx = TxEip1559 {
-        chain_id: 901,
+        chain_id: L2_CHAIN_ID,
         nonce: rng.range(0, 1 << 20),
         gas_limit: 21_000,
         max_fee_per_gas: 2_000_000_000,

@@ -1,7 +1,7 @@
 //! L1 chain model: blocks at a fixed interval, reorgs of any depth, stalls.
 
 use crate::rng::Rng;
-use alloy_consensus::{Eip658Value, Header, Receipt};
+use alloy_consensus::{Eip658Value, Header, Receipt, TxEnvelope};
 use alloy_primitives::{address, Address, Bytes, Log, B256, U256};
 use keel_core::{L1Block, L1BlockRef, UnixMs};
 use std::collections::HashMap;
@@ -43,6 +43,19 @@ pub fn gas_limit_update_log(gas_limit: u64) -> Log {
     Log::new_unchecked(SYSTEM_CONFIG, topics, data.into())
 }
 
+/// A `ConfigUpdate` log (version 0, type 0) changing the batcher address.
+pub fn batcher_update_log(batcher: Address) -> Log {
+    let mut data = Vec::with_capacity(96);
+    data.extend_from_slice(&U256::from(32).to_be_bytes::<32>());
+    data.extend_from_slice(&U256::from(32).to_be_bytes::<32>());
+    data.extend_from_slice(B256::left_padding_from(batcher.as_slice()).as_slice());
+    let topics = vec![kona_genesis::CONFIG_UPDATE_TOPIC, B256::ZERO, B256::ZERO];
+    Log::new_unchecked(SYSTEM_CONFIG, topics, data.into())
+}
+
+/// L1 blocks whose transactions are kept (older ones are forgotten, so long runs stay bounded).
+pub const TX_HISTORY: usize = 8_192;
+
 /// The simulated L1 chain.
 #[derive(Clone, Debug)]
 pub struct L1Chain {
@@ -60,7 +73,17 @@ pub struct L1Chain {
     pub deposit_rate: f64,
     /// Probability that a new block changes the L2 gas limit.
     pub config_update_rate: f64,
+    txs: HashMap<B256, Arc<Vec<TxEnvelope>>>,
+    /// Transactions waiting for the next block (a mempool; reorged-out blocks return theirs here).
+    pending: Vec<TxEnvelope>,
+    /// Receipts with extra logs waiting for the next block (a batcher change through the SystemConfig).
+    pending_receipts: Vec<Receipt>,
 }
+
+/// Most transactions one simulated L1 block takes from the pool.
+pub const MAX_TXS_PER_L1_BLOCK: usize = 64;
+/// Most transactions the simulated pool holds (the oldest are dropped beyond it).
+pub const MAX_L1_POOL: usize = 4_096;
 
 impl L1Chain {
     /// A chain whose genesis has timestamp `genesis_time_s`.
@@ -79,12 +102,16 @@ impl L1Chain {
             receipts: Default::default(),
             deposit_rate: 0.0,
             config_update_rate: 0.0,
+            txs: HashMap::new(),
+            pending: Vec::new(),
+            pending_receipts: Vec::new(),
         }
         .with_empty_receipts(genesis_hash)
     }
 
     fn with_empty_receipts(mut self, hash: B256) -> Self {
         self.receipts.insert(hash, Arc::new(Vec::new()));
+        self.txs.insert(hash, Arc::new(Vec::new()));
         self
     }
 
@@ -105,7 +132,33 @@ impl L1Chain {
             let logs = vec![gas_limit_update_log(rng.range(30_000_000, 60_000_000))];
             receipts.push(Receipt { status: Eip658Value::Eip658(true), cumulative_gas_used: 150_000, logs });
         }
+        receipts.append(&mut self.pending_receipts);
         self.receipts.insert(hash, Arc::new(receipts));
+        let take = self.pending.len().min(MAX_TXS_PER_L1_BLOCK);
+        self.txs.insert(hash, Arc::new(self.pending.drain(..take).collect()));
+    }
+
+    /// Queues a transaction for the next block.
+    pub fn submit(&mut self, tx: TxEnvelope) {
+        self.pending.push(tx);
+        if self.pending.len() > MAX_L1_POOL {
+            self.pending.remove(0);
+        }
+    }
+
+    /// Queues a receipt (its logs) for the next block, as if a transaction of the next block emitted them.
+    pub fn submit_receipt(&mut self, receipt: Receipt) {
+        self.pending_receipts.push(receipt);
+    }
+
+    /// Transactions of any block ever produced, by hash.
+    pub fn transactions(&self, hash: &B256) -> Option<Arc<Vec<TxEnvelope>>> {
+        self.txs.get(hash).cloned()
+    }
+
+    /// Transactions waiting for a block.
+    pub fn pool_len(&self) -> usize {
+        self.pending.len()
     }
 
     /// Receipts of any block ever produced, by hash.
@@ -153,6 +206,10 @@ impl L1Chain {
             self.by_hash.insert(b.hash(), b.clone());
             self.make_receipts(b.hash(), rng);
             self.canonical.push(b);
+            if let Some(old) = self.canonical.len().checked_sub(TX_HISTORY + 1) {
+                let hash = self.canonical[old].hash();
+                self.txs.remove(&hash);
+            }
             changed = true;
         }
         changed
@@ -180,6 +237,11 @@ impl L1Chain {
         self.salt += 1;
         let keep = self.canonical.len() - depth;
         let old: Vec<L1Block> = self.canonical.drain(keep..).collect();
+        // Their transactions go back to the pool, ahead of newer ones (as a real mempool re-includes them).
+        let mut returned: Vec<TxEnvelope> =
+            old.iter().filter_map(|o| self.txs.get(&o.hash())).flat_map(|t| t.iter().cloned()).collect();
+        returned.append(&mut self.pending);
+        self.pending = returned;
         for o in old {
             let parent = self.head().clone();
             let b = Self::make(o.number(), parent.hash(), o.info.timestamp, self.salt, rng);

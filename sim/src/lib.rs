@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batcher;
 pub mod conductor;
 pub mod engine;
 pub mod l1;

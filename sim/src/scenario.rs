@@ -22,6 +22,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("fork-activations", include_str!("../scenarios/fork-activations.toml")),
     ("recovery-after-downtime", include_str!("../scenarios/recovery-after-downtime.toml")),
     ("sub-second-blocks", include_str!("../scenarios/sub-second-blocks.toml")),
+    ("batcher-outage", include_str!("../scenarios/batcher-outage.toml")),
+    ("l1-reorg-of-batch", include_str!("../scenarios/l1-reorg-of-batch.toml")),
+    ("batcher-faults", include_str!("../scenarios/batcher-faults.toml")),
 ];
 
 /// Simulated time between scheduled fault rolls.
@@ -109,9 +112,19 @@ pub struct Scenario {
     /// Start this far behind wall time (s).
     #[serde(default)]
     pub start_behind_s: u64,
-    /// Derivation model: the safe head follows the unsafe head this many blocks behind (0: the safe head stays put).
+    /// Without derivation: the safe head follows the unsafe head this many blocks behind (0: it stays put).
     #[serde(default)]
     pub safe_lag_blocks: u64,
+    /// Nodes derive their safe head from what the batcher model posts (default). Off: `safe_lag_blocks` models
+    /// derivation from outside.
+    #[serde(default = "yes")]
+    pub derivation: bool,
+    /// The rollup's sequence window (L1 blocks; default 3600).
+    #[serde(default)]
+    pub seq_window_size: Option<u64>,
+    /// The batcher's chance of posting at an L1 block (default 0.8).
+    #[serde(default)]
+    pub batcher_post_rate: Option<f64>,
     /// Fault probabilities.
     #[serde(default)]
     pub faults: Faults,
@@ -191,6 +204,15 @@ pub struct Faults {
     /// Derivation stall length range (s).
     #[serde(default)]
     pub derivation_stall_s: Option<[u64; 2]>,
+    /// The batcher stops posting (with derivation on; without it, `derivation_stall_*` models the same).
+    #[serde(default)]
+    pub batcher_outage_per_hour: f64,
+    #[serde(default)]
+    /// How long a batcher outage lasts (s).
+    pub batcher_outage_s: Option<[u64; 2]>,
+    /// The batcher key is rotated through a SystemConfig `ConfigUpdate`.
+    #[serde(default)]
+    pub batcher_rotation_per_hour: f64,
 }
 
 /// The healing phase.
@@ -282,6 +304,18 @@ pub struct Report {
     pub failovers: u64,
     /// Engine resets across members.
     pub resets: u64,
+    /// Highest safe head among members at the end.
+    pub safe: u64,
+    /// Highest finalized head among members at the end.
+    pub finalized: u64,
+    /// Blocks made safe by consolidation (engine block matched), across members.
+    pub consolidated: u64,
+    /// Blocks built from derived attributes, across members.
+    pub derived_built: u64,
+    /// Unsafe blocks replaced because L1 derived something else, across members.
+    pub mismatches: u64,
+    /// Channels the batcher posted.
+    pub channels: u64,
     /// Hash of the whole trace.
     pub trace: B256,
 }
@@ -342,6 +376,8 @@ fn play(scn: &Scenario, seed: u64, blocks: Option<u64>, slot: &mut Option<Sim>) 
             &mut f.failover_per_hour,
             &mut f.lagging_failover_per_hour,
             &mut f.derivation_stall_per_hour,
+            &mut f.batcher_outage_per_hour,
+            &mut f.batcher_rotation_per_hour,
         ] {
             keep(x);
         }
@@ -367,6 +403,13 @@ fn play(scn: &Scenario, seed: u64, blocks: Option<u64>, slot: &mut Option<Sim>) 
         karst_offset_s: scn.karst_at_s,
         keep_karst_upgrade_gas: scn.keep_karst_upgrade_gas,
         start_offset_ms: scn.start_behind_s * 1000 + 500,
+        derivation: scn.derivation,
+        seq_window_size: scn.seq_window_size.unwrap_or(3600),
+        batcher: crate::batcher::BatcherConfig {
+            enabled: scn.derivation,
+            post_rate: scn.batcher_post_rate.unwrap_or(0.8),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let sim = slot.insert(Sim::new(cfg));
@@ -451,7 +494,15 @@ fn play(scn: &Scenario, seed: u64, blocks: Option<u64>, slot: &mut Option<Sim>) 
             derivation_stalled_until = sim.now + range(&mut rng, f.derivation_stall_s, [60, 600]) * 1000;
             faults_injected += 1;
         }
-        if scn.safe_lag_blocks > 0 && sim.now >= derivation_stalled_until {
+        if rng.chance(per_tick(f.batcher_outage_per_hour)) {
+            sim.batcher.outage_until = sim.now + range(&mut rng, f.batcher_outage_s, [60, 600]) * 1000;
+            faults_injected += 1;
+        }
+        if rng.chance(per_tick(f.batcher_rotation_per_hour)) {
+            sim.batcher.rotate(&mut sim.l1);
+            faults_injected += 1;
+        }
+        if !scn.derivation && scn.safe_lag_blocks > 0 && sim.now >= derivation_stalled_until {
             sim.follow_safe_head(scn.safe_lag_blocks);
         }
     }
@@ -471,17 +522,25 @@ fn play(scn: &Scenario, seed: u64, blocks: Option<u64>, slot: &mut Option<Sim>) 
         let leader = sim.leader.unwrap_or(0);
         sim.failover(leader);
     }
+    sim.batcher.outage_until = 0;
     let heal_start = sim.chain_height();
+    let safe_start = sim.safe_height();
     while sim.now < end {
         let until = (sim.now + TICK_MS).min(end);
         sim.run_until(until);
-        if scn.safe_lag_blocks > 0 {
+        if !scn.derivation && scn.safe_lag_blocks > 0 {
             sim.follow_safe_head(scn.safe_lag_blocks);
         }
     }
+    if scn.derivation && heal_slots_of(end, heal_at, scn.block_time_ms) >= 60 && sim.safe_height() <= safe_start {
+        return Err(format!(
+            "liveness: after healing the safe head did not advance (stayed at {safe_start}; unsafe chain at {})",
+            sim.chain_height()
+        ));
+    }
     let progress = sim.chain_height().saturating_sub(heal_start);
     // A run shortened below the scenario's length demands proportionally less: at most half the healing slots.
-    let heal_slots = (end - heal_at) / scn.block_time_ms;
+    let heal_slots = heal_slots_of(end, heal_at, scn.block_time_ms);
     let required = scn.expect.min_progress_blocks.min(heal_slots / 2);
     if progress < required {
         let stages: Vec<String> = sim
@@ -508,13 +567,25 @@ fn play(scn: &Scenario, seed: u64, blocks: Option<u64>, slot: &mut Option<Sim>) 
         trace: sim.trace_hash(),
         ..Default::default()
     };
+    report.channels = sim.batcher.stats.channels;
     for m in &sim.members {
         if let Some(n) = &m.node {
             report.sequenced += n.stats().blocks_sequenced;
             report.resets += n.stats().resets;
+            report.safe = report.safe.max(n.heads().safe.map_or(0, |b| b.number));
+            report.finalized = report.finalized.max(n.heads().finalized.map_or(0, |b| b.number));
+            let d = n.derive_stats();
+            report.consolidated += d.consolidated;
+            report.derived_built += d.built;
+            report.mismatches += d.mismatches;
         }
     }
     Ok(report)
+}
+
+/// L2 slots in the healing phase.
+fn heal_slots_of(end: u64, heal_at: u64, block_time_ms: u64) -> u64 {
+    (end - heal_at) / block_time_ms
 }
 
 fn pick_other(sim: &Sim, rng: &mut Rng) -> usize {

@@ -60,6 +60,12 @@ pub struct SimConfig {
     pub karst_offset_s: Option<u64>,
     /// `keep_karst_upgrade_gas`.
     pub keep_karst_upgrade_gas: bool,
+    /// Nodes derive their safe head from L1 (what the batcher model posts).
+    pub derivation: bool,
+    /// The rollup's sequence window (L1 blocks).
+    pub seq_window_size: u64,
+    /// The batcher model.
+    pub batcher: crate::batcher::BatcherConfig,
 }
 
 impl Default for SimConfig {
@@ -82,6 +88,9 @@ impl Default for SimConfig {
             jovian_offset_s: None,
             karst_offset_s: None,
             keep_karst_upgrade_gas: false,
+            derivation: true,
+            seq_window_size: 3600,
+            batcher: crate::batcher::BatcherConfig::default(),
         }
     }
 }
@@ -139,14 +148,20 @@ pub struct FaultRates {
     pub l1_error: f64,
 }
 
+/// The batch inbox of simulated chains.
+pub const BATCH_INBOX: alloy_primitives::Address =
+    alloy_primitives::address!("0xff00000000000000000000000000000000000901");
+
 /// Genesis and rollup config of a simulated chain.
 pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> keel_core::Rollup {
     let mut rollup = RollupConfig {
         block_time: (cfg.block_time_ms / 1000).max(1),
         max_sequencer_drift: cfg.max_sequencer_drift_s,
-        seq_window_size: 3600,
+        seq_window_size: cfg.seq_window_size,
         channel_timeout: 300,
         l1_chain_id: 900,
+        l2_chain_id: crate::engine::L2_CHAIN_ID.into(),
+        batch_inbox_address: BATCH_INBOX,
         deposit_contract_address: crate::l1::DEPOSIT_CONTRACT,
         l1_system_config_address: crate::l1::SYSTEM_CONFIG,
         ..Default::default()
@@ -155,7 +170,7 @@ pub fn make_rollup(cfg: &SimConfig, l1: &L1Chain, genesis_l2: &L2BlockRef) -> ke
     rollup.genesis.l2 = genesis_l2.id();
     rollup.genesis.l2_time = genesis_l2.timestamp_s();
     rollup.genesis.system_config = Some(kona_genesis::SystemConfig {
-        batcher_address: alloy_primitives::Address::repeat_byte(0xba),
+        batcher_address: crate::batcher::address_of(&crate::batcher::batcher_key(0)),
         gas_limit: 30_000_000,
         eip1559_denominator: Some(250),
         eip1559_elasticity: Some(6),
@@ -243,6 +258,8 @@ pub struct Sim {
     /// A new leader the conductor is still trying to start, and when it tries next.
     pending_start: Option<(usize, UnixMs, Option<ReplyTo>)>,
     timeline: VecDeque<String>,
+    /// The batcher model.
+    pub batcher: crate::batcher::Batcher,
 }
 
 impl Sim {
@@ -264,8 +281,10 @@ impl Sim {
         };
         let rollup = make_rollup(&cfg, &l1, &genesis_l2);
         let eip1559_defaults = keel_core::system_config::default_eip1559(&rollup);
+        let batcher = crate::batcher::Batcher::new(cfg.batcher.clone(), &rollup, &genesis_l2);
         let mut core_cfg = Config::new(Arc::new(rollup), cfg.sequencer.clone());
         core_cfg.block_time_ms = cfg.block_time_ms;
+        core_cfg.derivation = cfg.derivation;
         let now = genesis_l2.time_ms + cfg.start_offset_ms;
         let members = (0..cfg.sequencers.max(1))
             .map(|_| Member {
@@ -307,6 +326,7 @@ impl Sim {
             leader_overridden: false,
             pending_start: None,
             timeline: VecDeque::new(),
+            batcher,
         };
         sim.l1.advance(now, &mut sim.rng);
         // A real shell polls the L1 head as it starts; the first answer beats the engine round trips of boot.
@@ -472,7 +492,8 @@ impl Sim {
         let kind = match &cmd {
             Command::FetchL1BlockByHash { .. }
             | Command::FetchL1BlockByNumber { .. }
-            | Command::FetchL1Receipts { .. } => Some(CallKind::L1),
+            | Command::FetchL1Receipts { .. }
+            | Command::FetchL1Data { .. } => Some(CallKind::L1),
             Command::FetchL2Heads { .. } | Command::FetchL2BlockByNumber { .. } | Command::FetchL2Header { .. } => {
                 Some(CallKind::ReadL2)
             }
@@ -586,6 +607,16 @@ impl Sim {
                     error: RpcError::Rpc { code: -32000, message: format!("unknown block {hash:#x}") },
                 },
             },
+            Command::FetchL1Data { id, number } => {
+                let data = self.l1.by_number(number).map(|block| {
+                    Box::new(keel_core::L1Data {
+                        block: block.clone(),
+                        receipts: self.l1.receipts(&block.hash()).unwrap_or_default(),
+                        txs: self.l1.transactions(&block.hash()).unwrap_or_default(),
+                    })
+                });
+                Event::L1DataFetched { id, data }
+            }
             Command::FetchL2Heads { id } => Event::L2HeadsFetched { id, heads: engine.heads() },
             Command::FetchL2Header { id, number } => Event::L2HeaderFetched { id, header: engine.header(number) },
             Command::FetchL2BlockByNumber { id, number } => {
@@ -631,6 +662,28 @@ impl Sim {
         if let Err(v) = node.check_invariants() {
             panic!("safety: n{m}: {v} (seed {}, t={} ms, stage {})", self.cfg.seed, self.now, node.build_stage());
         }
+        // Derivability: a block the batcher posted in time on the chain derivation is on (same parent) is the block
+        // derived at its height.
+        if self.core_cfg.derivation {
+            if let Some(safe) = node.heads().safe {
+                if let Some((posted, parent)) = self.batcher.posted.get(&safe.number) {
+                    if *parent == safe.parent_hash && *posted != safe.hash {
+                        panic!(
+                            "safety: n{m} derived {safe} but the batcher posted {posted:#x} at that height (seed {}, t={} ms)",
+                            self.cfg.seed, self.now
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The batcher posts what the leader's engine holds (after each new L1 block; its transactions go in the next).
+    fn batcher_tick(&mut self) {
+        let m = self.leader.unwrap_or(0);
+        let safe = self.members[m].node.as_ref().and_then(|n| n.heads().safe);
+        let (now, engine) = (self.now, &self.members[m].engine);
+        self.batcher.tick(now, engine, safe, &mut self.l1, &mut self.rng);
     }
 
     /// Crashes member `m` now; it restarts after `down_ms` with only what its engine kept.
@@ -746,6 +799,7 @@ impl Sim {
         let progressed = next < until || self.queue.keys().next().is_some_and(|k| k.0 <= until);
         self.now = self.now.max(next);
         if self.l1.advance(self.now, &mut self.rng) {
+            self.batcher_tick();
             self.observe_l1();
         }
         for m in 0..self.members.len() {
@@ -829,6 +883,11 @@ impl Sim {
         }
     }
 
+    /// The highest safe head among running members.
+    pub fn safe_height(&self) -> u64 {
+        self.members.iter().filter_map(|m| m.node.as_ref()?.heads().safe).map(|b| b.number).max().unwrap_or(0)
+    }
+
     /// Member 0's unsafe head number (0 if unknown or crashed).
     pub fn unsafe_number(&self) -> u64 {
         self.members[0].node.as_ref().and_then(|n| n.heads().unsafe_head).map(|h| h.number).unwrap_or(0)
@@ -857,6 +916,7 @@ fn summarize_command(cmd: &Command) -> String {
         Command::FetchL2Heads { id } => format!("{id} FetchL2Heads"),
         Command::FetchL2BlockByNumber { id, number } => format!("{id} FetchL2BlockByNumber {number}"),
         Command::FetchL1Receipts { id, hash } => format!("{id} FetchL1Receipts {hash:#x}"),
+        Command::FetchL1Data { id, number } => format!("{id} FetchL1Data {number}"),
         Command::FetchL2Header { id, number } => format!("{id} FetchL2Header {number}"),
         Command::ForkchoiceUpdate { id, state, attributes, .. } => format!(
             "{id} ForkchoiceUpdate head={:#x} attrs={}",
@@ -888,6 +948,9 @@ fn summarize_event(ev: &Event) -> String {
         Event::L2HeadsFetched { id, heads } => format!("{id} L2HeadsFetched unsafe={}", heads.unsafe_head),
         Event::L2BlockFetched { id, block } => format!("{id} L2BlockFetched {:?}", block.map(|b| b.number)),
         Event::L1ReceiptsFetched { id, receipts } => format!("{id} L1ReceiptsFetched {} receipts", receipts.len()),
+        Event::L1DataFetched { id, data } => {
+            format!("{id} L1DataFetched {:?}", data.as_ref().map(|d| (d.block.number(), d.txs.len())))
+        }
         Event::L2HeaderFetched { id, header } => format!("{id} L2HeaderFetched {:?}", header.as_ref().map(|h| h.hash)),
         Event::EngineResponded { id, reply } => match reply {
             EngineReply::ForkchoiceUpdated { status, payload_id } => {

@@ -10,8 +10,12 @@
 //! does, never by L2 timestamps.
 
 pub mod batcher;
+pub mod batches;
 pub mod channels;
+pub mod consolidate;
+pub mod encode;
 pub mod frames;
+pub mod pipeline;
 pub mod reader;
 
 /// Largest total size of the pre-Holocene channel bank before Fjord (`MaxChannelBankSize`), bytes of frame data

@@ -105,6 +105,16 @@ impl Node {
                 let status = self.sync_status();
                 self.reply(reply_to, Ok(RpcReply::SyncStatus(Box::new(status))));
             }
+            RpcRequest::SafeHeadAtL1Block(number) => {
+                let result = self.safe_head_at_l1(number);
+                self.reply(reply_to, result);
+            }
+            RpcRequest::ResetDerivationPipeline => {
+                if self.cfg.derivation {
+                    self.restart_derivation("admin_resetDerivationPipeline");
+                }
+                self.reply(reply_to, Ok(RpcReply::Null));
+            }
         }
     }
 
@@ -157,13 +167,18 @@ impl Node {
     pub(super) fn sync_status(&self) -> SyncStatus {
         let l1 = |hash: Option<B256>| hash.and_then(|h| self.l1_cache.get(&h)).map(|b| b.info);
         SyncStatus {
-            current_l1: l1(self.heads.unsafe_head.map(|u| u.l1_origin.hash)),
+            // The L1 block derivation reads (op-node: the derivation origin); without derivation, the unsafe head's.
+            current_l1: match self.derivation.origin() {
+                Some(o) if self.cfg.derivation => Some(o),
+                _ => l1(self.heads.unsafe_head.map(|u| u.l1_origin.hash)),
+            },
             current_l1_finalized: self.heads.l1_finalized,
             head_l1: self.heads.l1_head,
             safe_l1: self.heads.l1_safe,
             finalized_l1: self.heads.l1_finalized,
             unsafe_l2: self.heads.unsafe_head,
             safe_l2: self.heads.safe,
+            pending_safe_l2: self.heads.safe,
             finalized_l2: self.heads.finalized,
         }
     }

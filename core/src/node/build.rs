@@ -7,7 +7,7 @@ impl Node {
     // ----- building -------------------------------------------------------------------------------------------
 
     pub(super) fn try_start_build(&mut self) -> bool {
-        if !self.may_build() || self.requests.engine_busy() {
+        if !self.may_build() || self.requests.engine_busy() || self.derivation_leads() {
             return false;
         }
         let Some(parent) = self.heads.unsafe_head else { return false };
@@ -55,7 +55,9 @@ impl Node {
             next: view,
             next_l2_time_ms: next_time,
             max_drift_s: self.cfg.rollup.max_sequencer_drift(cur.info.timestamp),
-            recover: self.recover,
+            // An expired epoch's blocks must be exactly the empty batches derivation will produce, so the next origin
+            // must be known to decide, as in recovery mode.
+            recover: self.recover || self.epoch_expired(cur.number()),
         };
         match origin::select(&query) {
             Ok(OriginChoice::Current) => self.start_build(parent, cur, next_time),
@@ -150,7 +152,9 @@ impl Node {
         let seq_num = if origin.hash() == parent.l1_origin.hash { parent.seq_num + 1 } else { 0 };
         let drift_exceeded =
             origin::drift_exceeded(time_ms, origin.info.timestamp, rollup.max_sequencer_drift(origin.info.timestamp));
-        let no_tx_pool = self.recover || drift_exceeded || attributes::is_upgrade_block_without_txs(&rollup, timestamp);
+        let expired = self.epoch_expired(origin.number());
+        let no_tx_pool =
+            self.recover || drift_exceeded || expired || attributes::is_upgrade_block_without_txs(&rollup, timestamp);
         // The SystemConfig of the parent, updated with the new origin's ConfigUpdate logs at an epoch start; the
         // epoch's user deposits come from the same receipts (op-node `PreparePayloadAttributes`).
         let mut config = self.parent_config;
@@ -161,20 +165,13 @@ impl Node {
                 debug_assert!(false, "start_build at an epoch start without the origin's receipts");
                 return false;
             };
-            for skipped in config.apply_receipts(&receipts, &rollup, origin.info.timestamp) {
-                warn!("skipping malformed ConfigUpdate log in L1 block {}: {skipped:?}", origin.number());
-            }
-            deposits =
-                match crate::deposits::user_deposits(origin.info.id(), &receipts, rollup.deposit_contract_address) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        self.apply_verdict(Verdict::Critical(format!(
-                            "failed to derive deposits of L1 block {}: {e}",
-                            origin.number()
-                        )));
-                        return true;
-                    }
-                };
+            deposits = match crate::derive::consolidate::epoch_start(&rollup, &mut config, &origin, &receipts) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.apply_verdict(Verdict::Critical(e));
+                    return true;
+                }
+            };
         }
         let attrs = match attributes::build(&AttributesInput {
             rollup: &rollup,
@@ -209,6 +206,7 @@ impl Node {
             drift_exceeded,
             started_at: self.now,
             seal_at: timing::seal_at(time_ms, self.cfg.sequencer.seal_margin_ms),
+            derived: false,
         };
         let state = self.forkchoice(parent.hash);
         let version = engine::forkchoice_version(&rollup, Some(timestamp));
@@ -337,7 +335,7 @@ impl Node {
         if self.sabotage == Some(Sabotage::PublishBeforeCommit) {
             self.publish(&sealed);
         }
-        self.build = if self.conductor_gated() {
+        self.build = if self.conductor_gated() && !sealed.job.derived {
             Build::Committing { sealed, attempts: 0 }
         } else {
             Build::Inserting { sealed }
@@ -443,6 +441,10 @@ impl Node {
         self.backoff.reset();
         self.reset_backoff.reset();
         self.consecutive_resets = 0;
+        if sealed.job.derived {
+            let txs = sealed.envelope.execution_payload.transactions().to_vec();
+            return self.on_derived_built(block, txs);
+        }
         self.stats.blocks_sequenced += 1;
         self.stats.txs_sequenced += sealed.txs as u64;
         info!(

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 mod admin;
 mod build;
+mod derivation;
 mod imports;
 mod l1;
 mod plumbing;
@@ -31,6 +32,8 @@ mod requests;
 mod reset;
 #[cfg(test)]
 mod tests;
+
+pub use derivation::{DeriveStats, MAX_DERIVE_WINDOW, MAX_SAFE_HISTORY};
 
 /// Most requests the core keeps outstanding at once.
 pub const MAX_PENDING_REQUESTS: usize = 64;
@@ -111,6 +114,9 @@ struct Job {
     drift_exceeded: bool,
     started_at: UnixMs,
     seal_at: UnixMs,
+    /// Built from derived attributes (L1 says this block): not committed to the conductor, not published; safe once
+    /// built.
+    derived: bool,
 }
 
 /// A sealed block on its way to becoming the unsafe head.
@@ -349,6 +355,7 @@ pub struct Node {
     reports: VecDeque<BlockReport>,
     imports: BTreeMap<u64, Arc<OpExecutionPayloadEnvelope>>,
     sabotage: Option<Sabotage>,
+    derivation: derivation::Derivation,
 }
 
 impl Node {
@@ -396,6 +403,7 @@ impl Node {
             reports: VecDeque::new(),
             imports: BTreeMap::new(),
             sabotage: None,
+            derivation: derivation::Derivation::new(),
         };
         node.sync = Sync::Resetting(Box::new(Reset {
             reason: "startup".into(),
@@ -423,11 +431,18 @@ impl Node {
         self.advance_clock(now);
         match event {
             Event::L1HeadObserved(head) => self.on_l1_head(head),
-            Event::L1FinalizedObserved(block) => self.heads.l1_finalized = Some(block),
+            Event::L1FinalizedObserved(block) => {
+                self.heads.l1_finalized = Some(block);
+                self.finalize_derived();
+            }
             Event::L1SafeObserved(block) => self.heads.l1_safe = Some(block),
+            Event::SafeHeadObserved(safe) | Event::FinalizedHeadObserved(safe) if self.cfg.derivation => {
+                debug!("ignoring an L2 head reported from outside ({safe}): this node derives its own")
+            }
             Event::SafeHeadObserved(safe) => self.on_safe_head(safe),
             Event::FinalizedHeadObserved(fin) => self.on_finalized_head(fin),
             Event::L1BlockFetched { id, block } => self.on_answer(id, Ok(Answer::L1Block(block))),
+            Event::L1DataFetched { id, data } => self.on_answer(id, Ok(Answer::L1Data(data))),
             Event::L1ReceiptsFetched { id, receipts } => self.on_answer(id, Ok(Answer::Receipts(receipts))),
             Event::L2HeadsFetched { id, heads } => self.on_answer(id, Ok(Answer::L2Heads(heads))),
             Event::L2HeaderFetched { id, header } => self.on_answer(id, Ok(Answer::L2Header(header))),
@@ -491,6 +506,11 @@ impl Node {
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Derivation's counters.
+    pub fn derive_stats(&self) -> &DeriveStats {
+        &self.derivation.stats
     }
 
     /// The oldest undrained report of a sequenced block (at most [`MAX_REPORTS`] are kept).
@@ -581,6 +601,16 @@ impl Node {
         // Every live request has the owner state that waits for it.
         if self.requests.any(|p| p.is_build() && Some(*p) != self.build.call()) {
             return fail(format!("a build request is outstanding that stage {} does not wait for", self.build.name()));
+        }
+        if self.build.job().is_some_and(|j| j.derived) && self.derivation.executing().is_none() {
+            return fail(format!("stage {} builds a derived block derivation does not wait for", self.build.name()));
+        }
+        if !self.cfg.derivation && self.requests.any(Pending::is_derive) {
+            return fail("a derivation request is outstanding with derivation disabled".into());
+        }
+        let (window, history) = self.derivation.held();
+        if window > derivation::MAX_DERIVE_WINDOW || history > derivation::MAX_SAFE_HISTORY {
+            return fail(format!("derivation holds {window} L1 blocks and {history} safe records (over its bounds)"));
         }
         if matches!(self.sync, Sync::Ready) && self.reset_waiting() {
             return fail("a reset request is outstanding with no reset in progress".into());

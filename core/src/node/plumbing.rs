@@ -72,7 +72,24 @@ impl Node {
             Sync::Resetting(r) => return (!self.reset_waiting()).then_some(r.retry_at),
             Sync::Ready => {}
         }
+        let build = self.build_deadline();
+        // Derivation waits for its retry time only when nothing of its own is outstanding.
+        let derive = (self.cfg.derivation
+            && !self.requests.any(Pending::is_derive_read)
+            && self.derivation.retry_at > self.now
+            && self.derivation.executing().is_none())
+        .then_some(self.derivation.retry_at);
+        match (build, derive) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn build_deadline(&self) -> Option<UnixMs> {
         match &self.build {
+            Build::Idle if self.derivation.executing().is_some() => Some(self.not_before),
+            // Derivation leads: its own requests and retries wake the node.
+            Build::Idle if self.derivation_leads() => None,
             Build::Idle => {
                 let parent = self.heads.unsafe_head.as_ref()?;
                 (self.may_build()).then(|| timing::build_start(parent.time_ms).max(self.not_before))
@@ -103,11 +120,17 @@ impl Node {
         if matches!(self.sync, Sync::Resetting(_)) {
             return self.step_reset();
         }
+        // Building first: derivation never delays it (its reads go to their own target, and it waits for a free
+        // engine like any other caller).
+        self.step_build() || self.step_derivation() || self.step_safe_update()
+    }
+
+    fn step_build(&mut self) -> bool {
         // A sealed or importing stage issues its next call once `retry_at` passed and nothing is outstanding.
         let due = self.now >= self.retry_at && !self.build_waiting();
         let engine_free = !self.requests.engine_busy();
         match &self.build {
-            Build::Idle => self.try_import() || self.try_start_build(),
+            Build::Idle => self.try_import() || self.try_derived_build() || self.try_start_build(),
             Build::Importing { block, envelope, inserted } if due && engine_free => {
                 let what = Pending::Build(BuildCall::Import);
                 if *inserted {

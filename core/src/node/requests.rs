@@ -73,6 +73,8 @@ pub(super) enum Pending {
     Commit,
     /// The conductor gate: a leader check.
     Leader(LeaderPurpose),
+    /// Derivation's reads and its forkchoice update.
+    Derive(derivation::DeriveCall),
     /// Its owner moved on; the answer is dropped on arrival.
     Abandoned(Kind),
 }
@@ -82,6 +84,9 @@ impl Pending {
         match self {
             Self::L1Current(_) | Self::L1Next(_) | Self::L1Verify(_) | Self::Reset(ResetCall::Origin(_)) => Kind::L1,
             Self::L1Receipts(_) => Kind::Receipts,
+            Self::Derive(derivation::DeriveCall::L1Data(_)) => Kind::L1,
+            Self::Derive(derivation::DeriveCall::L2Header(_)) => Kind::L2Read,
+            Self::Derive(derivation::DeriveCall::Forkchoice) => Kind::Engine,
             Self::Reset(ResetCall::Forkchoice) | Self::Build(_) => Kind::Engine,
             Self::Reset(_) => Kind::L2Read,
             Self::Commit | Self::Leader(_) => Kind::Conductor,
@@ -103,6 +108,16 @@ impl Pending {
     pub(super) fn is_reset(&self) -> bool {
         matches!(self, Self::Reset(_))
     }
+
+    /// Owned by derivation.
+    pub(super) fn is_derive(&self) -> bool {
+        matches!(self, Self::Derive(_))
+    }
+
+    /// One of derivation's reads (at most one is outstanding; its forkchoice update is an engine call).
+    pub(super) fn is_derive_read(&self) -> bool {
+        matches!(self, Self::Derive(derivation::DeriveCall::L1Data(_) | derivation::DeriveCall::L2Header(_)))
+    }
 }
 
 /// An answer as it arrives, before it is checked against what was asked. Moved once, never stored (as [`Event`]).
@@ -110,6 +125,7 @@ impl Pending {
 #[derive(Debug)]
 pub(super) enum Answer {
     L1Block(Option<L1Block>),
+    L1Data(Option<Box<crate::io::L1Data>>),
     Receipts(Arc<Vec<Receipt>>),
     L2Heads(EngineHeads),
     L2Header(Option<crate::io::L2Header>),
@@ -122,6 +138,7 @@ impl Answer {
     fn name(&self) -> &'static str {
         match self {
             Self::L1Block(_) => "an L1 block",
+            Self::L1Data(_) => "L1 data",
             Self::Receipts(_) => "L1 receipts",
             Self::L2Heads(_) => "engine heads",
             Self::L2Header(_) => "an L2 header",
@@ -134,7 +151,7 @@ impl Answer {
 
 /// The answer as the type the owner asked for; an answer of another kind (a driver bug) is a transport error that
 /// names both, so the owner's ordinary failure handling applies.
-fn expect<T>(
+pub(super) fn expect<T>(
     answer: Result<Answer, RpcError>,
     wanted: &str,
     pick: impl FnOnce(Answer) -> Option<T>,
@@ -208,7 +225,7 @@ impl Requests {
             return Err(format!("{} requests outstanding (max {MAX_PENDING_REQUESTS})", self.table.len()));
         }
         let count = |f: &dyn Fn(&Pending) -> bool| self.table.values().filter(|p| f(p)).count();
-        let exclusive: [OwnerTest; 8] = [
+        let exclusive: [OwnerTest; 9] = [
             ("engine", &Pending::is_engine),
             ("current-origin", &|p| matches!(p, Pending::L1Current(_))),
             ("next-origin", &|p| matches!(p, Pending::L1Next(_))),
@@ -216,6 +233,7 @@ impl Requests {
             ("receipts", &|p| matches!(p, Pending::L1Receipts(_))),
             ("reset", &Pending::is_reset),
             ("build", &Pending::is_build),
+            ("derivation-read", &Pending::is_derive_read),
             ("leader-after-commit", &|p| matches!(p, Pending::Leader(LeaderPurpose::AfterCommitFailure))),
         ];
         for (owner, f) in exclusive {
@@ -291,6 +309,7 @@ impl Node {
             Pending::Build(call) => self.on_build_answer(call, engine(answer)),
             Pending::Commit => self.on_commit(conductor(answer)),
             Pending::Leader(purpose) => self.on_leader(purpose, conductor(answer)),
+            Pending::Derive(call) => self.on_derive_answer(call, answer),
             Pending::Abandoned(kind) => debug!("answer {id} to an abandoned {kind:?} request ignored"),
         }
     }

@@ -42,9 +42,10 @@ impl Node {
                 return true;
             }
             ResetStep::CheckOrigin { engine, candidate } => {
-                if candidate.number <= engine.safe.number || candidate.number == self.cfg.rollup.genesis.l2.number {
-                    // Never walk below safe: that is derivation's business.
-                    let target = if candidate.number < engine.safe.number { engine.safe } else { *candidate };
+                let floor = self.reset_floor(engine);
+                if candidate.number <= floor.number || candidate.number == self.cfg.rollup.genesis.l2.number {
+                    // Never walk below the floor (see `reset_floor`).
+                    let target = if candidate.number < floor.number { floor } else { *candidate };
                     return self.set_reset_step(ResetStep::Header { engine: *engine, target });
                 }
                 (ResetCall::Origin(candidate.l1_origin.number), |id, number| Command::FetchL1BlockByNumber {
@@ -68,7 +69,7 @@ impl Node {
                 }
                 let state = ForkchoiceState {
                     head_block_hash: target.hash,
-                    safe_block_hash: engine.safe.hash,
+                    safe_block_hash: Self::safe_after_reset(engine, *target).hash,
                     finalized_block_hash: engine.finalized.hash,
                 };
                 self.request_head_update(Pending::Reset(ResetCall::Forkchoice), state);
@@ -143,8 +144,9 @@ impl Node {
                     Sync::Resetting(r) => r.walked,
                     Sync::Ready => 0,
                 };
-                if prev <= engine.safe.number || walked >= MAX_RESET_WALKBACK {
-                    self.set_reset_step(ResetStep::Header { engine, target: engine.safe });
+                let floor = self.reset_floor(&engine);
+                if prev <= floor.number || walked >= MAX_RESET_WALKBACK {
+                    self.set_reset_step(ResetStep::Header { engine, target: floor });
                 } else {
                     self.set_reset_step(ResetStep::WalkBack { engine, number: prev });
                 }
@@ -222,6 +224,25 @@ impl Node {
         }
     }
 
+    /// The lowest block a reset walks back to: the safe head, or with derivation the finalized head (a safe head
+    /// whose L1 origin was reorganised away is derived again; op-node `FindL2Heads`).
+    pub(super) fn reset_floor(&self, engine: &EngineHeads) -> L2BlockRef {
+        if self.cfg.derivation {
+            engine.finalized
+        } else {
+            engine.safe
+        }
+    }
+
+    /// The safe head after a reset to `target`: the engine's, unless the reset went below it.
+    fn safe_after_reset(engine: &EngineHeads, target: L2BlockRef) -> L2BlockRef {
+        if target.number < engine.safe.number {
+            target
+        } else {
+            engine.safe
+        }
+    }
+
     pub(super) fn finish_reset(&mut self, engine: EngineHeads, target: L2BlockRef) {
         let (wait, reason, config) = match &self.sync {
             Sync::Resetting(r) => (r.wait_after, r.reason.clone(), r.config),
@@ -235,8 +256,10 @@ impl Node {
             engine.safe, engine.finalized
         );
         self.recent.clear();
-        self.heads.safe = Some(engine.safe);
+        self.heads.safe = Some(Self::safe_after_reset(&engine, target));
         self.heads.finalized = Some(engine.finalized);
+        // The engine was just told these (or reported them).
+        self.derivation.engine_told = (Self::safe_after_reset(&engine, target).hash, engine.finalized.hash);
         self.set_unsafe(target);
         self.sync = Sync::Ready;
         self.build = Build::Idle;

@@ -8,6 +8,7 @@
 
 use super::*;
 use crate::config::SequencerConfig;
+use crate::io::L1Data;
 use crate::io::L2Header;
 use crate::io::Target;
 use crate::rollup::Rollup;
@@ -57,7 +58,7 @@ impl Peer {
             seq_num: 0,
         };
         let header =
-            L2Header { hash: genesis.hash, gas_limit: 30_000_000, extra_data: Bytes::new(), l1_info_input: None };
+            L2Header { hash: genesis.hash, gas_limit: 30_000_000, extra_data: Bytes::new(), ..Default::default() };
         Self { l1, l2: vec![(genesis, header)], builds: BTreeMap::new(), next_payload: 1, sealed: BTreeMap::new() }
     }
 
@@ -101,6 +102,13 @@ impl Peer {
                 Event::L1BlockFetched { id: *id, block: self.l1.get(*number as usize).cloned() }
             }
             Command::FetchL1Receipts { id, .. } => Event::L1ReceiptsFetched { id: *id, receipts: Arc::default() },
+            Command::FetchL1Data { id, number } => Event::L1DataFetched {
+                id: *id,
+                data: self
+                    .l1
+                    .get(*number as usize)
+                    .map(|b| Box::new(L1Data { block: b.clone(), receipts: Arc::default(), txs: Arc::default() })),
+            },
             Command::FetchL2Heads { id } => Event::L2HeadsFetched { id: *id, heads: self.heads() },
             Command::FetchL2Header { id, number } => {
                 Event::L2HeaderFetched { id: *id, header: self.l2.get(*number as usize).map(|(_, h)| h.clone()) }
@@ -145,6 +153,7 @@ impl Peer {
                     gas_limit: p.as_v1().gas_limit,
                     extra_data: p.as_v1().extra_data.clone(),
                     l1_info_input: Some(deposit.as_deposit().expect("a deposit").input.clone()),
+                    ..Default::default()
                 };
                 self.sealed.insert(block.hash, (block, header));
                 Event::EngineResponded { id: *id, reply: EngineReply::PayloadFetched(Arc::new(env)) }

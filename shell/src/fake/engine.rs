@@ -316,10 +316,10 @@ pub(crate) fn l2_block_json(b: &EngineBlock, full: bool) -> Value {
         .enumerate()
         .map(|(i, raw)| if full { tx_json(raw, i as u64, r.hash, r.number) } else { json!(keccak256(raw)) })
         .collect();
-    let withdrawals_root = match payload {
-        Some(OpExecutionPayload::V4(p)) => json!(p.withdrawals_root),
-        _ => Value::Null,
-    };
+    // The roots of the header the payload forms (the genesis block: those of an empty block).
+    let facts = b.envelope.as_ref().and_then(|e| keel_core::payload::header_facts(e).ok());
+    let withdrawals_root = facts.as_ref().and_then(|f| f.withdrawals_root).map_or(Value::Null, |r| json!(r));
+    let transactions_root = facts.as_ref().map_or(alloy_consensus::EMPTY_ROOT_HASH, |f| f.transactions_root);
     let mut m = Map::new();
     m.insert("hash".into(), json!(r.hash));
     m.insert("number".into(), quantity(r.number));
@@ -327,6 +327,7 @@ pub(crate) fn l2_block_json(b: &EngineBlock, full: bool) -> Value {
     m.insert("timestamp".into(), quantity(v1.map_or(r.time_ms / 1000, |p| p.timestamp)));
     m.insert("stateRoot".into(), json!(v1.map_or_else(|| keccak256(r.hash), |p| p.state_root)));
     m.insert("withdrawalsRoot".into(), withdrawals_root);
+    m.insert("transactionsRoot".into(), json!(transactions_root));
     m.insert("receiptsRoot".into(), json!(v1.map_or(B256::ZERO, |p| p.receipts_root)));
     m.insert("logsBloom".into(), json!(v1.map(|p| p.logs_bloom).unwrap_or_default()));
     m.insert("miner".into(), json!(v1.map_or(Address::ZERO, |p| p.fee_recipient)));
