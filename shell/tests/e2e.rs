@@ -342,3 +342,35 @@ fn runs_through_jovian_and_karst_and_restarts_on_a_karst_head() {
     node.stop();
     node.join();
 }
+
+#[test]
+fn derives_safe_and_finalized_heads_from_the_batchers_l1_data() {
+    // 2 s L1 blocks finalized four behind the head; the fake world's batcher posts the engine's blocks as calldata.
+    let mut cfg = FakeWorldConfig::new(seeded_jwt(9));
+    cfg.seed = 9;
+    cfg.block_time_ms = 1_000;
+    cfg.l1_block_time_s = 2;
+    let w = FakeWorld::start(cfg).unwrap();
+    let node = start(&w, seeded_jwt(9), SequencerConfig::default());
+    let head = |status: &Value, which: &str| status["result"][which]["number"].as_u64().unwrap_or(0);
+    let mut status = Value::Null;
+    wait_for("safe and finalized to move", Duration::from_secs(60), || {
+        status = rpc(&node, "optimism_syncStatus", json!([]));
+        head(&status, "safe_l2") >= 4 && head(&status, "finalized_l2") >= 1
+    });
+    assert!(head(&status, "safe_l2") <= head(&status, "unsafe_l2"), "{status}");
+    assert!(head(&status, "finalized_l2") <= head(&status, "safe_l2"), "{status}");
+    // The safe head is on the sequenced chain, and the engine hears about it.
+    let safe_hash = status["result"]["safe_l2"]["hash"].clone();
+    let n = head(&status, "safe_l2");
+    let block = rpc(&node, "optimism_outputAtBlock", json!([format!("{n:#x}")]));
+    assert_eq!(block["result"]["blockRef"]["hash"], safe_hash, "{block}");
+    // optimism_safeHeadAtL1Block answers for the current L1 block with a safe head at or below the latest.
+    let l1 = head(&status, "current_l1");
+    let r = rpc(&node, "optimism_safeHeadAtL1Block", json!([format!("{l1:#x}")]));
+    assert!(r["result"]["safeHead"]["number"].as_u64().unwrap() <= n + 1, "{r}");
+    assert!(r["result"]["l1Block"]["number"].as_u64().unwrap() <= l1, "{r}");
+    assert_eq!(rpc(&node, "admin_resetDerivationPipeline", json!([]))["result"], Value::Null);
+    node.stop();
+    node.join();
+}

@@ -73,6 +73,8 @@ pub struct L1Chain {
     pub deposit_rate: f64,
     /// Probability that a new block changes the L2 gas limit.
     pub config_update_rate: f64,
+    /// How far behind the head the finalized block is (64 blocks = two epochs on Ethereum).
+    pub finality_depth: u64,
     txs: HashMap<B256, Arc<Vec<TxEnvelope>>>,
     /// Transactions waiting for the next block (a mempool; reorged-out blocks return theirs here).
     pending: Vec<TxEnvelope>,
@@ -102,6 +104,7 @@ impl L1Chain {
             receipts: Default::default(),
             deposit_rate: 0.0,
             config_update_rate: 0.0,
+            finality_depth: 64,
             txs: HashMap::new(),
             pending: Vec::new(),
             pending_receipts: Vec::new(),
@@ -190,9 +193,9 @@ impl L1Chain {
         self.canonical.last().expect("chain is never empty")
     }
 
-    /// A finalized block: two epochs (64 blocks) behind the head.
+    /// The finalized block: `finality_depth` blocks behind the head.
     pub fn finalized(&self) -> &L1Block {
-        let n = self.canonical.len().saturating_sub(65);
+        let n = self.canonical.len().saturating_sub(self.finality_depth as usize + 1);
         &self.canonical[n]
     }
 

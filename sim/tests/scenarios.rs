@@ -54,6 +54,9 @@ scenario_tests! {
     recovery_after_downtime => "recovery-after-downtime",
     sub_second_blocks => "sub-second-blocks",
     fork_activations => "fork-activations",
+    batcher_outage => "batcher-outage",
+    l1_reorg_of_batch => "l1-reorg-of-batch",
+    batcher_faults => "batcher-faults",
 }
 
 #[test]
@@ -106,6 +109,20 @@ fn a_core_that_ignores_the_confirmation_depth_is_caught() {
         }
     }
     assert!(violated, "the sabotaged core adopts unconfirmed origins, and the check sees it");
+}
+
+#[test]
+fn a_core_that_builds_blocks_l1_does_not_derive_is_caught() {
+    // The derivability check: a sequencer that leaves out the epoch's user deposits builds blocks the batcher posts
+    // but derivation replaces; the world sees the derived block differ from the posted one.
+    let mut s = Sim::new(SimConfig { seed: 5, ..Default::default() });
+    s.run_for(60_000);
+    assert!(s.node().heads().safe.is_some_and(|b| b.number > 5), "the healthy core's blocks are derived");
+    s.members[0].node.as_mut().unwrap().sabotage(Sabotage::SkipDeposits);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_for(600_000)));
+    let msg = caught.expect_err("a non-derivable block must be caught");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("but the batcher posted"), "{msg}");
 }
 
 #[test]

@@ -298,8 +298,8 @@ impl BatchStage {
     ) -> Result<Next, ResetNeeded> {
         self.update_origins(origin, parent);
         // Behind or at the safe head's origin, a channel can only hold past batches: drain them.
+        // The rest of a span batch read earlier stays for when the origin moves on (op-node keeps `nextSpan`).
         if self.origin_behind(&origin, parent) || parent.l1_origin.number == origin.number {
-            self.span.clear();
             return Ok(match source.next_batch() {
                 Some(_) => Next::Again,
                 None => Next::NeedL1,

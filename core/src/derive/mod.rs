@@ -34,4 +34,6 @@ pub fn max_channel_bank_size(rollup: &kona_genesis::RollupConfig, t: u64) -> u64
 }
 
 #[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
 mod tests;

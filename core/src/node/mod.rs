@@ -296,6 +296,8 @@ pub enum Sabotage {
     PublishBeforeCommit,
     /// Adopt the next L1 origin without waiting for its confirmation depth.
     IgnoreConfDepth,
+    /// Leave the epoch's user deposits out of its first block (a block derivation will not reproduce).
+    SkipDeposits,
 }
 
 /// An invariant the node broke. The simulator treats this as a safety violation.

@@ -2,6 +2,8 @@
 
 use super::rpc::{param, to_json, RpcFailure, Service};
 use super::{lock, BlockSel, Shared};
+use alloy_consensus::transaction::SignerRecoverable;
+use alloy_consensus::TxEnvelope;
 use alloy_primitives::B256;
 use keel_core::L1Block;
 use serde_json::Value;
@@ -9,9 +11,9 @@ use std::sync::Arc;
 
 pub(crate) struct L1Service(pub Arc<Shared>);
 
-/// Block JSON as an L1 node returns it without transactions: every consensus header field (so the header hash
-/// recomputes to `hash`), plus empty `transactions` and `uncles`.
-pub(crate) fn block_json(block: &L1Block) -> Result<Value, RpcFailure> {
+/// Block JSON as an L1 node returns it: every consensus header field (so the header hash recomputes to `hash`),
+/// the block's transactions (hashes, or full objects with `full`), and empty `uncles`.
+pub(crate) fn block_json(block: &L1Block, txs: &[TxEnvelope], full: bool) -> Result<Value, RpcFailure> {
     let header = alloy_rpc_types_eth::Header {
         hash: block.hash(),
         inner: (*block.header).clone(),
@@ -19,8 +21,25 @@ pub(crate) fn block_json(block: &L1Block) -> Result<Value, RpcFailure> {
         size: None,
     };
     let mut v = to_json(&header)?;
+    let transactions = txs
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| {
+            if !full {
+                return Ok(serde_json::json!(tx.tx_hash()));
+            }
+            let signer = tx.recover_signer().unwrap_or_default();
+            to_json(&alloy_rpc_types_eth::Transaction {
+                inner: alloy_consensus::transaction::Recovered::new_unchecked(tx.clone(), signer),
+                block_hash: Some(block.hash()),
+                block_number: Some(block.number()),
+                transaction_index: Some(i as u64),
+                effective_gas_price: None,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(obj) = v.as_object_mut() {
-        obj.insert("transactions".into(), Value::Array(vec![]));
+        obj.insert("transactions".into(), Value::Array(transactions));
         obj.insert("uncles".into(), Value::Array(vec![]));
     }
     Ok(v)
@@ -33,23 +52,29 @@ impl Service for L1Service {
             "eth_blockNumber" => Ok(Value::String(format!("{:#x}", lock(&self.0.l1).chain.head().number()))),
             "eth_getBlockByNumber" => {
                 let sel = BlockSel::parse(params.first().unwrap_or(&Value::Null))?;
-                let block = {
-                    let l1 = lock(&self.0.l1);
-                    let c = &l1.chain;
-                    match sel {
-                        BlockSel::Latest => Some(c.head().clone()),
-                        // L1 "safe" is approximated by "finalized".
-                        BlockSel::Safe | BlockSel::Finalized => Some(c.finalized().clone()),
-                        BlockSel::Earliest => Some(c.genesis().clone()),
-                        BlockSel::Number(n) => c.by_number(n).cloned(),
-                    }
+                let full: Option<bool> = param(params, 1, "full transactions")?;
+                let l1 = lock(&self.0.l1);
+                let c = &l1.chain;
+                let block = match sel {
+                    BlockSel::Latest => Some(c.head().clone()),
+                    // L1 "safe" is approximated by "finalized".
+                    BlockSel::Safe | BlockSel::Finalized => Some(c.finalized().clone()),
+                    BlockSel::Earliest => Some(c.genesis().clone()),
+                    BlockSel::Number(n) => c.by_number(n).cloned(),
                 };
-                block.as_ref().map_or(Ok(Value::Null), block_json)
+                match block {
+                    Some(b) => block_json(&b, &c.transactions(&b.hash()).unwrap_or_default(), full.unwrap_or(false)),
+                    None => Ok(Value::Null),
+                }
             }
             "eth_getBlockByHash" => {
                 let hash: B256 = param(params, 0, "block hash")?;
-                let block = lock(&self.0.l1).chain.by_hash(&hash).cloned();
-                block.as_ref().map_or(Ok(Value::Null), block_json)
+                let full: Option<bool> = param(params, 1, "full transactions")?;
+                let l1 = lock(&self.0.l1);
+                match l1.chain.by_hash(&hash) {
+                    Some(b) => block_json(b, &l1.chain.transactions(&hash).unwrap_or_default(), full.unwrap_or(false)),
+                    None => Ok(Value::Null),
+                }
             }
             "eth_getBlockReceipts" => {
                 let hash: B256 = param(params, 0, "block hash")?;

@@ -46,6 +46,8 @@ pub const FAKE_L2_CHAIN_ID: u64 = 901;
 /// Settings of a fake world.
 #[derive(Clone, Debug)]
 pub struct FakeWorldConfig {
+    /// L1 blocks between the head and the finalized block.
+    pub l1_finality_depth: u64,
     /// Seeds every hash, header field and mempool the models produce.
     pub seed: u64,
     /// L2 block time (ms).
@@ -61,9 +63,10 @@ pub struct FakeWorldConfig {
 }
 
 impl FakeWorldConfig {
-    /// Seed 1, 2 s L2 blocks, 12 s L1 blocks, L2 genesis two seconds ago.
+    /// Seed 1, 2 s L2 blocks, 12 s L1 blocks finalized 4 blocks behind the head, L2 genesis two seconds ago.
     pub fn new(jwt: JwtSecret) -> Self {
         Self {
+            l1_finality_depth: 4,
             seed: 1,
             block_time_ms: 2_000,
             l1_block_time_s: 12,
@@ -77,6 +80,9 @@ impl FakeWorldConfig {
 pub(crate) struct L1State {
     pub chain: L1Chain,
     pub rng: Rng,
+    /// Posts the engine's blocks as batcher transactions (keel-sim's batcher model, without its faults), so a
+    /// node deriving from this L1 sees its safe head move.
+    pub batcher: keel_sim::batcher::Batcher,
 }
 
 pub(crate) struct EngineState {
@@ -175,6 +181,8 @@ impl FakeWorld {
 
         let mut l1_rng = Rng::new(cfg.seed);
         let mut chain = L1Chain::new(genesis_time_s.saturating_sub(l1_block_time_s * 2), l1_block_time_s, &mut l1_rng);
+        // A devnet finalizes within a minute or so rather than Ethereum's two epochs.
+        chain.finality_depth = cfg.l1_finality_depth;
         let genesis_l2 = L2BlockRef {
             hash: keccak256(format!("keel-sim-l2-genesis-{}", cfg.seed)),
             number: 0,
@@ -197,9 +205,18 @@ impl FakeWorld {
         rollup.l1_chain_id = FAKE_L1_CHAIN_ID;
         rollup.l2_chain_id = FAKE_L2_CHAIN_ID.into();
         chain.advance(now_ms(), &mut l1_rng);
+        let batcher_cfg = keel_sim::batcher::BatcherConfig {
+            post_rate: 1.0,
+            duplicate_rate: 0.0,
+            lost_frame_rate: 0.0,
+            reorder_rate: 0.0,
+            garbage_rate: 0.0,
+            ..Default::default()
+        };
+        let batcher = keel_sim::batcher::Batcher::new(batcher_cfg, &rollup, &genesis_l2);
 
         let shared = Arc::new(Shared {
-            l1: Mutex::new(L1State { chain, rng: l1_rng }),
+            l1: Mutex::new(L1State { chain, rng: l1_rng, batcher }),
             engine: Mutex::new(EngineState {
                 engine: Engine::new(genesis_l2, block_time_ms),
                 rng: Rng::new(cfg.seed ^ 0x656e_6769_6e65),
@@ -326,7 +343,7 @@ impl FakeWorld {
     /// Replaces the last `depth` L1 blocks (never genesis) with different ones.
     pub fn reorg_l1(&self, depth: u64) {
         let mut l1 = lock(&self.shared.l1);
-        let L1State { chain, rng } = &mut *l1;
+        let L1State { chain, rng, .. } = &mut *l1;
         chain.reorg(depth, rng);
     }
 
@@ -374,10 +391,14 @@ fn l1_producer(shared: &Shared, stop: &crossbeam_channel::Receiver<()>) {
     loop {
         let wait_ms = {
             let mut l1 = lock(&shared.l1);
-            let L1State { chain, rng } = &mut *l1;
+            let L1State { chain, rng, batcher } = &mut *l1;
             let now = now_ms();
             if chain.advance(now, rng) {
                 log::debug!("fake L1 head {}", chain.head().number());
+                // The batcher posts what the engine holds; its transactions land in the next L1 block.
+                let engine = lock(&shared.engine);
+                let safe = Some(engine.engine.heads().safe);
+                batcher.tick(now, &engine.engine, safe, chain, rng);
             }
             chain.next_block_time().saturating_sub(now)
         };
