@@ -287,6 +287,14 @@ pub enum Event {
         /// The block's header, receipts and transactions.
         data: Option<Box<L1Data>>,
     },
+    /// Answer to `FetchBlobs`: the blobs asked for, in the order asked, each checked by the driver against its
+    /// versioned hash.
+    BlobsFetched {
+        /// Echoed request id.
+        id: RequestId,
+        /// The blobs (131,072 bytes each).
+        blobs: Vec<alloy_primitives::Bytes>,
+    },
     /// Answer to `FetchL2Heads`.
     L2HeadsFetched {
         /// Echoed request id.
@@ -345,6 +353,8 @@ pub enum Target {
     L1,
     /// The L1 execution RPC, for derivation (its own worker in the shell).
     Derivation,
+    /// The L1 beacon node (blobs).
+    Beacon,
     /// The L2 execution engine (Engine API and eth reads).
     Engine,
     /// op-conductor.
@@ -361,6 +371,7 @@ impl Target {
         match self {
             Self::L1 => "L1",
             Self::Derivation => "derivation",
+            Self::Beacon => "L1 beacon",
             Self::Engine => "engine",
             Self::Conductor => "conductor",
             Self::Followers => "followers",
@@ -400,6 +411,17 @@ pub enum Command {
         id: RequestId,
         /// Block number.
         number: u64,
+    },
+    /// Derivation: the blobs of L1 block `block` with these indices (among the block's blobs) and versioned hashes,
+    /// from the beacon node (`/eth/v1/beacon/blob_sidecars/{slot}`). The driver checks every blob's KZG commitment
+    /// against its versioned hash; a missing or mismatching blob fails the request.
+    FetchBlobs {
+        /// Request id.
+        id: RequestId,
+        /// The L1 block (its timestamp gives the beacon slot).
+        block: L1BlockRef,
+        /// (index, versioned hash) of each blob, in the order the answer must have.
+        blobs: Vec<(u64, B256)>,
     },
     /// Read the engine's `latest`, `safe` and `finalized` L2 blocks.
     FetchL2Heads {
@@ -483,6 +505,7 @@ impl Command {
                 Target::L1
             }
             Self::FetchL1Data { .. } => Target::Derivation,
+            Self::FetchBlobs { .. } => Target::Beacon,
             Self::FetchL2Heads { .. }
             | Self::FetchL2BlockByNumber { .. }
             | Self::FetchL2Header { .. }
@@ -502,6 +525,7 @@ impl Command {
             | Self::FetchL1BlockByNumber { id, .. }
             | Self::FetchL1Receipts { id, .. }
             | Self::FetchL1Data { id, .. }
+            | Self::FetchBlobs { id, .. }
             | Self::FetchL2Heads { id }
             | Self::FetchL2BlockByNumber { id, .. }
             | Self::FetchL2Header { id, .. }

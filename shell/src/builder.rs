@@ -130,7 +130,7 @@ impl RollupNodeBuilder {
         self.l1_url = Some(url.into());
         self
     }
-    /// L1 beacon API endpoint (used by derivation; accepted now, required by nothing yet).
+    /// L1 beacon API endpoint: derivation reads blob batcher data from it.
     pub fn with_l1_beacon_url(mut self, url: impl Into<String>) -> Self {
         self.beacon_url = Some(url.into());
         self
@@ -344,7 +344,6 @@ impl RollupNode {
             events_tx.clone(),
             poll_stop.clone(),
         ));
-        drop(events_tx);
 
         let node = Node::new(self.core.clone(), crate::driver::now_ms())?;
         log::info!(
@@ -356,10 +355,23 @@ impl RollupNode {
             metrics_server.as_ref().map(|m| m.2),
             self.core.block_time_ms
         );
-        if self.b.beacon_url.is_none() {
-            log::warn!("no L1 beacon URL given: fine for sequencing; derivation of the safe head will need it");
-        }
-        let out = Outputs { l1: l1_tx, derivation: derive_tx, engine: engine_tx, conductor, publisher };
+        let beacon = match &self.b.beacon_url {
+            Some(url) => {
+                let (tx, rx) = crossbeam_channel::bounded(workers::WORKER_QUEUE);
+                threads.push(crate::beacon::spawn(
+                    crate::beacon::BeaconClient::new(url, L1_TIMEOUT),
+                    rx,
+                    events_tx.clone(),
+                ));
+                Some(tx)
+            }
+            None => {
+                log::warn!("no L1 beacon URL given: fine for sequencing; derivation cannot read blob batcher data");
+                None
+            }
+        };
+        drop(events_tx);
+        let out = Outputs { l1: l1_tx, derivation: derive_tx, engine: engine_tx, conductor, beacon, publisher };
         let driver = Driver::new(node, events_rx, calls_rx, shutdown_rx, out, metrics.clone())
             .with_admin_state(self.b.admin_state.clone());
         let driver = std::thread::Builder::new().name("keel-driver".into()).spawn(move || driver.run())?;

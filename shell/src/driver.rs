@@ -39,6 +39,8 @@ pub struct Outputs {
     pub engine: Sender<Command>,
     /// Conductor worker, when configured.
     pub conductor: Option<Sender<Command>>,
+    /// L1 beacon worker (blobs), when configured.
+    pub beacon: Option<Sender<Command>>,
     /// Follower publisher.
     pub publisher: Publisher,
 }
@@ -170,10 +172,14 @@ impl Driver {
             Target::Derivation => Some(&self.out.derivation),
             Target::Engine => Some(&self.out.engine),
             Target::Conductor => self.out.conductor.as_ref(),
+            Target::Beacon => self.out.beacon.as_ref(),
             Target::Followers | Target::Rpc => unreachable!("{target:?} commands are handled by the driver"),
         };
         let failed = match tx {
             Some(tx) => tx.try_send(cmd).err().map(|e| format!("{} worker unavailable: {e}", target.name())),
+            None if target == Target::Beacon => {
+                Some("no L1 beacon endpoint configured (--l1-beacon): blob batcher data cannot be read".to_string())
+            }
             None => Some(format!("no {} endpoint configured", target.name())),
         };
         if let (Some(reason), Some(id)) = (failed, id) {

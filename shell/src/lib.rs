@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod admin_state;
+pub mod beacon;
 pub mod builder;
 pub mod cli;
 pub mod codec;

@@ -48,6 +48,8 @@ pub struct BatcherConfig {
     pub reorder_rate: f64,
     /// Probability of a garbage transaction to the inbox from another sender, per post.
     pub garbage_rate: f64,
+    /// Probability a channel is posted in blobs (type-3 transactions) rather than calldata.
+    pub blob_rate: f64,
 }
 
 impl Default for BatcherConfig {
@@ -65,6 +67,7 @@ impl Default for BatcherConfig {
             lost_frame_rate: 0.03,
             reorder_rate: 0.03,
             garbage_rate: 0.1,
+            blob_rate: 0.5,
         }
     }
 }
@@ -82,6 +85,8 @@ pub struct BatcherStats {
     pub rewinds: u64,
     /// Batcher key rotations.
     pub rotations: u64,
+    /// Blobs posted.
+    pub blobs: u64,
 }
 
 /// The batcher.
@@ -175,6 +180,26 @@ impl Batcher {
             cumulative_gas_used: 50_000,
             logs: vec![log],
         });
+    }
+
+    fn blob_tx(&mut self, hashes: Vec<B256>) -> TxEnvelope {
+        let tx = alloy_consensus::TxEip4844 {
+            chain_id: self.l1_chain_id,
+            nonce: self.nonce,
+            gas_limit: 100_000,
+            max_fee_per_gas: 20_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            max_fee_per_blob_gas: 1_000_000_000,
+            to: self.inbox,
+            blob_versioned_hashes: hashes,
+            ..Default::default()
+        };
+        self.nonce += 1;
+        let (sig, recid) =
+            self.key.sign_prehash_recoverable(tx.signature_hash().as_slice()).expect("signing cannot fail");
+        let b = sig.to_bytes();
+        let sig = Signature::new(U256::from_be_slice(&b[..32]), U256::from_be_slice(&b[32..]), recid.is_y_odd());
+        tx.into_signed(sig).into()
     }
 
     fn tx(&mut self, data: Bytes) -> TxEnvelope {
@@ -296,8 +321,23 @@ impl Batcher {
             frames.remove(i);
             sabotaged = true;
         }
-        let mut txs: Vec<TxEnvelope> =
-            frames.chunks(self.cfg.frames_per_tx.max(1)).map(|fs| self.tx(encode::tx_data(fs))).collect();
+        let as_blobs = rng.chance(self.cfg.blob_rate);
+        let mut txs: Vec<TxEnvelope> = if as_blobs {
+            // Each blob carries batcher data of its own (version byte, frames); a transaction carries up to six.
+            let mut hashes = Vec::new();
+            for fs in frames.chunks(self.cfg.frames_per_tx.max(1)) {
+                let data = encode::tx_data(fs);
+                let Ok(blob) = keel_core::derive::blobs::encode_blob(&data) else { return false };
+                let mut hash = alloy_primitives::keccak256(&blob);
+                hash.0[0] = 0x01;
+                l1.add_blob(hash, blob.into());
+                hashes.push(hash);
+            }
+            self.stats.blobs += hashes.len() as u64;
+            hashes.chunks(6).map(|hs| self.blob_tx(hs.to_vec())).collect()
+        } else {
+            frames.chunks(self.cfg.frames_per_tx.max(1)).map(|fs| self.tx(encode::tx_data(fs))).collect()
+        };
         if txs.len() > 1 && rng.chance(self.cfg.reorder_rate) {
             txs.reverse();
             sabotaged = true;

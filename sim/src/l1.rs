@@ -1,7 +1,7 @@
 //! L1 chain model: blocks at a fixed interval, reorgs of any depth, stalls.
 
 use crate::rng::Rng;
-use alloy_consensus::{Eip658Value, Header, Receipt, TxEnvelope};
+use alloy_consensus::{Eip658Value, Header, Receipt, Transaction, TxEnvelope};
 use alloy_primitives::{address, Address, Bytes, Log, B256, U256};
 use keel_core::{L1Block, L1BlockRef, UnixMs};
 use std::collections::HashMap;
@@ -76,6 +76,8 @@ pub struct L1Chain {
     /// How far behind the head the finalized block is (64 blocks = two epochs on Ethereum).
     pub finality_depth: u64,
     txs: HashMap<B256, Arc<Vec<TxEnvelope>>>,
+    /// Blobs by versioned hash (the beacon node's view; kept as long as their block's transactions).
+    blobs: HashMap<B256, alloy_primitives::Bytes>,
     /// Transactions waiting for the next block (a mempool; reorged-out blocks return theirs here).
     pending: Vec<TxEnvelope>,
     /// Receipts with extra logs waiting for the next block (a batcher change through the SystemConfig).
@@ -106,6 +108,7 @@ impl L1Chain {
             config_update_rate: 0.0,
             finality_depth: 64,
             txs: HashMap::new(),
+            blobs: HashMap::new(),
             pending: Vec::new(),
             pending_receipts: Vec::new(),
         }
@@ -147,6 +150,16 @@ impl L1Chain {
         if self.pending.len() > MAX_L1_POOL {
             self.pending.remove(0);
         }
+    }
+
+    /// Makes a blob available under its versioned hash (a blob transaction naming it is submitted separately).
+    pub fn add_blob(&mut self, hash: B256, blob: alloy_primitives::Bytes) {
+        self.blobs.insert(hash, blob);
+    }
+
+    /// A blob by versioned hash.
+    pub fn blob(&self, hash: &B256) -> Option<alloy_primitives::Bytes> {
+        self.blobs.get(hash).cloned()
     }
 
     /// Queues a receipt (its logs) for the next block, as if a transaction of the next block emitted them.
@@ -211,7 +224,11 @@ impl L1Chain {
             self.canonical.push(b);
             if let Some(old) = self.canonical.len().checked_sub(TX_HISTORY + 1) {
                 let hash = self.canonical[old].hash();
-                self.txs.remove(&hash);
+                if let Some(txs) = self.txs.remove(&hash) {
+                    for h in txs.iter().filter_map(|t| t.blob_versioned_hashes()).flatten() {
+                        self.blobs.remove(h);
+                    }
+                }
             }
             changed = true;
         }

@@ -493,7 +493,8 @@ impl Sim {
             Command::FetchL1BlockByHash { .. }
             | Command::FetchL1BlockByNumber { .. }
             | Command::FetchL1Receipts { .. }
-            | Command::FetchL1Data { .. } => Some(CallKind::L1),
+            | Command::FetchL1Data { .. }
+            | Command::FetchBlobs { .. } => Some(CallKind::L1),
             Command::FetchL2Heads { .. } | Command::FetchL2BlockByNumber { .. } | Command::FetchL2Header { .. } => {
                 Some(CallKind::ReadL2)
             }
@@ -616,6 +617,15 @@ impl Sim {
                     })
                 });
                 Event::L1DataFetched { id, data }
+            }
+            Command::FetchBlobs { id, block, blobs } => {
+                match blobs.iter().map(|(_, h)| self.l1.blob(h)).collect::<Option<Vec<_>>>() {
+                    Some(blobs) => Event::BlobsFetched { id, blobs },
+                    None => Event::RequestFailed {
+                        id,
+                        error: RpcError::Transport(format!("beacon: a blob of L1 block {} is unknown", block.number)),
+                    },
+                }
             }
             Command::FetchL2Heads { id } => Event::L2HeadsFetched { id, heads: engine.heads() },
             Command::FetchL2Header { id, number } => Event::L2HeaderFetched { id, header: engine.header(number) },
@@ -917,6 +927,7 @@ fn summarize_command(cmd: &Command) -> String {
         Command::FetchL2BlockByNumber { id, number } => format!("{id} FetchL2BlockByNumber {number}"),
         Command::FetchL1Receipts { id, hash } => format!("{id} FetchL1Receipts {hash:#x}"),
         Command::FetchL1Data { id, number } => format!("{id} FetchL1Data {number}"),
+        Command::FetchBlobs { id, block, blobs } => format!("{id} FetchBlobs {} x{}", block.number, blobs.len()),
         Command::FetchL2Header { id, number } => format!("{id} FetchL2Header {number}"),
         Command::ForkchoiceUpdate { id, state, attributes, .. } => format!(
             "{id} ForkchoiceUpdate head={:#x} attrs={}",
@@ -948,6 +959,7 @@ fn summarize_event(ev: &Event) -> String {
         Event::L2HeadsFetched { id, heads } => format!("{id} L2HeadsFetched unsafe={}", heads.unsafe_head),
         Event::L2BlockFetched { id, block } => format!("{id} L2BlockFetched {:?}", block.map(|b| b.number)),
         Event::L1ReceiptsFetched { id, receipts } => format!("{id} L1ReceiptsFetched {} receipts", receipts.len()),
+        Event::BlobsFetched { id, blobs } => format!("{id} BlobsFetched {}", blobs.len()),
         Event::L1DataFetched { id, data } => {
             format!("{id} L1DataFetched {:?}", data.as_ref().map(|d| (d.block.number(), d.txs.len())))
         }

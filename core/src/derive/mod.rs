@@ -11,6 +11,7 @@
 
 pub mod batcher;
 pub mod batches;
+pub mod blobs;
 pub mod channels;
 pub mod consolidate;
 pub mod encode;

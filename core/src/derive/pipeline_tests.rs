@@ -355,7 +355,8 @@ mod consolidation {
 
         let good = header_for(&d.attributes, &p);
         assert_eq!(attributes_match(&d.attributes, p.hash, &good, false), Ok(()));
-        let cases: Vec<(&str, Box<dyn Fn(&mut L2Header)>)> = vec![
+        type Change = Box<dyn Fn(&mut L2Header)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("parent", Box::new(|h| h.parent_hash = B256::ZERO)),
             ("time", Box::new(|h| h.timestamp += 2)),
             ("prevRandao", Box::new(|h| h.prev_randao = B256::ZERO)),

@@ -41,8 +41,8 @@ pub struct DeriveStats {
     pub mismatches: u64,
     /// Pipeline restarts (startup, L1 reorg, a changed safe head, admin reset).
     pub resets: u64,
-    /// Blob batcher data seen (not read: no beacon endpoint support yet).
-    pub blobs_skipped: u64,
+    /// Blobs that did not decode (skipped).
+    pub bad_blobs: u64,
 }
 
 /// Which of its requests derivation waits on.
@@ -52,9 +52,14 @@ pub(super) enum DeriveCall {
     L1Data(u64),
     /// L2 header `n` (the safe head's SystemConfig, or a block to consolidate).
     L2Header(u64),
+    /// The blobs of L1 block `n`.
+    Blobs(u64),
     /// A forkchoice update carrying the safe and finalized heads (an engine call).
     Forkchoice,
 }
+
+/// Most blobs read for one L1 block (a block holds far fewer).
+pub const MAX_BLOBS_PER_L1_BLOCK: usize = 128;
 
 /// A block derived from a batch, on its way to being safe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +86,8 @@ pub(super) enum DState {
     Running,
     /// Reading the next L1 block.
     Next(u64),
+    /// Reading the blobs of the current L1 block (its batcher data, in block order, waits in `pending_data`).
+    Blobs(u64),
     /// Reading the engine's block at the derived block's height.
     Consolidating(Box<DerivedBlock>),
     /// The build lifecycle builds the derived block.
@@ -105,6 +112,8 @@ pub(super) struct Derivation {
     backoff: Backoff,
     /// The safe and finalized hashes the engine was last told by derivation's own forkchoice update.
     pub(super) engine_told: (B256, B256),
+    /// The batcher data of the L1 block whose blobs are being read.
+    pending_data: Vec<BatcherData>,
     /// Recent safe blocks with their transactions (span batches overlapping the safe chain are checked against
     /// them); kept across pipeline restarts, trimmed to the safe head.
     safe_chain: crate::derive::batches::SafeChain,
@@ -128,6 +137,7 @@ impl Derivation {
             engine_told: (B256::ZERO, B256::ZERO),
             replacing: false,
             safe_chain: Default::default(),
+            pending_data: Vec::new(),
             stats: DeriveStats::default(),
         }
     }
@@ -218,6 +228,24 @@ impl Node {
                 self.request(Pending::Derive(DeriveCall::L1Data(number)), |id| Command::FetchL1Data { id, number });
                 true
             }
+            DState::Blobs(number) => {
+                let Some(block) = self.derivation.window.back().map(|(b, _)| b.info).filter(|b| b.number == number)
+                else {
+                    self.restart_derivation("the L1 block whose blobs are read left the window");
+                    return true;
+                };
+                let blobs: Vec<(u64, B256)> = self
+                    .derivation
+                    .pending_data
+                    .iter()
+                    .filter_map(|d| match d {
+                        BatcherData::Blob { hash, index } => Some((*index, *hash)),
+                        BatcherData::Calldata(_) => None,
+                    })
+                    .collect();
+                self.request(Pending::Derive(DeriveCall::Blobs(number)), |id| Command::FetchBlobs { id, block, blobs });
+                true
+            }
             DState::Running => self.step_pipeline(),
             DState::Consolidating(d) => {
                 let number = d.parent.number + 1;
@@ -239,6 +267,7 @@ impl Node {
         let d = &mut self.derivation;
         d.pipeline = None;
         d.window.clear();
+        d.pending_data.clear();
         d.safe = self.heads.safe;
         match &d.safe {
             Some(s) => d.safe_chain.retain_through(&info_of(s)),
@@ -272,6 +301,12 @@ impl Node {
                 match expect(answer, "an L2 header", |a| if let Answer::L2Header(h) = a { Some(h) } else { None }) {
                     Ok(header) => self.on_derive_header(number, header),
                     Err(e) => self.derivation_retry(format!("cannot read L2 header {number}: {e}")),
+                }
+            }
+            DeriveCall::Blobs(number) => {
+                match expect(answer, "blobs", |a| if let Answer::Blobs(b) = a { Some(b) } else { None }) {
+                    Ok(blobs) => self.on_blobs(number, blobs),
+                    Err(e) => self.derivation_retry(format!("cannot read the blobs of L1 block {number}: {e}")),
                 }
             }
             DeriveCall::Forkchoice => {
@@ -395,20 +430,21 @@ impl Node {
         }
         let batcher: Address = self.derivation.traversal_config.batcher_address;
         let ecotone = rollup.is_ecotone_active(info.timestamp);
-        let mut calldata = Vec::new();
-        for item in batcher_data(&data.txs, rollup.batch_inbox_address, batcher, ecotone) {
-            match item {
-                BatcherData::Calldata(bytes) => calldata.push(bytes),
-                BatcherData::Blob { hash, index } => {
-                    self.derivation.stats.blobs_skipped += 1;
-                    error!(
-                        "derivation: L1 block {number} has batcher blob {index} ({hash:#x}); reading blobs from a beacon node is not implemented yet"
-                    );
+        let mut items = batcher_data(&data.txs, rollup.batch_inbox_address, batcher, ecotone);
+        let blobs = items.iter().filter(|d| matches!(d, BatcherData::Blob { .. })).count();
+        if blobs > MAX_BLOBS_PER_L1_BLOCK {
+            warn!(
+                "derivation: L1 block {number} has {blobs} batcher blobs; reading the first {MAX_BLOBS_PER_L1_BLOCK}"
+            );
+            let mut kept = 0;
+            items.retain(|d| match d {
+                BatcherData::Blob { .. } => {
+                    kept += 1;
+                    kept <= MAX_BLOBS_PER_L1_BLOCK
                 }
-            }
+                BatcherData::Calldata(_) => true,
+            });
         }
-        let pipeline = self.derivation.pipeline.as_mut().expect("set above");
-        pipeline.provide_data(calldata);
         let receipts = relevant_receipts(&data.receipts, &rollup);
         let window = &mut self.derivation.window;
         window.push_back((data.block, receipts));
@@ -416,6 +452,52 @@ impl Node {
             warn!("derivation window over {MAX_DERIVE_WINDOW} L1 blocks; dropping the oldest");
             window.pop_front();
         }
+        if blobs == 0 {
+            let calldata = items.into_iter().filter_map(|d| match d {
+                BatcherData::Calldata(b) => Some(b),
+                BatcherData::Blob { .. } => None,
+            });
+            self.derivation.pipeline.as_mut().expect("set above").provide_data(calldata.collect());
+            self.derivation.state = DState::Running;
+        } else {
+            self.derivation.pending_data = items;
+            self.derivation.state = DState::Blobs(number);
+        }
+    }
+
+    /// The blobs of L1 block `number`: the block's batcher data in order, blobs decoded (one that does not decode
+    /// is skipped, as op-node does).
+    fn on_blobs(&mut self, number: u64, blobs: Vec<Bytes>) {
+        if self.derivation.state != DState::Blobs(number) {
+            return debug!("derivation: blobs of L1 block {number} no longer wanted");
+        }
+        let items = std::mem::take(&mut self.derivation.pending_data);
+        let wanted = items.iter().filter(|d| matches!(d, BatcherData::Blob { .. })).count();
+        if blobs.len() != wanted {
+            self.derivation.pending_data = items;
+            return self.derivation_retry(format!(
+                "the beacon answered {} blobs for L1 block {number}, {wanted} were asked for",
+                blobs.len()
+            ));
+        }
+        let mut blobs = blobs.into_iter();
+        let mut data = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                BatcherData::Calldata(b) => data.push(b),
+                BatcherData::Blob { hash, index } => {
+                    match crate::derive::blobs::decode_blob(&blobs.next().expect("counted")) {
+                        Ok(d) => data.push(Bytes::from(d)),
+                        Err(e) => {
+                            self.derivation.stats.bad_blobs += 1;
+                            warn!("derivation: blob {index} ({hash:#x}) of L1 block {number} does not decode: {e}; skipped");
+                        }
+                    }
+                }
+            }
+        }
+        self.derivation.backoff.reset();
+        self.derivation.pipeline.as_mut().expect("a pipeline while reading blobs").provide_data(data);
         self.derivation.state = DState::Running;
     }
 

@@ -445,6 +445,7 @@ impl Node {
             Event::FinalizedHeadObserved(fin) => self.on_finalized_head(fin),
             Event::L1BlockFetched { id, block } => self.on_answer(id, Ok(Answer::L1Block(block))),
             Event::L1DataFetched { id, data } => self.on_answer(id, Ok(Answer::L1Data(data))),
+            Event::BlobsFetched { id, blobs } => self.on_answer(id, Ok(Answer::Blobs(blobs))),
             Event::L1ReceiptsFetched { id, receipts } => self.on_answer(id, Ok(Answer::Receipts(receipts))),
             Event::L2HeadsFetched { id, heads } => self.on_answer(id, Ok(Answer::L2Heads(heads))),
             Event::L2HeaderFetched { id, header } => self.on_answer(id, Ok(Answer::L2Header(header))),

@@ -84,7 +84,7 @@ impl Pending {
         match self {
             Self::L1Current(_) | Self::L1Next(_) | Self::L1Verify(_) | Self::Reset(ResetCall::Origin(_)) => Kind::L1,
             Self::L1Receipts(_) => Kind::Receipts,
-            Self::Derive(derivation::DeriveCall::L1Data(_)) => Kind::L1,
+            Self::Derive(derivation::DeriveCall::L1Data(_) | derivation::DeriveCall::Blobs(_)) => Kind::L1,
             Self::Derive(derivation::DeriveCall::L2Header(_)) => Kind::L2Read,
             Self::Derive(derivation::DeriveCall::Forkchoice) => Kind::Engine,
             Self::Reset(ResetCall::Forkchoice) | Self::Build(_) => Kind::Engine,
@@ -116,7 +116,14 @@ impl Pending {
 
     /// One of derivation's reads (at most one is outstanding; its forkchoice update is an engine call).
     pub(super) fn is_derive_read(&self) -> bool {
-        matches!(self, Self::Derive(derivation::DeriveCall::L1Data(_) | derivation::DeriveCall::L2Header(_)))
+        matches!(
+            self,
+            Self::Derive(
+                derivation::DeriveCall::L1Data(_)
+                    | derivation::DeriveCall::L2Header(_)
+                    | derivation::DeriveCall::Blobs(_)
+            )
+        )
     }
 }
 
@@ -126,6 +133,7 @@ impl Pending {
 pub(super) enum Answer {
     L1Block(Option<L1Block>),
     L1Data(Option<Box<crate::io::L1Data>>),
+    Blobs(Vec<alloy_primitives::Bytes>),
     Receipts(Arc<Vec<Receipt>>),
     L2Heads(EngineHeads),
     L2Header(Option<crate::io::L2Header>),
@@ -139,6 +147,7 @@ impl Answer {
         match self {
             Self::L1Block(_) => "an L1 block",
             Self::L1Data(_) => "L1 data",
+            Self::Blobs(_) => "blobs",
             Self::Receipts(_) => "L1 receipts",
             Self::L2Heads(_) => "engine heads",
             Self::L2Header(_) => "an L2 header",

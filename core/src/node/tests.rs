@@ -102,6 +102,9 @@ impl Peer {
                 Event::L1BlockFetched { id: *id, block: self.l1.get(*number as usize).cloned() }
             }
             Command::FetchL1Receipts { id, .. } => Event::L1ReceiptsFetched { id: *id, receipts: Arc::default() },
+            Command::FetchBlobs { id, .. } => {
+                Event::RequestFailed { id: *id, error: RpcError::Transport("this peer serves no blobs".into()) }
+            }
             Command::FetchL1Data { id, number } => Event::L1DataFetched {
                 id: *id,
                 data: self

@@ -1,0 +1,235 @@
+//! The L1 beacon node client (blob sidecars for derivation): REST over `ureq`, bounded bodies, the slot of an L1
+//! block from the beacon genesis time and slot duration, and every blob's KZG commitment checked against the versioned
+//! hash its transaction names (`sha256(commitment)` with the first byte replaced by the version, 0x01).
+//!
+//! Not checked here: the KZG proof that the blob matches its commitment (op-node's `VerifyBlobProof`); a beacon node
+//! that serves a wrong blob under a right commitment is trusted.
+
+use keel_core::{Command, Event, L1BlockRef, RpcError};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::time::Duration;
+
+/// Largest beacon response read (a block's sidecars are ~130 KiB of hex per blob).
+pub const MAX_BEACON_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Version byte of a KZG versioned hash (EIP-4844).
+pub const VERSIONED_HASH_VERSION_KZG: u8 = 0x01;
+const BLOB_BYTES: usize = 131_072;
+
+/// A beacon API endpoint.
+pub struct BeaconClient {
+    base: String,
+    agent: ureq::Agent,
+    /// (genesis time, seconds per slot), read once.
+    clock: Option<(u64, u64)>,
+}
+
+impl std::fmt::Debug for BeaconClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BeaconClient({})", self.base)
+    }
+}
+
+fn bad(what: &str, msg: impl std::fmt::Display) -> RpcError {
+    RpcError::Transport(format!("beacon {what}: {msg}"))
+}
+
+/// The versioned hash of a KZG commitment.
+pub fn versioned_hash(commitment: &[u8]) -> alloy_primitives::B256 {
+    let mut h: [u8; 32] = Sha256::digest(commitment).into();
+    h[0] = VERSIONED_HASH_VERSION_KZG;
+    h.into()
+}
+
+fn hex(what: &str, v: &Value) -> Result<Vec<u8>, RpcError> {
+    let s = v.as_str().ok_or_else(|| bad(what, "not a string"))?;
+    crate::codec::hex_bytes(s).ok_or_else(|| bad(what, format!("{} is not 0x-hex", &s[..s.len().min(20)])))
+}
+
+fn number(what: &str, v: &Value) -> Result<u64, RpcError> {
+    match v {
+        Value::String(s) => s.parse().map_err(|_| bad(what, format!("{s:?} is not a number"))),
+        Value::Number(n) => n.as_u64().ok_or_else(|| bad(what, "not a u64")),
+        _ => Err(bad(what, "missing")),
+    }
+}
+
+impl BeaconClient {
+    /// A client for the beacon API at `base` with a per-request deadline.
+    pub fn new(base: &str, timeout: Duration) -> Self {
+        let agent = ureq::AgentBuilder::new().timeout(timeout).build();
+        Self { base: base.trim_end_matches('/').to_string(), agent, clock: None }
+    }
+
+    fn get(&self, path: &str) -> Result<Value, RpcError> {
+        let url = format!("{}{path}", self.base);
+        let resp = match self.agent.get(&url).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(code, r)) => {
+                let mut body = String::new();
+                let _ = r.into_reader().take(512).read_to_string(&mut body);
+                return Err(RpcError::Transport(format!("beacon GET {path}: HTTP {code}: {}", body.trim())));
+            }
+            Err(ureq::Error::Transport(t)) => return Err(RpcError::Transport(format!("beacon GET {path}: {t}"))),
+        };
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(MAX_BEACON_RESPONSE_BYTES + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| bad(path, format!("reading the body: {e}")))?;
+        if body.len() as u64 > MAX_BEACON_RESPONSE_BYTES {
+            return Err(bad(path, format!("response over {MAX_BEACON_RESPONSE_BYTES} bytes")));
+        }
+        serde_json::from_slice(&body).map_err(|e| bad(path, format!("not JSON: {e}")))
+    }
+
+    fn clock(&mut self) -> Result<(u64, u64), RpcError> {
+        if let Some(c) = self.clock {
+            return Ok(c);
+        }
+        let genesis = self.get("/eth/v1/beacon/genesis")?;
+        let genesis_time = number("genesis_time", &genesis["data"]["genesis_time"])?;
+        let spec = self.get("/eth/v1/config/spec")?;
+        let slot_s = number("SECONDS_PER_SLOT", &spec["data"]["SECONDS_PER_SLOT"])?;
+        if slot_s == 0 {
+            return Err(bad("spec", "SECONDS_PER_SLOT is 0"));
+        }
+        self.clock = Some((genesis_time, slot_s));
+        Ok((genesis_time, slot_s))
+    }
+
+    /// The blobs `wanted` ((index, versioned hash)) of L1 block `block`, in that order.
+    pub fn blobs(
+        &mut self,
+        block: &L1BlockRef,
+        wanted: &[(u64, alloy_primitives::B256)],
+    ) -> Result<Vec<alloy_primitives::Bytes>, RpcError> {
+        let (genesis, slot_s) = self.clock()?;
+        let slot = block
+            .timestamp
+            .checked_sub(genesis)
+            .ok_or_else(|| bad("slot", format!("L1 block {} is older than the beacon genesis", block.number)))?
+            / slot_s;
+        let v = self.get(&format!("/eth/v1/beacon/blob_sidecars/{slot}"))?;
+        let sidecars = v["data"].as_array().ok_or_else(|| bad("blob_sidecars", "no data array"))?;
+        let mut out = Vec::with_capacity(wanted.len());
+        for (index, hash) in wanted {
+            let sc = sidecars.iter().find(|s| number("index", &s["index"]).ok() == Some(*index)).ok_or_else(|| {
+                bad("blob_sidecars", format!("slot {slot} has no blob {index} (L1 block {})", block.number))
+            })?;
+            let commitment = hex("kzg_commitment", &sc["kzg_commitment"])?;
+            if versioned_hash(&commitment) != *hash {
+                return Err(bad(
+                    "blob_sidecars",
+                    format!("blob {index} of slot {slot}: commitment does not hash to {hash:#x}"),
+                ));
+            }
+            let blob = hex("blob", &sc["blob"])?;
+            if blob.len() != BLOB_BYTES {
+                return Err(bad("blob_sidecars", format!("blob {index} is {} bytes", blob.len())));
+            }
+            out.push(blob.into());
+        }
+        Ok(out)
+    }
+}
+
+/// The beacon worker: answers `FetchBlobs`.
+pub fn spawn(
+    mut client: BeaconClient,
+    rx: crossbeam_channel::Receiver<Command>,
+    events: crossbeam_channel::Sender<Event>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("keel-beacon".into())
+        .spawn(move || {
+            for cmd in rx {
+                let Command::FetchBlobs { id, block, blobs } = cmd else {
+                    log::error!("beacon worker got a command it does not handle: {cmd:?}");
+                    continue;
+                };
+                let ev = match client.blobs(&block, &blobs) {
+                    Ok(blobs) => Event::BlobsFetched { id, blobs },
+                    Err(error) => Event::RequestFailed { id, error },
+                };
+                if events.send(ev).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawning the beacon worker")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioned_hash_is_sha256_with_the_version_byte() {
+        // EIP-4844: kzg_to_versioned_hash(commitment) = VERSIONED_HASH_VERSION_KZG ++ sha256(commitment)[1:].
+        let commitment = [0xc0u8; 48]; // the point at infinity's compressed form starts with 0xc0
+        let h = versioned_hash(&commitment);
+        let full: [u8; 32] = Sha256::digest(commitment).into();
+        assert_eq!(h[0], 0x01);
+        assert_eq!(&h[1..], &full[1..]);
+    }
+}
+
+#[cfg(test)]
+mod server_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A beacon node on localhost serving genesis 1000, 12 s slots, and two sidecars at slot 5.
+    fn serve(commitments: [[u8; 48]; 2]) -> (String, std::thread::JoinHandle<()>) {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let handle = std::thread::spawn(move || {
+            for _ in 0..3 {
+                let Ok(req) = server.recv() else { return };
+                let body = match req.url() {
+                    "/eth/v1/beacon/genesis" => json!({"data": {"genesis_time": "1000"}}),
+                    "/eth/v1/config/spec" => json!({"data": {"SECONDS_PER_SLOT": "12"}}),
+                    "/eth/v1/beacon/blob_sidecars/5" => {
+                        let sidecars: Vec<Value> = (0u8..2)
+                            .map(|i| {
+                                let commitment: String =
+                                    commitments[i as usize].iter().map(|b| format!("{b:02x}")).collect();
+                                json!({
+                                    "index": i.to_string(),
+                                    "blob": format!("0x{}", format!("{:02x}", i + 1).repeat(BLOB_BYTES)),
+                                    "kzg_commitment": format!("0x{commitment}"),
+                                })
+                            })
+                            .collect();
+                        json!({ "data": sidecars })
+                    }
+                    other => json!({"code": 404, "message": other}),
+                };
+                let _ = req.respond(tiny_http::Response::from_string(body.to_string()));
+            }
+        });
+        (url, handle)
+    }
+
+    #[test]
+    fn blobs_are_found_by_slot_and_index_and_checked_against_their_hash() {
+        let commitments = [[0xc0u8; 48], [0xc1u8; 48]];
+        let (url, h) = serve(commitments);
+        let mut c = BeaconClient::new(&url, Duration::from_secs(5));
+        // L1 block at time 1060 is slot (1060 - 1000) / 12 = 5.
+        let block = L1BlockRef { number: 77, timestamp: 1_060, ..Default::default() };
+        let blobs =
+            c.blobs(&block, &[(1, versioned_hash(&commitments[1])), (0, versioned_hash(&commitments[0]))]).unwrap();
+        assert_eq!(blobs.len(), 2);
+        assert!(blobs[0].iter().all(|b| *b == 2) && blobs[1].iter().all(|b| *b == 1), "in the order asked");
+        h.join().unwrap();
+
+        let (url, h) = serve(commitments);
+        let mut c = BeaconClient::new(&url, Duration::from_secs(5));
+        let err = c.blobs(&block, &[(0, versioned_hash(&commitments[1]))]).unwrap_err();
+        assert!(err.to_string().contains("commitment does not hash to"), "{err}");
+        h.join().unwrap();
+    }
+}
