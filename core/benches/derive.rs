@@ -165,7 +165,7 @@ fn main() {
             }
             Step::NeedL1 => break,
             Step::Again => {}
-            Step::NeedData => unreachable!(),
+            Step::NeedL2(_) | Step::NeedData => unreachable!("every parent is remembered"),
         }
     }
     let secs = start.elapsed().as_secs_f64();

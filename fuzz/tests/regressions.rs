@@ -59,3 +59,24 @@ fn invalid_committed_block_is_replaced() {
     let out = run(&c).unwrap();
     assert!(out.after_heal > out.after_faults);
 }
+
+/// After an L1 reorg and a reset, the batcher posts a span batch overlapping the safe head whose parent (genesis)
+/// derivation never saw: the span must be checked by reading that parent from the engine, not dropped (which left
+/// max-safe-lag stalled until the sequence window ran out).
+#[test]
+fn a_span_batch_whose_parent_is_unknown_to_derivation_is_checked_not_dropped() {
+    let refused = || Fault::Fail(RpcError::Transport("connection refused".into()));
+    let c = Case {
+        seed: 4271524647749798568,
+        conductor: false,
+        l1_confs: 1,
+        max_safe_lag: 12,
+        steps: vec![
+            Step { delay_ms: 0, action: Action::Inject(CallKind::L1, refused()) },
+            Step { delay_ms: 2010, action: Action::Inject(CallKind::ReadL2, refused()) },
+            Step { delay_ms: 9776, action: Action::L1Stall(1000) },
+            Step { delay_ms: 687, action: Action::L1Reorg(3) },
+        ],
+    };
+    run(&c).unwrap();
+}

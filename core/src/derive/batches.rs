@@ -46,6 +46,9 @@ pub enum Next {
     Again,
     /// Everything up to the current L1 origin is used: the next L1 block is needed.
     NeedL1,
+    /// The facts of safe block `n` (a span batch's parent below the remembered blocks) are needed from the engine
+    /// ([`SafeChain::add_facts`]); the span waits.
+    NeedL2(u64),
 }
 
 /// The L2 safe head is not where the batch stage expects it: the pipeline must be reset.
@@ -70,9 +73,16 @@ pub struct BatchDrops {
 #[derive(Debug, Default)]
 pub struct SafeChain {
     blocks: VecDeque<(L2BlockInfo, Vec<Bytes>)>,
+    /// Facts of older safe blocks read from the engine (a span's parent below the remembered blocks).
+    older: std::collections::BTreeMap<u64, L2BlockInfo>,
     /// Lookups that missed (deeper than remembered).
     misses: u64,
+    /// The last block whose facts were looked up and missing.
+    wanted: Option<u64>,
 }
+
+/// Older safe blocks' facts kept for span parents.
+pub const OLDER_SAFE_FACTS: usize = 64;
 
 impl SafeChain {
     /// Remembers a block that became safe, with its transactions (EIP-2718, deposits included).
@@ -89,6 +99,23 @@ impl SafeChain {
     /// Forgets everything (a reset).
     pub fn clear(&mut self) {
         self.blocks.clear();
+        self.older.clear();
+    }
+
+    /// Adds the facts of a safe block read from the engine (no transactions: enough for a span's parent check).
+    pub fn add_facts(&mut self, info: L2BlockInfo) {
+        self.older.insert(info.block_info.number, info);
+        while self.older.len() > OLDER_SAFE_FACTS {
+            self.older.pop_first();
+        }
+        if self.wanted == Some(info.block_info.number) {
+            self.wanted = None;
+        }
+    }
+
+    /// The block whose facts a check missed, to be read from the engine (taken once).
+    pub fn take_wanted(&mut self) -> Option<u64> {
+        self.wanted.take()
     }
 
     /// Keeps the blocks up to `safe` if `safe` is among them (a reset to `safe`); forgets everything otherwise.
@@ -101,6 +128,7 @@ impl SafeChain {
             }
             _ => self.blocks.clear(),
         }
+        self.older.retain(|n, _| *n <= safe.block_info.number);
     }
 
     /// Blocks remembered.
@@ -124,10 +152,11 @@ impl BatchValidationProvider for SafeChain {
     type Error = String;
 
     async fn l2_block_info_by_number(&mut self, number: u64) -> Result<L2BlockInfo, String> {
-        match self.get(number) {
-            Some((info, _)) => Ok(*info),
+        match self.get(number).map(|(info, _)| *info).or_else(|| self.older.get(&number).copied()) {
+            Some(info) => Ok(info),
             None => {
                 self.misses += 1;
+                self.wanted = Some(number);
                 Err(format!("safe block {number} is not remembered"))
             }
         }
@@ -169,8 +198,10 @@ pub struct BatchStage {
     queue: VecDeque<(Batch, BlockInfo)>,
     /// Blocks of the span batch being used, in order.
     span: VecDeque<SingleBatch>,
-    /// Holocene: a span batch whose prefix needs more L1 blocks to be decided.
+    /// Holocene: a span batch whose prefix needs more L1 blocks (or an older safe block's facts) to be decided.
     held: Option<Box<SpanBatch>>,
+    /// Older safe blocks already asked for (a block the engine cannot give is not asked for again).
+    asked: Vec<u64>,
     /// What was not used.
     pub drops: BatchDrops,
 }
@@ -325,6 +356,9 @@ impl BatchStage {
                 }
                 Some(Batch::Single(b)) => b,
                 Some(Batch::Span(span)) => {
+                    if self.asked.len() > 8 {
+                        self.asked.remove(0);
+                    }
                     let misses = safe.misses;
                     match self.check_span_prefix(rollup, &span, parent, &origin, safe) {
                         BatchValidity::Accept => {}
@@ -337,13 +371,20 @@ impl BatchStage {
                             self.held = Some(Box::new(span));
                             return Ok(Next::NeedL1);
                         }
-                        BatchValidity::Undecided => {
-                            // It overlaps the safe chain deeper than remembered: it cannot be decided later either.
-                            self.drops.unverifiable += 1;
-                            warn!("span batch overlapping the safe chain beyond what is remembered; dropped");
-                            source.flush_channel();
-                            return Ok(Next::Again);
-                        }
+                        BatchValidity::Undecided => match safe.take_wanted() {
+                            // Its parent is an older safe block: read its facts from the engine, then decide.
+                            Some(n) if !self.asked.contains(&n) => {
+                                self.asked.push(n);
+                                self.held = Some(Box::new(span));
+                                return Ok(Next::NeedL2(n));
+                            }
+                            _ => {
+                                self.drops.unverifiable += 1;
+                                warn!("span batch overlapping the safe chain where its blocks cannot be read; dropped");
+                                source.flush_channel();
+                                return Ok(Next::Again);
+                            }
+                        },
                         _ => {
                             self.drops.invalid += 1;
                             warn!("dropping invalid span batch (prefix check); flushing its channel");

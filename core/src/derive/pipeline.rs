@@ -28,6 +28,9 @@ pub enum Step {
     NeedData,
     /// The L1 block after the current origin is needed.
     NeedL1,
+    /// The facts of safe block `n` are needed from the engine (for a span batch's parent check); hand them to the
+    /// safe chain ([`SafeChain::add_facts`]) and step again.
+    NeedL2(u64),
     /// Work was done and more may be done: call again.
     Again,
 }
@@ -155,6 +158,7 @@ impl Pipeline {
             match self.batches.next_batch(rollup, self.origin, safe, &mut source, safe_chain)? {
                 Next::Batch(b) => return Ok(Step::Batch(b)),
                 Next::NeedL1 => return Ok(Step::NeedL1),
+                Next::NeedL2(n) => return Ok(Step::NeedL2(n)),
                 Next::Again => {}
             }
         }

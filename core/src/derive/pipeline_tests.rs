@@ -138,6 +138,7 @@ fn derive(cfg: &RollupConfig, data: &[Vec<Bytes>]) -> Result<Vec<SingleBatch>, R
                 p.provide_data(data[at].clone());
             }
             Step::NeedL1 => return Ok(out),
+            Step::NeedL2(n) => chain.add_facts(l2(n)),
             Step::Again => {}
             Step::NeedData => unreachable!("data is provided with each block"),
         }
@@ -263,6 +264,16 @@ fn a_span_batch_overlapping_the_safe_chain_is_checked_against_it() {
     data[2] = channel_txs(2, &[bad], Compression::Zlib, 1_000);
     same(&derive(&rollup(false, 100), &data).unwrap(), &(1..=6).map(batch).collect::<Vec<_>>(), "bad overlap, Granite");
     same(&derive(&cfg, &data).unwrap(), &(1..=9).map(batch).collect::<Vec<_>>(), "bad overlap, Holocene");
+}
+
+#[test]
+fn a_span_whose_parent_is_below_the_remembered_safe_chain_asks_for_its_facts() {
+    // Block 1 comes alone; then a span 1..=8 overlaps it by one block: its parent, genesis, was never remembered.
+    // The pipeline asks for the parent's facts (the node reads them from the engine) and goes on.
+    let mut data = vec![Vec::new(); 4];
+    data[1] = channel_txs(1, &singles(1..=1), Compression::Zlib, 1_000);
+    data[2] = channel_txs(2, &[span(1..=8)], Compression::Zlib, 1_000);
+    same(&derive(&rollup(true, 100), &data).unwrap(), &(1..=8).map(batch).collect::<Vec<_>>(), "parent read");
 }
 
 mod consolidation {

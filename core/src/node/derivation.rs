@@ -54,6 +54,8 @@ pub(super) enum DeriveCall {
     L2Header(u64),
     /// The blobs of L1 block `n`.
     Blobs(u64),
+    /// Safe L2 block `n`'s facts (a span batch's parent).
+    L2Block(u64),
     /// A forkchoice update carrying the safe and finalized heads (an engine call).
     Forkchoice,
 }
@@ -86,6 +88,8 @@ pub(super) enum DState {
     Running,
     /// Reading the next L1 block.
     Next(u64),
+    /// Reading an older safe block's facts for a span batch's parent check.
+    SafeFacts(u64),
     /// Reading the blobs of the current L1 block (its batcher data, in block order, waits in `pending_data`).
     Blobs(u64),
     /// Reading the engine's block at the derived block's height.
@@ -246,6 +250,13 @@ impl Node {
                 self.request(Pending::Derive(DeriveCall::Blobs(number)), |id| Command::FetchBlobs { id, block, blobs });
                 true
             }
+            DState::SafeFacts(number) => {
+                self.request(Pending::Derive(DeriveCall::L2Block(number)), |id| Command::FetchL2BlockByNumber {
+                    id,
+                    number,
+                });
+                true
+            }
             DState::Running => self.step_pipeline(),
             DState::Consolidating(d) => {
                 let number = d.parent.number + 1;
@@ -301,6 +312,19 @@ impl Node {
                 match expect(answer, "an L2 header", |a| if let Answer::L2Header(h) = a { Some(h) } else { None }) {
                     Ok(header) => self.on_derive_header(number, header),
                     Err(e) => self.derivation_retry(format!("cannot read L2 header {number}: {e}")),
+                }
+            }
+            DeriveCall::L2Block(number) => {
+                match expect(answer, "an L2 block", |a| if let Answer::L2Block(b) = a { Some(b) } else { None }) {
+                    Ok(block) => {
+                        if let Some(b) = block.filter(|b| b.number == number) {
+                            self.derivation.safe_chain.add_facts(info_of(&b));
+                        }
+                        if self.derivation.state == DState::SafeFacts(number) {
+                            self.derivation.state = DState::Running;
+                        }
+                    }
+                    Err(e) => self.derivation_retry(format!("cannot read L2 block {number}: {e}")),
                 }
             }
             DeriveCall::Blobs(number) => {
@@ -515,6 +539,10 @@ impl Node {
                     let n = pipeline.origin().number;
                     self.derivation.state = DState::Next(n);
                     self.restart_derivation("pipeline lost its L1 data");
+                    return true;
+                }
+                Ok(Step::NeedL2(n)) => {
+                    self.derivation.state = DState::SafeFacts(n);
                     return true;
                 }
                 Ok(Step::NeedL1) => {

@@ -85,7 +85,7 @@ impl Pending {
             Self::L1Current(_) | Self::L1Next(_) | Self::L1Verify(_) | Self::Reset(ResetCall::Origin(_)) => Kind::L1,
             Self::L1Receipts(_) => Kind::Receipts,
             Self::Derive(derivation::DeriveCall::L1Data(_) | derivation::DeriveCall::Blobs(_)) => Kind::L1,
-            Self::Derive(derivation::DeriveCall::L2Header(_)) => Kind::L2Read,
+            Self::Derive(derivation::DeriveCall::L2Header(_) | derivation::DeriveCall::L2Block(_)) => Kind::L2Read,
             Self::Derive(derivation::DeriveCall::Forkchoice) => Kind::Engine,
             Self::Reset(ResetCall::Forkchoice) | Self::Build(_) => Kind::Engine,
             Self::Reset(_) => Kind::L2Read,
@@ -121,6 +121,7 @@ impl Pending {
             Self::Derive(
                 derivation::DeriveCall::L1Data(_)
                     | derivation::DeriveCall::L2Header(_)
+                    | derivation::DeriveCall::L2Block(_)
                     | derivation::DeriveCall::Blobs(_)
             )
         )
