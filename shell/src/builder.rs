@@ -312,9 +312,11 @@ impl RollupNode {
             None => None,
         };
 
+        let per_tx = workers::ReceiptsPerTx::default();
+        let check = self.b.l1_hash_check;
         let mut threads = vec![
-            workers::spawn_l1(l1.clone(), metrics.clone(), self.b.l1_hash_check, l1_rx, events_tx.clone()),
-            workers::spawn_derivation(l1.clone(), metrics.clone(), self.b.l1_hash_check, derive_rx, events_tx.clone()),
+            workers::spawn_l1(l1.clone(), metrics.clone(), check, per_tx.clone(), l1_rx, events_tx.clone()),
+            workers::spawn_derivation(l1.clone(), metrics.clone(), check, per_tx, derive_rx, events_tx.clone()),
             workers::spawn_engine(engine, metrics.clone(), self.core.rollup.genesis, engine_rx, events_tx.clone()),
         ];
         let conductor = match &self.b.sequencer.conductor_rpc_url {

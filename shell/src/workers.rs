@@ -107,17 +107,17 @@ fn fetch_l1_block(
 fn fetch_receipts(
     client: &RpcClient,
     m: &Metrics,
-    per_tx: &mut bool,
+    per_tx: &AtomicBool,
     hash: alloy_primitives::B256,
 ) -> Result<Vec<alloy_consensus::Receipt>, RpcError> {
-    if !*per_tx {
+    if !per_tx.load(Ordering::Relaxed) {
         let method = "eth_getBlockReceipts";
         match timed_call(client, m, "l1", method, json!([hash])) {
             Ok(v) if !v.is_null() => return codec::receipts(method, v),
             Ok(_) => return Err(RpcError::Transport(format!("{method}: L1 node has no receipts for block {hash:#x}"))),
             Err(RpcError::Rpc { code: keel_core::io::METHOD_NOT_FOUND, .. }) => {
                 log::warn!("L1 node lacks eth_getBlockReceipts; fetching receipts per transaction");
-                *per_tx = true;
+                per_tx.store(true, Ordering::Relaxed);
             }
             Err(e) => return Err(e),
         }
@@ -143,15 +143,18 @@ fn fetch_receipts(
     Ok(receipts)
 }
 
+/// Whether the L1 node lacks `eth_getBlockReceipts` (learned once, shared by the L1 and derivation workers).
+pub type ReceiptsPerTx = Arc<AtomicBool>;
+
 /// The L1 execution endpoint: block and receipt fetches.
 pub fn spawn_l1(
     client: Arc<RpcClient>,
     m: Metrics,
     check: codec::HashCheck,
+    per_tx: ReceiptsPerTx,
     rx: Receiver<Command>,
     events: Sender<Event>,
 ) -> JoinHandle<()> {
-    let mut per_tx = false;
     spawn_loop("keel-l1", rx, events, move |cmd| {
         let (id, method, params) = match cmd {
             Command::FetchL1BlockByHash { id, hash } => (id, "eth_getBlockByHash", json!([hash, false])),
@@ -159,7 +162,7 @@ pub fn spawn_l1(
                 (id, "eth_getBlockByNumber", json!([format!("{number:#x}"), false]))
             }
             Command::FetchL1Receipts { id, hash } => {
-                let r = fetch_receipts(&client, &m, &mut per_tx, hash);
+                let r = fetch_receipts(&client, &m, &per_tx, hash);
                 return Some(answer(id, r.map(|r| Event::L1ReceiptsFetched { id, receipts: Arc::new(r) })));
             }
             other => {
@@ -178,10 +181,10 @@ pub fn spawn_derivation(
     client: Arc<RpcClient>,
     m: Metrics,
     check: codec::HashCheck,
+    per_tx: ReceiptsPerTx,
     rx: Receiver<Command>,
     events: Sender<Event>,
 ) -> JoinHandle<()> {
-    let mut per_tx = false;
     spawn_loop("keel-derive-l1", rx, events, move |cmd| {
         let Command::FetchL1Data { id, number } = cmd else {
             log::error!("derivation worker got a command it does not handle: {cmd:?}");
@@ -206,7 +209,7 @@ pub fn spawn_derivation(
                     1.0,
                 );
             }
-            let receipts = fetch_receipts(&client, &m, &mut per_tx, block.hash())?;
+            let receipts = fetch_receipts(&client, &m, &per_tx, block.hash())?;
             Ok(Some(Box::new(keel_core::L1Data { block, receipts: Arc::new(receipts), txs: Arc::new(txs) })))
         })();
         Some(answer(id, r.map(|data| Event::L1DataFetched { id, data })))
