@@ -17,7 +17,7 @@ use keel_core::derive::encode::{self, Compression};
 use keel_core::derive::pipeline::{Pipeline, Step};
 use keel_core::system_config::SystemConfig;
 use keel_core::{L1Block, L2BlockRef, Rollup};
-use kona_protocol::{Batch, BlockInfo, L2BlockInfo, SingleBatch};
+use kona_protocol::{Batch, SingleBatch};
 use std::time::Instant;
 
 const GENESIS_TIME: u64 = 1_700_000_000;
@@ -121,16 +121,6 @@ fn main() {
     };
     let config =
         SystemConfig { gas_limit: 30_000_000, eip1559_denominator: 250, eip1559_elasticity: 6, ..Default::default() };
-    let info = |b: &L2BlockRef| L2BlockInfo {
-        block_info: BlockInfo {
-            hash: b.hash,
-            number: b.number,
-            parent_hash: b.parent_hash,
-            timestamp: b.timestamp_s(),
-        },
-        l1_origin: b.l1_origin,
-        seq_num: b.seq_num,
-    };
 
     let start = Instant::now();
     let mut p = Pipeline::new(&rollup, l1[0].info);
@@ -141,7 +131,7 @@ fn main() {
     let mut derived = 0u64;
     let mut txs = 0usize;
     loop {
-        match p.step(&rollup, &info(&safe), &mut chain).expect("no reset") {
+        match p.step(&rollup, &safe.to_kona(), &mut chain).expect("no reset") {
             Step::Batch(b) => {
                 let origin = &l1[b.epoch_num as usize];
                 let d = derived_attributes(&rollup, &safe, &config, origin, &[], &b).expect("attributes");
@@ -155,7 +145,7 @@ fn main() {
                     l1_origin: origin.info.id(),
                     seq_num: d.seq_num,
                 };
-                chain.push(info(&safe), b.transactions);
+                chain.push(safe.to_kona(), b.transactions);
                 derived += 1;
             }
             Step::NeedL1 if at + 1 < l1.len() && derived < blocks => {

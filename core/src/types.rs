@@ -69,6 +69,20 @@ impl L2BlockRef {
         }
     }
 
+    /// Converts to kona's representation (whole-second timestamps), the inverse of [`L2BlockRef::from_kona`].
+    pub fn to_kona(&self) -> kona_protocol::L2BlockInfo {
+        kona_protocol::L2BlockInfo {
+            block_info: kona_protocol::BlockInfo {
+                hash: self.hash,
+                number: self.number,
+                parent_hash: self.parent_hash,
+                timestamp: self.timestamp_s(),
+            },
+            l1_origin: self.l1_origin,
+            seq_num: self.seq_num,
+        }
+    }
+
     /// The protocol timestamp in whole seconds.
     pub const fn timestamp_s(&self) -> u64 {
         secs(self.time_ms)

@@ -184,7 +184,16 @@ fn receipts_fall_back_to_per_transaction_fetches() {
         assert!(t0.elapsed() < Duration::from_secs(30), "no epoch progress (head {})", w.engine_head());
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(refusals.load(Ordering::SeqCst), 1, "after one refusal the worker switches to per-transaction fetches");
+    // The sequencer's and derivation's L1 workers share what they learn; both may be refused once if they ask at
+    // the same moment, never more.
+    let seen = refusals.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&seen), "after a refusal the workers switch to per-transaction fetches ({seen})");
+    let origin = w.engine_head().l1_origin.number;
+    while w.engine_head().l1_origin.number < origin + 2 {
+        assert!(t0.elapsed() < Duration::from_secs(45), "no epoch progress (head {})", w.engine_head());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(refusals.load(Ordering::SeqCst), seen, "no further refusals once switched");
     node.stop();
     node.join();
     w.stop();

@@ -20,7 +20,7 @@ use crate::io::{L1Data, L2Header};
 use crate::rollup::Rollup;
 use crate::types::{ms, L1BlockRef};
 use alloy_primitives::{Address, Bytes};
-use kona_protocol::{BlockInfo, L2BlockInfo, SingleBatch};
+use kona_protocol::{BlockInfo, SingleBatch};
 use requests::expect;
 
 /// L1 blocks (header and the receipts that matter) kept as candidate epochs for attributes.
@@ -173,19 +173,6 @@ impl Derivation {
     }
 }
 
-fn info_of(b: &L2BlockRef) -> L2BlockInfo {
-    L2BlockInfo {
-        block_info: BlockInfo {
-            hash: b.hash,
-            number: b.number,
-            parent_hash: b.parent_hash,
-            timestamp: b.timestamp_s(),
-        },
-        l1_origin: b.l1_origin,
-        seq_num: b.seq_num,
-    }
-}
-
 /// The receipts derivation keeps of an L1 block: those with a log of the deposit contract or the SystemConfig.
 fn relevant_receipts(receipts: &[Receipt], rollup: &Rollup) -> Arc<Vec<Receipt>> {
     let keep = |r: &&Receipt| {
@@ -281,7 +268,7 @@ impl Node {
         d.pending_data.clear();
         d.safe = self.heads.safe;
         match &d.safe {
-            Some(s) => d.safe_chain.retain_through(&info_of(s)),
+            Some(s) => d.safe_chain.retain_through(&s.to_kona()),
             None => d.safe_chain.clear(),
         }
         d.state = if d.safe.is_some() { DState::SafeConfig } else { DState::Waiting };
@@ -318,7 +305,7 @@ impl Node {
                 match expect(answer, "an L2 block", |a| if let Answer::L2Block(b) = a { Some(b) } else { None }) {
                     Ok(block) => {
                         if let Some(b) = block.filter(|b| b.number == number) {
-                            self.derivation.safe_chain.add_facts(info_of(&b));
+                            self.derivation.safe_chain.add_facts(L2BlockRef::to_kona(&b));
                         }
                         if self.derivation.state == DState::SafeFacts(number) {
                             self.derivation.state = DState::Running;
@@ -528,7 +515,7 @@ impl Node {
     fn step_pipeline(&mut self) -> bool {
         let rollup = self.cfg.rollup.clone();
         let Some(safe) = self.derivation.safe else { return false };
-        let parent = info_of(&safe);
+        let parent = L2BlockRef::to_kona(&safe);
         for _ in 0..MAX_PIPELINE_STEPS {
             let d = &mut self.derivation;
             let pipeline = d.pipeline.as_mut().expect("a pipeline while running");
@@ -605,7 +592,7 @@ impl Node {
         let d = &mut self.derivation;
         d.safe = Some(block);
         d.safe_config = config;
-        d.safe_chain.push(info_of(&block), txs);
+        d.safe_chain.push(L2BlockRef::to_kona(&block), txs);
         match d.history.back_mut() {
             Some((l1, l2)) if l1.hash == at.hash => *l2 = block,
             _ => d.history.push_back((at, block)),
