@@ -84,6 +84,17 @@ pub enum ConfigError {
         /// Configured block time.
         block_time_ms: u64,
     },
+    /// Batches carry whole-second timestamps at the rollup config's block time: derivation cannot follow a chain
+    /// sequenced at another block time.
+    #[error(
+        "derivation needs the rollup config's block time ({rollup_block_time_s} s), but blocks are sequenced every {block_time_ms} ms; turn derivation off or fix the block time"
+    )]
+    DerivationBlockTime {
+        /// The rollup config's block time in seconds.
+        rollup_block_time_s: u64,
+        /// Configured block time.
+        block_time_ms: u64,
+    },
     /// A fork Keel does not implement, or forks out of order.
     #[error(transparent)]
     Fork(#[from] ForkError),
@@ -108,6 +119,36 @@ impl Config {
                 block_time_ms: self.block_time_ms,
             });
         }
+        if self.derivation && self.block_time_ms != crate::types::ms(self.rollup.block_time) {
+            return Err(ConfigError::DerivationBlockTime {
+                rollup_block_time_s: self.rollup.block_time,
+                block_time_ms: self.block_time_ms,
+            });
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(block_time_ms: u64, derivation: bool) -> Config {
+        let rollup = Rollup::from(kona_genesis::RollupConfig { block_time: 2, ..Default::default() });
+        let mut c = Config::new(Arc::new(rollup), SequencerConfig::default());
+        c.block_time_ms = block_time_ms;
+        c.derivation = derivation;
+        c
+    }
+
+    #[test]
+    fn derivation_refuses_a_block_time_other_than_the_rollup_configs() {
+        assert_eq!(config(2_000, true).validate(), Ok(()));
+        assert_eq!(config(200, false).validate(), Ok(()));
+        assert_eq!(
+            config(200, true).validate(),
+            Err(ConfigError::DerivationBlockTime { rollup_block_time_s: 2, block_time_ms: 200 })
+        );
+        assert_eq!(config(0, false).validate(), Err(ConfigError::ZeroBlockTime(0)));
     }
 }

@@ -109,6 +109,8 @@ fn sub_second_block_times() {
     let mut s = sim_with(5, |c| {
         c.block_time_ms = 200;
         c.engine_latency_ms = (1, 5);
+        // Batches carry whole-second timestamps: a 200 ms chain is sequenced here, not derived.
+        c.derivation = false;
     });
     let t0 = s.now;
     assert!(s.run_to_block(500, 200_000));
@@ -222,11 +224,27 @@ fn late_l1_block_past_drift_gives_empty_blocks_on_the_old_origin_then_adopts_it(
 
 #[test]
 fn shallow_l1_reorg_below_confirmation_depth_changes_nothing() {
-    let mut s = sim(17);
+    // Without derivation, the sequencer alone looks at L1 and only at confirmed blocks: no reset at all.
+    let mut s = sim_with(17, |c| c.derivation = false);
     s.run_to_block(100, 300_000);
     s.reorg_l1(3);
     s.run_to_block(200, 300_000);
     assert_eq!(s.node().stats().resets, 0);
+}
+
+#[test]
+fn shallow_l1_reorg_resets_derivation_but_keeps_every_unsafe_block() {
+    // Derivation follows the L1 tip, so a 3-block reorg restarts the pipeline (as op-node's does); the unsafe
+    // blocks all have origins below the confirmation depth and none is replaced.
+    let mut s = sim(17);
+    s.run_to_block(100, 300_000);
+    let before: Vec<_> = (1..=100).map(|n| s.engine().by_number(n).unwrap().hash).collect();
+    s.reorg_l1(3);
+    assert!(s.run_to_block(200, 300_000));
+    let after: Vec<_> = (1..=100).map(|n| s.engine().by_number(n).unwrap().hash).collect();
+    assert_eq!(before, after, "no unsafe block was replaced");
+    assert!(s.node().stats().resets <= 1);
+    assert!(s.node().halted().is_none());
 }
 
 fn assert_origins_canonical(s: &Sim) {
@@ -321,7 +339,8 @@ fn recover_mode_can_be_toggled_over_admin_rpc() {
 #[test]
 fn engine_reset_class_rereads_heads_and_continues() {
     for code in [-38002i64, -38005] {
-        let mut s = sim(37);
+        // Another node derives: the exact engine reads of a reset are counted without derivation's own.
+        let mut s = sim_with(37, |c| c.derivation = false);
         s.run_to_block(10, 60_000);
         s.inject(CallKind::StartBuild, Fault::Fail(RpcError::Rpc { code, message: "nope".into() }));
         let heads_reads = s.call_count(CallKind::ReadL2);
@@ -613,7 +632,11 @@ fn shutdown_seals_and_inserts_the_block_in_flight() {
 
 #[test]
 fn max_safe_lag_stalls_and_resumes_when_safe_catches_up() {
-    let mut s = sim_with(101, |c| c.sequencer.max_safe_lag = 10);
+    // The safe head comes from outside (`SafeHeadObserved`): another node derives.
+    let mut s = sim_with(101, |c| {
+        c.sequencer.max_safe_lag = 10;
+        c.derivation = false;
+    });
     s.run_for(100_000);
     assert_eq!(s.unsafe_number(), 10, "stalls at safe (0) + 10");
     assert!(s.node().is_safe_lag_stalled());

@@ -176,6 +176,18 @@ impl BatchValidationProvider for SafeChain {
     }
 }
 
+/// Whether an overlapping span batch would start at or before the L2 genesis block, so that it has no parent.
+/// kona-protocol 0.4.5 computes that parent's number without checking (`safe - overlap - 1` underflows, a panic in
+/// debug builds); such a batch is invalid, so it is dropped before kona sees it.
+fn span_parent_before_genesis(rollup: &RollupConfig, span: &SpanBatch, parent: &L2BlockInfo) -> bool {
+    let (start, safe_time, bt) = (span.starting_timestamp(), parent.block_info.timestamp, rollup.block_time);
+    // Only where kona reaches that computation: the span overlaps the safe chain and also has new blocks.
+    if bt == 0 || start > safe_time || span.final_timestamp() < safe_time.saturating_add(bt) {
+        return bt == 0;
+    }
+    (safe_time - start) / bt >= parent.block_info.number
+}
+
 /// Polls a future once. The futures given here only await [`SafeChain`], which answers at once, so they are always
 /// ready; a pending one (impossible by construction) is reported as `None`.
 pub fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
@@ -447,6 +459,9 @@ impl BatchStage {
         origin: &BlockInfo,
         safe: &mut SafeChain,
     ) -> BatchValidity {
+        if span_parent_before_genesis(rollup, span, parent) {
+            return BatchValidity::Drop;
+        }
         let epochs: Vec<BlockInfo> = self.l1_blocks.iter().copied().collect();
         poll_once(span.check_batch_prefix(rollup, &epochs, *parent, origin, safe))
             .map_or(BatchValidity::Undecided, |(v, _)| v)
@@ -550,6 +565,7 @@ impl BatchStage {
             let misses = safe.misses;
             let validity = match &batch {
                 Batch::Single(b) => b.check_batch(rollup, &epochs, *parent, &inclusion),
+                Batch::Span(s) if span_parent_before_genesis(rollup, s, parent) => BatchValidity::Drop,
                 Batch::Span(s) => poll_once(s.check_batch(rollup, &epochs, *parent, &inclusion, safe))
                     .unwrap_or(BatchValidity::Undecided),
             };

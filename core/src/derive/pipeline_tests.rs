@@ -276,6 +276,19 @@ fn a_span_whose_parent_is_below_the_remembered_safe_chain_asks_for_its_facts() {
     same(&derive(&rollup(true, 100), &data).unwrap(), &(1..=8).map(batch).collect::<Vec<_>>(), "parent read");
 }
 
+#[test]
+fn a_span_starting_at_genesis_has_no_parent_and_is_dropped() {
+    // A span whose first block is L2 genesis itself (hostile or broken batcher): its parent would be block -1.
+    // kona-protocol 0.4.5 underflows computing that number; Keel drops the span and derives the next channel.
+    for holocene in [false, true] {
+        let mut data = vec![Vec::new(); 4];
+        data[1] = channel_txs(1, &[span(0..=5)], Compression::Zlib, 1_000);
+        data[2] = channel_txs(2, &[span(1..=6)], Compression::Zlib, 1_000);
+        let got = derive(&rollup(holocene, 100), &data).unwrap();
+        same(&got, &(1..=6).map(batch).collect::<Vec<_>>(), "span from genesis");
+    }
+}
+
 mod consolidation {
     use super::super::consolidate::{attributes_match, derived_attributes};
     use crate::io::L2Header;
