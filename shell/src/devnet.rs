@@ -114,7 +114,18 @@ fn node_builder(
     engine: String,
     jwt: JwtSecret,
 ) -> crate::builder::RollupNodeBuilder {
+    // Batches carry whole-second timestamps at the rollup config's block time: a devnet sequenced faster than that
+    // is not derivable, so it runs without derivation (its safe head stays where the engine started).
+    let derivable = args.block_time_ms == rollup.block_time.saturating_mul(1000);
+    if !derivable {
+        log::warn!(
+            "devnet: {} ms blocks are not derivable from batches ({} s in the rollup config); derivation is off",
+            args.block_time_ms,
+            rollup.block_time
+        );
+    }
     let mut builder = RollupNode::builder(rollup)
+        .with_derivation(derivable)
         .with_mode(NodeMode::Sequencer)
         .with_sequencer_config(SequencerConfig { seal_margin_ms: args.seal_margin_ms, ..Default::default() })
         .with_l1_provider_rpc_url(l1)
