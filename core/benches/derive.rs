@@ -180,8 +180,16 @@ fn main() {
         ..Default::default()
     };
     let headers: Vec<Header> = l1.iter().map(|b| (*b.header).clone()).collect();
-    let k =
-        kona_run::run(rollup.base.clone(), headers, kona_data, genesis.to_kona(), kona_cfg, blocks, |n| n / 6, l2_hash);
+    let k = kona_run::run(kona_run::Input {
+        rollup: rollup.base.clone(),
+        headers,
+        data: kona_data,
+        genesis: genesis.to_kona(),
+        config: kona_cfg,
+        blocks,
+        epoch_of: |n| n / 6,
+        l2_hash,
+    });
     assert_eq!(k.derived, blocks, "kona-derive derives every posted block too");
     assert_eq!(k.txs, txs, "both pipelines give the same number of attribute transactions");
     println!(
@@ -200,6 +208,8 @@ fn main() {
 /// recovery, as Keel's shell gets the sender from the RPC), the L1 provider the same headers, the L2 provider the
 /// derived chain. Benchmark-only: kona-derive is a dev-dependency of keel-core and nothing else links it.
 mod kona_run {
+    // kona-derive's provider traits fix the error type (`PipelineErrorKind`, large); the harness returns it as is.
+    #![allow(clippy::result_large_err)]
     use alloy_consensus::{Header, Receipt, TxEnvelope};
     use alloy_primitives::{Address, Bytes, B256};
     use async_trait::async_trait;
@@ -339,18 +349,22 @@ mod kona_run {
         pub secs: f64,
     }
 
-    /// Derives `blocks` L2 blocks from `data` (batcher data per L1 block over `headers`), starting at the safe head
-    /// `genesis`; `epoch_of(n)` is the L1 block number of L2 block `n`'s epoch and `l2_hash(n)` its hash.
-    pub fn run(
-        rollup: RollupConfig,
-        headers: Vec<Header>,
-        data: Vec<Vec<Bytes>>,
-        genesis: L2BlockInfo,
-        config: SystemConfig,
-        blocks: u64,
-        epoch_of: impl Fn(u64) -> u64,
-        l2_hash: impl Fn(u64) -> B256,
-    ) -> Run {
+    /// The chain to derive: `blocks` L2 blocks from `data` (batcher data per L1 block over `headers`), from the safe
+    /// head `genesis`; `epoch_of(n)` is the L1 block number of L2 block `n`'s epoch and `l2_hash(n)` its hash.
+    pub struct Input<E, H> {
+        pub rollup: RollupConfig,
+        pub headers: Vec<Header>,
+        pub data: Vec<Vec<Bytes>>,
+        pub genesis: L2BlockInfo,
+        pub config: SystemConfig,
+        pub blocks: u64,
+        pub epoch_of: E,
+        pub l2_hash: H,
+    }
+
+    /// Derives the input's blocks through kona-derive.
+    pub fn run(input: Input<impl Fn(u64) -> u64, impl Fn(u64) -> B256>) -> Run {
+        let Input { rollup, headers, data, genesis, config, blocks, epoch_of, l2_hash } = input;
         let rollup = Arc::new(rollup);
         let infos: Vec<BlockInfo> = headers.iter().map(info).collect();
         let by_hash = infos.iter().enumerate().map(|(i, b)| (b.hash, i)).collect();

@@ -1,9 +1,8 @@
 //! The L1 beacon node client (blob sidecars for derivation): REST over `ureq`, bounded bodies, the slot of an L1
 //! block from the beacon genesis time and slot duration, and every blob's KZG commitment checked against the versioned
-//! hash its transaction names (`sha256(commitment)` with the first byte replaced by the version, 0x01).
-//!
-//! Not checked here: the KZG proof that the blob matches its commitment (op-node's `VerifyBlobProof`); a beacon node
-//! that serves a wrong blob under a right commitment is trusted.
+//! hash its transaction names (`sha256(commitment)` with the first byte replaced by the version, 0x01), then the
+//! blob checked against that commitment with the sidecar's KZG proof (c-kzg with Ethereum's trusted setup), as
+//! op-node's `VerifyBlobProof` does: a beacon node cannot pass off other data under a right commitment.
 
 use keel_core::{Command, Event, L1BlockRef, RpcError};
 use serde_json::Value;
@@ -40,6 +39,20 @@ pub fn versioned_hash(commitment: &[u8]) -> alloy_primitives::B256 {
     let mut h: [u8; 32] = Sha256::digest(commitment).into();
     h[0] = VERSIONED_HASH_VERSION_KZG;
     h.into()
+}
+
+/// Checks `blob` against its KZG `commitment` with `proof` (EIP-4844 `verify_blob_kzg_proof`).
+pub fn verify_blob_proof(blob: &[u8], commitment: &[u8], proof: &[u8]) -> Result<(), String> {
+    use alloy_eips::eip4844::c_kzg::{Blob, Bytes48};
+    use alloy_eips::eip4844::env_settings::EnvKzgSettings;
+    let blob = Blob::from_bytes(blob).map_err(|e| format!("blob: {e:?}"))?;
+    let commitment = Bytes48::from_bytes(commitment).map_err(|e| format!("kzg_commitment: {e:?}"))?;
+    let proof = Bytes48::from_bytes(proof).map_err(|e| format!("kzg_proof: {e:?}"))?;
+    match EnvKzgSettings::Default.get().verify_blob_kzg_proof(&blob, &commitment, &proof) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("the KZG proof does not open the commitment to this blob".into()),
+        Err(e) => Err(format!("KZG verification refused the sidecar: {e:?}")),
+    }
 }
 
 fn hex(what: &str, v: &Value) -> Result<Vec<u8>, RpcError> {
@@ -129,6 +142,10 @@ impl BeaconClient {
             if blob.len() != BLOB_BYTES {
                 return Err(bad("blob_sidecars", format!("blob {index} is {} bytes", blob.len())));
             }
+            let proof = hex("kzg_proof", &sc["kzg_proof"])?;
+            verify_blob_proof(&blob, &commitment, &proof).map_err(|e| {
+                bad("blob_sidecars", format!("blob {index} of slot {slot} (L1 block {}): {e}", block.number))
+            })?;
             out.push(blob.into());
         }
         Ok(out)
@@ -181,8 +198,34 @@ mod server_tests {
     use super::*;
     use serde_json::json;
 
-    /// A beacon node on localhost serving genesis 1000, 12 s slots, and two sidecars at slot 5.
-    fn serve(commitments: [[u8; 48]; 2]) -> (String, std::thread::JoinHandle<()>) {
+    /// Blob `i` of the test beacon node: field element `k` is `(i + 1) * (k + 1)` (a non-constant polynomial, so
+    /// each blob has its own proof; every element is far below the BLS modulus).
+    fn blob(i: u8) -> Vec<u8> {
+        let mut b = vec![0u8; BLOB_BYTES];
+        for (k, fe) in b.chunks_mut(32).enumerate() {
+            fe[24..].copy_from_slice(&((u64::from(i) + 1) * (k as u64 + 1)).to_be_bytes());
+        }
+        b
+    }
+
+    /// The KZG commitment and proof of a blob.
+    fn kzg(blob: &[u8]) -> ([u8; 48], [u8; 48]) {
+        use alloy_eips::eip4844::c_kzg::Blob;
+        use alloy_eips::eip4844::env_settings::EnvKzgSettings;
+        let s = EnvKzgSettings::Default.get();
+        let blob = Blob::from_bytes(blob).unwrap();
+        let commitment = s.blob_to_kzg_commitment(&blob).unwrap().to_bytes();
+        let proof = s.compute_blob_kzg_proof(&blob, &commitment).unwrap().to_bytes();
+        (commitment.into_inner(), proof.into_inner())
+    }
+
+    fn hex48(b: &[u8; 48]) -> String {
+        format!("0x{}", b.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+
+    /// A beacon node on localhost serving genesis 1000, 12 s slots, and two sidecars at slot 5 with these
+    /// commitments and proofs.
+    fn serve(kzg: [([u8; 48], [u8; 48]); 2]) -> (String, std::thread::JoinHandle<()>) {
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let url = format!("http://{}", server.server_addr().to_ip().unwrap());
         let handle = std::thread::spawn(move || {
@@ -194,12 +237,12 @@ mod server_tests {
                     "/eth/v1/beacon/blob_sidecars/5" => {
                         let sidecars: Vec<Value> = (0u8..2)
                             .map(|i| {
-                                let commitment: String =
-                                    commitments[i as usize].iter().map(|b| format!("{b:02x}")).collect();
+                                let (commitment, proof) = &kzg[i as usize];
                                 json!({
                                     "index": i.to_string(),
-                                    "blob": format!("0x{}", format!("{:02x}", i + 1).repeat(BLOB_BYTES)),
-                                    "kzg_commitment": format!("0x{commitment}"),
+                                    "blob": format!("0x{}", alloy_primitives::hex::encode(blob(i))),
+                                    "kzg_commitment": hex48(commitment),
+                                    "kzg_proof": hex48(proof),
                                 })
                             })
                             .collect();
@@ -214,22 +257,39 @@ mod server_tests {
     }
 
     #[test]
-    fn blobs_are_found_by_slot_and_index_and_checked_against_their_hash() {
-        let commitments = [[0xc0u8; 48], [0xc1u8; 48]];
-        let (url, h) = serve(commitments);
-        let mut c = BeaconClient::new(&url, Duration::from_secs(5));
+    fn blobs_are_found_by_slot_and_index_and_checked_against_their_hash_and_proof() {
+        let kzg = [kzg(&blob(0)), kzg(&blob(1))];
+        let hashes = [versioned_hash(&kzg[0].0), versioned_hash(&kzg[1].0)];
         // L1 block at time 1060 is slot (1060 - 1000) / 12 = 5.
         let block = L1BlockRef { number: 77, timestamp: 1_060, ..Default::default() };
-        let blobs =
-            c.blobs(&block, &[(1, versioned_hash(&commitments[1])), (0, versioned_hash(&commitments[0]))]).unwrap();
+
+        let (url, h) = serve(kzg);
+        let mut c = BeaconClient::new(&url, Duration::from_secs(5));
+        let blobs = c.blobs(&block, &[(1, hashes[1]), (0, hashes[0])]).unwrap();
         assert_eq!(blobs.len(), 2);
-        assert!(blobs[0].iter().all(|b| *b == 2) && blobs[1].iter().all(|b| *b == 1), "in the order asked");
+        assert!(blobs[0][..] == blob(1)[..] && blobs[1][..] == blob(0)[..], "in the order asked");
         h.join().unwrap();
 
-        let (url, h) = serve(commitments);
+        // A commitment that is not the one the transaction names.
+        let (url, h) = serve(kzg);
         let mut c = BeaconClient::new(&url, Duration::from_secs(5));
-        let err = c.blobs(&block, &[(0, versioned_hash(&commitments[1]))]).unwrap_err();
+        let err = c.blobs(&block, &[(0, hashes[1])]).unwrap_err();
         assert!(err.to_string().contains("commitment does not hash to"), "{err}");
+        h.join().unwrap();
+
+        // The right commitment, but the blob is another one: blob 0 is served with blob 1's commitment and proof,
+        // and the transaction names blob 1's commitment.
+        let (url, h) = serve([kzg[1], kzg[1]]);
+        let mut c = BeaconClient::new(&url, Duration::from_secs(5));
+        let err = c.blobs(&block, &[(0, hashes[1])]).unwrap_err();
+        assert!(err.to_string().contains("KZG proof does not open"), "{err}");
+        assert!(err.to_string().contains("blob 0 of slot 5 (L1 block 77)"), "{err}");
+        h.join().unwrap();
+
+        // A proof of another blob under the right commitment.
+        let (url, h) = serve([(kzg[0].0, kzg[1].1), kzg[1]]);
+        let mut c = BeaconClient::new(&url, Duration::from_secs(5));
+        assert!(c.blobs(&block, &[(0, hashes[0])]).unwrap_err().to_string().contains("KZG proof does not open"));
         h.join().unwrap();
     }
 }

@@ -235,6 +235,29 @@ fn unichain_blobs_derive_540_blocks_over_the_real_l1_epochs() {
     );
 }
 
+/// The Unichain blobs are the ones the L1 transaction names: each one's KZG commitment (computed here with c-kzg and
+/// Ethereum's trusted setup) hashes to the versioned hash the source lists, in order, and a proof computed for it
+/// passes the beacon client's check.
+#[test]
+fn unichain_blobs_match_the_versioned_hashes_of_their_transaction() {
+    use alloy_eips::eip4844::c_kzg::Blob;
+    use alloy_eips::eip4844::env_settings::EnvKzgSettings;
+    let want = [
+        b256!("010d628a3a0dfa67dcef83700e3112944385031479b9ee30b767448f23eec5b4"),
+        b256!("01cdba5028140db2b9c051371c8101b449177da4b3e4b06e0e44d1fb8843b156"),
+        b256!("01066ce0dde5a705b8a856c9c4c4df7ec371149dc54e5c9151a4959b0bc0de9d"),
+    ];
+    let kzg = EnvKzgSettings::Default.get();
+    for (file, want) in UNICHAIN_BLOBS.iter().zip(want) {
+        let bytes = hex_file(file);
+        let blob = Blob::from_bytes(&bytes).expect("a blob of field elements");
+        let commitment = kzg.blob_to_kzg_commitment(&blob).unwrap().to_bytes();
+        assert_eq!(keel_shell::beacon::versioned_hash(commitment.as_slice()), want, "{file}");
+        let proof = kzg.compute_blob_kzg_proof(&blob, &commitment).unwrap().to_bytes();
+        keel_shell::beacon::verify_blob_proof(&bytes, commitment.as_slice(), proof.as_slice()).expect("proof verifies");
+    }
+}
+
 /// The same data on a safe head whose hash does not start with the span's parent check derives nothing: the span
 /// is dropped (so the test above does not pass by accident).
 #[test]
@@ -260,7 +283,9 @@ fn op_mainnet_calldata_batcher_transaction_decodes_to_its_27_blocks() {
     let [BatcherData::Calldata(calldata)] = found.as_slice() else { panic!("one calldata item, got {found:?}") };
     assert_eq!(calldata.len(), 119_823);
     // Another sender's transaction to the inbox is not batcher data.
-    assert!(batcher_data(&[tx.clone()], rollup.batch_inbox_address, Address::repeat_byte(1), false).is_empty());
+    assert!(
+        batcher_data(std::slice::from_ref(&tx), rollup.batch_inbox_address, Address::repeat_byte(1), false).is_empty()
+    );
 
     // Its L1 block's time is not in the source; any time after Delta (Feb 2024) and before Fjord reads it the same.
     let (frame, batches) = channel_batches(&rollup, calldata, 1_710_338_300);
