@@ -309,7 +309,7 @@ impl Batcher {
         let fjord = self.fjord_time.is_some_and(|t| now / 1000 >= t);
         let compression =
             if fjord && rng.chance(self.cfg.brotli_rate) { Compression::Brotli } else { Compression::Zlib };
-        let channel = encode::compress(&payload, compression);
+        let channel = encode::compress_quick(&payload, compression);
         self.channel += 1;
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&self.channel.to_be_bytes());

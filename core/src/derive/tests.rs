@@ -395,3 +395,15 @@ mod batcher_filter {
         assert_eq!(batcher_data(&txs, INBOX, address(&other), true).len(), 3);
     }
 }
+
+#[test]
+fn quick_compression_reads_back_like_op_batchers_levels() {
+    use super::encode::{compress, compress_quick, Compression};
+    use super::reader::decompress;
+    let data: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+    for c in [Compression::Zlib, Compression::Brotli] {
+        for channel in [compress(&data, c), compress_quick(&data, c)] {
+            assert_eq!(decompress(&channel, 10_000_000, true).unwrap(), data, "{c:?}");
+        }
+    }
+}
