@@ -18,6 +18,7 @@ pub mod devnet;
 pub mod driver;
 #[cfg(feature = "devnet")]
 pub mod fake;
+pub mod gossip;
 #[cfg(feature = "devnet")]
 pub mod interop;
 pub mod jsonrpc;
