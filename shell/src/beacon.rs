@@ -1,6 +1,8 @@
-//! The L1 beacon node client (blob sidecars for derivation): REST over `ureq`, bounded bodies, the slot of an L1
-//! block from the beacon genesis time and slot duration, and every blob's KZG commitment checked against the versioned
-//! hash its transaction names (`sha256(commitment)` with the first byte replaced by the version, 0x01), then the
+//! The L1 beacon node client (blobs for derivation): REST over `ureq`, bounded bodies, the slot of an L1 block from
+//! the beacon genesis time and slot duration. Blobs come from `/eth/v1/beacon/blobs/{slot}` (the Fulu API, what
+//! op-node asks first), each blob's commitment computed and hashed to the versioned hash its transaction names; a
+//! node without that endpoint is asked for `/eth/v1/beacon/blob_sidecars/{slot}`, every blob's KZG commitment checked
+//! against the versioned hash its transaction names (`sha256(commitment)` with the first byte replaced by the version, 0x01), then the
 //! blob checked against that commitment with the sidecar's KZG proof (c-kzg with Ethereum's trusted setup), as
 //! op-node's `VerifyBlobProof` does: a beacon node cannot pass off other data under a right commitment.
 
@@ -22,6 +24,9 @@ pub struct BeaconClient {
     agent: ureq::Agent,
     /// (genesis time, seconds per slot), read once.
     clock: Option<(u64, u64)>,
+    /// The node does not serve `/eth/v1/beacon/blobs` (a beacon node from before the Fulu API): learned once, then
+    /// blob sidecars are asked for directly.
+    sidecars_only: bool,
 }
 
 impl std::fmt::Debug for BeaconClient {
@@ -39,6 +44,19 @@ pub fn versioned_hash(commitment: &[u8]) -> alloy_primitives::B256 {
     let mut h: [u8; 32] = Sha256::digest(commitment).into();
     h[0] = VERSIONED_HASH_VERSION_KZG;
     h.into()
+}
+
+/// Most blobs read from one `/blobs` response (a block holds at most 21 under BPO2; a node ignoring the filter
+/// returns all of them; computing a commitment costs milliseconds, so a hostile answer cannot cost minutes).
+pub const MAX_BLOBS_PER_RESPONSE: usize = 128;
+
+/// The KZG commitment of a blob (EIP-4844 `blob_to_kzg_commitment`).
+pub fn blob_commitment(blob: &[u8]) -> Result<[u8; 48], String> {
+    use alloy_eips::eip4844::c_kzg::Blob;
+    use alloy_eips::eip4844::env_settings::EnvKzgSettings;
+    let blob = Blob::from_bytes(blob).map_err(|e| format!("blob: {e:?}"))?;
+    let c = EnvKzgSettings::Default.get().blob_to_kzg_commitment(&blob).map_err(|e| format!("not a blob: {e:?}"))?;
+    Ok(c.to_bytes().into_inner())
 }
 
 /// Checks `blob` against its KZG `commitment` with `proof` (EIP-4844 `verify_blob_kzg_proof`).
@@ -72,29 +90,37 @@ impl BeaconClient {
     /// A client for the beacon API at `base` with a per-request deadline.
     pub fn new(base: &str, timeout: Duration) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(timeout).build();
-        Self { base: base.trim_end_matches('/').to_string(), agent, clock: None }
+        Self { base: base.trim_end_matches('/').to_string(), agent, clock: None, sidecars_only: false }
     }
 
     fn get(&self, path: &str) -> Result<Value, RpcError> {
+        self.get_status(path).map_err(|(_, e)| e)
+    }
+
+    /// A GET whose failure keeps the HTTP status, when there was one.
+    fn get_status(&self, path: &str) -> Result<Value, (Option<u16>, RpcError)> {
         let url = format!("{}{path}", self.base);
         let resp = match self.agent.get(&url).call() {
             Ok(r) => r,
             Err(ureq::Error::Status(code, r)) => {
                 let mut body = String::new();
                 let _ = r.into_reader().take(512).read_to_string(&mut body);
-                return Err(RpcError::Transport(format!("beacon GET {path}: HTTP {code}: {}", body.trim())));
+                let e = RpcError::Transport(format!("beacon GET {path}: HTTP {code}: {}", body.trim()));
+                return Err((Some(code), e));
             }
-            Err(ureq::Error::Transport(t)) => return Err(RpcError::Transport(format!("beacon GET {path}: {t}"))),
+            Err(ureq::Error::Transport(t)) => {
+                return Err((None, RpcError::Transport(format!("beacon GET {path}: {t}"))))
+            }
         };
         let mut body = Vec::new();
         resp.into_reader()
             .take(MAX_BEACON_RESPONSE_BYTES + 1)
             .read_to_end(&mut body)
-            .map_err(|e| bad(path, format!("reading the body: {e}")))?;
+            .map_err(|e| (None, bad(path, format!("reading the body: {e}"))))?;
         if body.len() as u64 > MAX_BEACON_RESPONSE_BYTES {
-            return Err(bad(path, format!("response over {MAX_BEACON_RESPONSE_BYTES} bytes")));
+            return Err((None, bad(path, format!("response over {MAX_BEACON_RESPONSE_BYTES} bytes"))));
         }
-        serde_json::from_slice(&body).map_err(|e| bad(path, format!("not JSON: {e}")))
+        serde_json::from_slice(&body).map_err(|e| (None, bad(path, format!("not JSON: {e}"))))
     }
 
     fn clock(&mut self) -> Result<(u64, u64), RpcError> {
@@ -124,6 +150,69 @@ impl BeaconClient {
             .checked_sub(genesis)
             .ok_or_else(|| bad("slot", format!("L1 block {} is older than the beacon genesis", block.number)))?
             / slot_s;
+        if !self.sidecars_only {
+            match self.fetch_blobs(slot, block, wanted) {
+                Ok(out) => return Ok(out),
+                // Not served (a beacon node from before Fulu's API): blob sidecars, remembered if they work.
+                Err((Some(400 | 404 | 405 | 501), e)) => match self.fetch_sidecars(slot, block, wanted) {
+                    Ok(out) => {
+                        log::info!("beacon node does not serve /eth/v1/beacon/blobs ({e}); using blob_sidecars");
+                        self.sidecars_only = true;
+                        return Ok(out);
+                    }
+                    Err(e2) => return Err(bad("blobs", format!("{e}; and blob_sidecars: {e2}"))),
+                },
+                Err((_, e)) => return Err(e),
+            }
+        }
+        self.fetch_sidecars(slot, block, wanted)
+    }
+
+    /// Blobs from `/eth/v1/beacon/blobs/{slot}?versioned_hashes=…` (the Fulu API; no proofs): each returned blob's
+    /// KZG commitment is computed and its versioned hash matched against what is wanted, as op-node does. A node that
+    /// ignores the filter or repeats a blob still gives exactly the blobs wanted, in the order wanted.
+    fn fetch_blobs(
+        &self,
+        slot: u64,
+        block: &L1BlockRef,
+        wanted: &[(u64, alloy_primitives::B256)],
+    ) -> Result<Vec<alloy_primitives::Bytes>, (Option<u16>, RpcError)> {
+        let query: Vec<String> = wanted.iter().map(|(_, h)| format!("versioned_hashes={h:#x}")).collect();
+        let v = self.get_status(&format!("/eth/v1/beacon/blobs/{slot}?{}", query.join("&")))?;
+        let fail = |msg: String| (None, bad("blobs", msg));
+        let data = v["data"].as_array().ok_or_else(|| fail("no data array".into()))?;
+        if data.len() > MAX_BLOBS_PER_RESPONSE {
+            return Err(fail(format!("{} blobs for slot {slot}, more than {MAX_BLOBS_PER_RESPONSE}", data.len())));
+        }
+        let mut by_hash = std::collections::HashMap::new();
+        for item in data {
+            let blob = hex("blob", item).map_err(|e| (None, e))?;
+            if blob.len() != BLOB_BYTES {
+                return Err(fail(format!("a blob of slot {slot} is {} bytes", blob.len())));
+            }
+            let commitment = blob_commitment(&blob).map_err(|e| fail(format!("slot {slot}: {e}")))?;
+            by_hash.entry(versioned_hash(&commitment)).or_insert(blob);
+        }
+        wanted
+            .iter()
+            .map(|(index, hash)| {
+                by_hash.get(hash).cloned().map(Into::into).ok_or_else(|| {
+                    fail(format!(
+                        "slot {slot} (L1 block {}) returned no blob with versioned hash {hash:#x} (index {index})",
+                        block.number
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Blobs from `/eth/v1/beacon/blob_sidecars/{slot}`, each checked against its commitment and KZG proof.
+    fn fetch_sidecars(
+        &self,
+        slot: u64,
+        block: &L1BlockRef,
+        wanted: &[(u64, alloy_primitives::B256)],
+    ) -> Result<Vec<alloy_primitives::Bytes>, RpcError> {
         let v = self.get(&format!("/eth/v1/beacon/blob_sidecars/{slot}"))?;
         let sidecars = v["data"].as_array().ok_or_else(|| bad("blob_sidecars", "no data array"))?;
         let mut out = Vec::with_capacity(wanted.len());
@@ -196,6 +285,7 @@ mod tests {
 #[cfg(test)]
 mod server_tests {
     use super::*;
+    use alloy_primitives::B256;
     use serde_json::json;
 
     /// Blob `i` of the test beacon node: field element `k` is `(i + 1) * (k + 1)` (a non-constant polynomial, so
@@ -224,16 +314,30 @@ mod server_tests {
     }
 
     /// A beacon node on localhost serving genesis 1000, 12 s slots, and two sidecars at slot 5 with these
-    /// commitments and proofs.
-    fn serve(kzg: [([u8; 48], [u8; 48]); 2]) -> (String, std::thread::JoinHandle<()>) {
+    /// commitments and proofs; `/eth/v1/beacon/blobs/5` only with `blobs_endpoint` (then it answers every blob of the
+    /// slot in block order, blob 0 twice, whatever the filter), else HTTP 404. Answers `requests` requests, recording
+    /// their paths.
+    fn serve_with(
+        kzg: [([u8; 48], [u8; 48]); 2],
+        blobs_endpoint: bool,
+        requests: usize,
+    ) -> (String, std::thread::JoinHandle<Vec<String>>) {
         let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
         let url = format!("http://{}", server.server_addr().to_ip().unwrap());
         let handle = std::thread::spawn(move || {
-            for _ in 0..3 {
-                let Ok(req) = server.recv() else { return };
-                let body = match req.url() {
-                    "/eth/v1/beacon/genesis" => json!({"data": {"genesis_time": "1000"}}),
-                    "/eth/v1/config/spec" => json!({"data": {"SECONDS_PER_SLOT": "12"}}),
+            let mut seen = Vec::new();
+            for _ in 0..requests {
+                let Ok(req) = server.recv() else { break };
+                let path = req.url().to_string();
+                seen.push(path.clone());
+                let (status, body) = match path.split('?').next().unwrap() {
+                    "/eth/v1/beacon/genesis" => (200, json!({"data": {"genesis_time": "1000"}})),
+                    "/eth/v1/config/spec" => (200, json!({"data": {"SECONDS_PER_SLOT": "12"}})),
+                    "/eth/v1/beacon/blobs/5" if blobs_endpoint => {
+                        let blobs =
+                            [blob(0), blob(1), blob(0)].map(|b| format!("0x{}", alloy_primitives::hex::encode(b)));
+                        (200, json!({ "execution_optimistic": false, "finalized": false, "data": blobs }))
+                    }
                     "/eth/v1/beacon/blob_sidecars/5" => {
                         let sidecars: Vec<Value> = (0u8..2)
                             .map(|i| {
@@ -246,14 +350,68 @@ mod server_tests {
                                 })
                             })
                             .collect();
-                        json!({ "data": sidecars })
+                        (200, json!({ "data": sidecars }))
                     }
-                    other => json!({"code": 404, "message": other}),
+                    other => (404, json!({"code": 404, "message": format!("no route {other}")})),
                 };
-                let _ = req.respond(tiny_http::Response::from_string(body.to_string()));
+                let _ = req.respond(tiny_http::Response::from_string(body.to_string()).with_status_code(status));
             }
+            seen
         });
         (url, handle)
+    }
+
+    /// A beacon node without the `/blobs` endpoint: genesis, spec, the refused `/blobs` request, the sidecars.
+    fn serve(kzg: [([u8; 48], [u8; 48]); 2]) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        serve_with(kzg, false, 4)
+    }
+
+    #[test]
+    fn blobs_come_from_the_blobs_endpoint_matched_by_versioned_hash_in_the_order_asked() {
+        let kzg = [kzg(&blob(0)), kzg(&blob(1))];
+        let hashes = [versioned_hash(&kzg[0].0), versioned_hash(&kzg[1].0)];
+        let block = L1BlockRef { number: 77, timestamp: 1_060, ..Default::default() };
+        let (url, h) = serve_with(kzg, true, 3);
+        let mut c = BeaconClient::new(&url, Duration::from_secs(5));
+        let blobs = c.blobs(&block, &[(1, hashes[1]), (0, hashes[0])]).unwrap();
+        assert!(blobs[0][..] == blob(1)[..] && blobs[1][..] == blob(0)[..], "in the order asked");
+        let seen = h.join().unwrap();
+        assert_eq!(
+            seen[2],
+            format!("/eth/v1/beacon/blobs/5?versioned_hashes={:#x}&versioned_hashes={:#x}", hashes[1], hashes[0]),
+            "op-node's query: one versioned_hashes parameter per hash"
+        );
+        // A hash the node has no blob for is an error naming it.
+        let (url, h) = serve_with(kzg, true, 3);
+        let mut c = BeaconClient::new(&url, Duration::from_secs(5));
+        let missing = B256::repeat_byte(0x01);
+        let err = c.blobs(&block, &[(0, missing)]).unwrap_err().to_string();
+        assert!(err.contains("no blob with versioned hash") && err.contains("L1 block 77"), "{err}");
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn a_node_without_the_blobs_endpoint_is_asked_for_sidecars_from_then_on() {
+        let kzg = [kzg(&blob(0)), kzg(&blob(1))];
+        let hashes = [versioned_hash(&kzg[0].0), versioned_hash(&kzg[1].0)];
+        let block = L1BlockRef { number: 77, timestamp: 1_060, ..Default::default() };
+        let (url, h) = serve_with(kzg, false, 5);
+        let mut c = BeaconClient::new(&url, Duration::from_secs(5));
+        assert_eq!(c.blobs(&block, &[(0, hashes[0])]).unwrap()[0][..], blob(0)[..]);
+        assert_eq!(c.blobs(&block, &[(1, hashes[1])]).unwrap()[0][..], blob(1)[..]);
+        let seen: Vec<String> =
+            h.join().unwrap().into_iter().map(|p| p.split('?').next().unwrap().to_string()).collect();
+        assert_eq!(
+            seen,
+            [
+                "/eth/v1/beacon/genesis",
+                "/eth/v1/config/spec",
+                "/eth/v1/beacon/blobs/5",
+                "/eth/v1/beacon/blob_sidecars/5",
+                "/eth/v1/beacon/blob_sidecars/5"
+            ],
+            "the refusal is remembered"
+        );
     }
 
     #[test]

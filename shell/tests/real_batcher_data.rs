@@ -253,6 +253,8 @@ fn unichain_blobs_match_the_versioned_hashes_of_their_transaction() {
         let blob = Blob::from_bytes(&bytes).expect("a blob of field elements");
         let commitment = kzg.blob_to_kzg_commitment(&blob).unwrap().to_bytes();
         assert_eq!(keel_shell::beacon::versioned_hash(commitment.as_slice()), want, "{file}");
+        // The beacon client's own commitment (what it matches `/eth/v1/beacon/blobs` answers by) is the same.
+        assert_eq!(keel_shell::beacon::blob_commitment(&bytes).unwrap(), commitment.into_inner(), "{file}");
         let proof = kzg.compute_blob_kzg_proof(&blob, &commitment).unwrap().to_bytes();
         keel_shell::beacon::verify_blob_proof(&bytes, commitment.as_slice(), proof.as_slice()).expect("proof verifies");
     }
