@@ -261,6 +261,8 @@ fn run_sim(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result<
     let world = FakeWorld::start(cfg).map_err(DevnetError::World)?;
     let node = node_builder(args, world.rollup_config(), world.l1_url(), world.engine_url(), jwt)
         .with_static_followers(vec![world.follower_url()])
+        // The simulated L1 serves the beacon API on its own port, as anvil does: blob batches are derived too.
+        .with_l1_beacon_url(world.l1_url())
         .build()?
         .start()?;
     let _ = writeln!(

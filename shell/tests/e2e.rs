@@ -19,6 +19,7 @@ fn start(w: &FakeWorld, jwt: JwtSecret, seq: SequencerConfig) -> NodeHandle {
         .with_mode(NodeMode::Sequencer)
         .with_sequencer_config(seq)
         .with_l1_provider_rpc_url(w.l1_url())
+        .with_l1_beacon_url(w.l1_url())
         .with_l2_engine_rpc_url(w.engine_url())
         .with_jwt_secret(jwt)
         .with_rpc(RpcConfig { addr: "127.0.0.1:0".parse().unwrap(), enable_admin: true })
@@ -345,7 +346,8 @@ fn runs_through_jovian_and_karst_and_restarts_on_a_karst_head() {
 
 #[test]
 fn derives_safe_and_finalized_heads_from_the_batchers_l1_data() {
-    // 2 s L1 blocks finalized four behind the head; the fake world's batcher posts the engine's blocks as calldata.
+    // 2 s L1 blocks finalized four behind the head; the fake world's batcher posts the engine's blocks as calldata
+    // and blobs.
     let mut cfg = FakeWorldConfig::new(seeded_jwt(9));
     cfg.seed = 9;
     cfg.block_time_ms = 1_000;
@@ -370,6 +372,13 @@ fn derives_safe_and_finalized_heads_from_the_batchers_l1_data() {
     let r = rpc(&node, "optimism_safeHeadAtL1Block", json!([format!("{l1:#x}")]));
     assert!(r["result"]["safeHead"]["number"].as_u64().unwrap() <= n + 1, "{r}");
     assert!(r["result"]["l1Block"]["number"].as_u64().unwrap() <= l1, "{r}");
+    // Blob batches too: the fake L1 serves them on its beacon API (KZG-committed), and the safe head passes the
+    // blocks the first blob channel carried.
+    wait_for("a blob channel", Duration::from_secs(60), || w.blobs_posted() > 0);
+    let carried = w.engine_head().number;
+    wait_for("the safe head past the blob channel", Duration::from_secs(60), || {
+        head(&rpc(&node, "optimism_syncStatus", json!([])), "safe_l2") > carried
+    });
     assert_eq!(rpc(&node, "admin_resetDerivationPipeline", json!([]))["result"], Value::Null);
     node.stop();
     node.join();

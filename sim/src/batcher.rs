@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 pub const POSTED_HISTORY: usize = 8_192;
 
 /// Knobs of the batcher model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct BatcherConfig {
     /// Post at all.
     pub enabled: bool,
@@ -50,6 +50,17 @@ pub struct BatcherConfig {
     pub garbage_rate: f64,
     /// Probability a channel is posted in blobs (type-3 transactions) rather than calldata.
     pub blob_rate: f64,
+    /// The versioned hash a blob is posted under. The simulator delivers blobs by this hash without a beacon node,
+    /// so a cheap stand-in ([`stand_in_blob_hash`]) does; the shell's fake L1, which serves blobs to a real beacon
+    /// client, uses the KZG one.
+    pub blob_hash: fn(&[u8]) -> B256,
+}
+
+/// A versioned-hash stand-in: `keccak256(blob)` with the KZG version byte (not a KZG commitment's hash).
+pub fn stand_in_blob_hash(blob: &[u8]) -> B256 {
+    let mut hash = alloy_primitives::keccak256(blob);
+    hash.0[0] = 0x01;
+    hash
 }
 
 impl Default for BatcherConfig {
@@ -68,6 +79,7 @@ impl Default for BatcherConfig {
             reorder_rate: 0.03,
             garbage_rate: 0.1,
             blob_rate: 0.5,
+            blob_hash: stand_in_blob_hash,
         }
     }
 }
@@ -328,8 +340,7 @@ impl Batcher {
             for fs in frames.chunks(self.cfg.frames_per_tx.max(1)) {
                 let data = encode::tx_data(fs);
                 let Ok(blob) = keel_core::derive::blobs::encode_blob(&data) else { return false };
-                let mut hash = alloy_primitives::keccak256(&blob);
-                hash.0[0] = 0x01;
+                let hash = (self.cfg.blob_hash)(&blob);
                 l1.add_blob(hash, blob.into());
                 hashes.push(hash);
             }

@@ -1,4 +1,7 @@
-//! The fake L1 execution RPC: blocks of the `keel-sim` L1 chain as standard `eth_getBlockBy*` JSON.
+//! The fake L1 execution RPC: blocks of the `keel-sim` L1 chain as standard `eth_getBlockBy*` JSON; and on the same
+//! port, as anvil does, the beacon API a derivation pipeline reads blobs from (`/eth/v1/beacon/genesis`,
+//! `/eth/v1/config/spec`, `/eth/v1/beacon/blobs/{slot}?versioned_hashes=…`), one slot per L1 block time from the
+//! genesis block's time.
 
 use super::rpc::{param, to_json, RpcFailure, Service};
 use super::{lock, BlockSel, Shared};
@@ -45,7 +48,56 @@ pub(crate) fn block_json(block: &L1Block, txs: &[TxEnvelope], full: bool) -> Res
     Ok(v)
 }
 
+impl L1Service {
+    /// The beacon API's answer to `GET path`, or `None` for a path it does not serve.
+    fn beacon(&self, path: &str) -> Option<(u16, String)> {
+        let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        let l1 = lock(&self.0.l1);
+        let chain = &l1.chain;
+        let genesis = chain.genesis().info.timestamp;
+        let ok = |v: Value| Some((200, v.to_string()));
+        match route {
+            "/eth/v1/beacon/genesis" => ok(serde_json::json!({"data": {"genesis_time": genesis.to_string()}})),
+            "/eth/v1/config/spec" => {
+                ok(serde_json::json!({"data": {"SECONDS_PER_SLOT": chain.block_time_s.to_string()}}))
+            }
+            _ => {
+                let slot: u64 = route.strip_prefix("/eth/v1/beacon/blobs/")?.parse().ok()?;
+                let wanted: Vec<B256> = query
+                    .split('&')
+                    .filter_map(|kv| kv.strip_prefix("versioned_hashes="))
+                    .flat_map(|v| v.split(','))
+                    .filter_map(|h| h.parse().ok())
+                    .collect();
+                let time = genesis + slot * chain.block_time_s;
+                let head = chain.head().number();
+                let block = (0..=head.min(256))
+                    .filter_map(|back| chain.by_number(head - back))
+                    .find(|b| b.info.timestamp <= time)
+                    .filter(|b| b.info.timestamp == time);
+                let Some(block) = block else {
+                    return Some((404, serde_json::json!({"code": 404, "message": "Block not found"}).to_string()));
+                };
+                let txs = chain.transactions(&block.hash()).unwrap_or_default();
+                let blobs: Vec<String> = txs
+                    .iter()
+                    .filter_map(|t| alloy_consensus::Transaction::blob_versioned_hashes(t))
+                    .flatten()
+                    .filter(|h| wanted.is_empty() || wanted.contains(h))
+                    .filter_map(|h| chain.blob(h))
+                    .map(|b| format!("0x{}", alloy_primitives::hex::encode(b)))
+                    .collect();
+                ok(serde_json::json!({"execution_optimistic": false, "finalized": false, "data": blobs}))
+            }
+        }
+    }
+}
+
 impl Service for L1Service {
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        self.beacon(path)
+    }
+
     fn call(&self, method: &str, params: &[Value]) -> Result<Value, RpcFailure> {
         match method {
             "eth_chainId" => Ok(Value::String(format!("{:#x}", self.0.l1_chain_id))),

@@ -77,6 +77,12 @@ impl FakeWorldConfig {
     }
 }
 
+/// A blob's EIP-4844 versioned hash (its KZG commitment hashed), as the fake L1's batcher posts blobs under.
+fn kzg_blob_hash(blob: &[u8]) -> alloy_primitives::B256 {
+    let commitment = crate::beacon::blob_commitment(blob).expect("the batcher model encodes valid blobs");
+    crate::beacon::versioned_hash(&commitment)
+}
+
 pub(crate) struct L1State {
     pub chain: L1Chain,
     pub rng: Rng,
@@ -211,6 +217,8 @@ impl FakeWorld {
             lost_frame_rate: 0.0,
             reorder_rate: 0.0,
             garbage_rate: 0.0,
+            // Blobs are served to a real beacon client (from the L1 port), which checks them by KZG commitment.
+            blob_hash: kzg_blob_hash,
             ..Default::default()
         };
         let batcher = keel_sim::batcher::Batcher::new(batcher_cfg, &rollup, &genesis_l2);
@@ -298,6 +306,11 @@ impl FakeWorld {
     /// Whether the conductor reports this node as leader (and accepts commits).
     pub fn set_leader(&self, leader: bool) {
         lock(&self.shared.conductor).leader = leader;
+    }
+
+    /// Blobs the batcher has posted (served by the L1 port's beacon API).
+    pub fn blobs_posted(&self) -> u64 {
+        lock(&self.shared.l1).batcher.stats.blobs
     }
 
     /// The engine's unsafe head.
