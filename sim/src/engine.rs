@@ -20,6 +20,8 @@ pub struct EngineBlock {
     pub block: L2BlockRef,
     /// Its payload (absent for genesis).
     pub envelope: Option<Arc<OpExecutionPayloadEnvelope>>,
+    /// The payload's header facts, computed once when it was built or inserted (absent for genesis).
+    pub facts: Option<keel_core::L2Header>,
 }
 
 #[derive(Clone, Debug)]
@@ -50,7 +52,7 @@ pub struct Engine {
     /// The chain's default EIP-1559 parameters (denominator, elasticity), which the engine writes into the
     /// extraData of Holocene blocks built with zero parameters.
     pub eip1559_defaults: (u32, u32),
-    pending_refs: HashMap<B256, L2BlockRef>,
+    pending_refs: HashMap<B256, (L2BlockRef, keel_core::L2Header)>,
 }
 
 /// Error for an unknown payload id.
@@ -62,7 +64,7 @@ impl Engine {
     /// An engine holding only the genesis block.
     pub fn new(genesis: L2BlockRef, block_time_ms: u64) -> Self {
         let mut blocks = HashMap::new();
-        blocks.insert(genesis.hash, EngineBlock { block: genesis, envelope: None });
+        blocks.insert(genesis.hash, EngineBlock { block: genesis, envelope: None, facts: None });
         Self {
             block_time_ms,
             blocks,
@@ -236,8 +238,9 @@ impl Engine {
             parent_beacon_block_root: job.attrs.payload_attributes.parent_beacon_block_root,
             execution_payload: OpExecutionPayload::V3(payload),
         };
-        let block_hash =
-            keel_core::payload::header_hash(&envelope).map_err(|e| RpcError::Rpc { code: -32603, message: e })?;
+        let mut facts =
+            keel_core::payload::header_facts(&envelope).map_err(|e| RpcError::Rpc { code: -32603, message: e })?;
+        let block_hash = facts.hash;
         if let OpExecutionPayload::V3(p) = &mut envelope.execution_payload {
             p.payload_inner.payload_inner.block_hash = block_hash;
         }
@@ -250,7 +253,8 @@ impl Engine {
             l1_origin: job.origin,
             seq_num: job.seq_num,
         };
-        self.pending_refs.insert(block_hash, block);
+        facts.hash = block_hash;
+        self.pending_refs.insert(block_hash, (block, facts));
         self.built += 1;
         Ok(EngineReply::PayloadFetched(envelope))
     }
@@ -259,9 +263,12 @@ impl Engine {
     pub fn header(&self, number: u64) -> Option<keel_core::L2Header> {
         let block = self.by_number(number)?;
         let stored = self.blocks.get(&block.hash)?;
-        Some(match &stored.envelope {
-            Some(env) => keel_core::payload::header_facts(env).unwrap_or_else(|e| panic!("stored payload: {e}")),
-            None => keel_core::L2Header {
+        Some(match (&stored.facts, &stored.envelope) {
+            (Some(facts), _) => facts.clone(),
+            (None, Some(env)) => {
+                keel_core::payload::header_facts(env).unwrap_or_else(|e| panic!("stored payload: {e}"))
+            }
+            (None, None) => keel_core::L2Header {
                 hash: block.hash,
                 parent_hash: block.parent_hash,
                 timestamp: block.timestamp_s(),
@@ -277,8 +284,8 @@ impl Engine {
         let Some(parent) = self.get(&p.parent_hash()).copied() else {
             return Ok(EngineReply::PayloadInserted { status: PayloadStatusEnum::Syncing });
         };
-        let block = match self.pending_refs.remove(&p.block_hash()) {
-            Some(b) => b,
+        let (block, facts) = match self.pending_refs.remove(&p.block_hash()) {
+            Some((b, facts)) => (b, Some(facts)),
             None => {
                 let first = p
                     .transactions()
@@ -286,21 +293,22 @@ impl Engine {
                     .ok_or_else(|| RpcError::Rpc { code: -32602, message: "payload without L1 info deposit".into() })?;
                 let (l1_origin, seq_num) =
                     decode_l1_info(first).map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
-                L2BlockRef {
+                let block = L2BlockRef {
                     hash: p.block_hash(),
                     number: p.block_number(),
                     parent_hash: p.parent_hash(),
                     time_ms: parent.time_ms + self.block_time_ms,
                     l1_origin,
                     seq_num,
-                }
+                };
+                (block, keel_core::payload::header_facts(envelope).ok())
             }
         };
         if block.number != parent.number + 1 {
             let validation_error = format!("block number {} does not follow parent {}", block.number, parent.number);
             return Ok(EngineReply::PayloadInserted { status: PayloadStatusEnum::Invalid { validation_error } });
         }
-        self.blocks.insert(block.hash, EngineBlock { block, envelope: Some(envelope.clone()) });
+        self.blocks.insert(block.hash, EngineBlock { block, envelope: Some(envelope.clone()), facts });
         Ok(EngineReply::PayloadInserted { status: PayloadStatusEnum::Valid })
     }
 }

@@ -317,7 +317,7 @@ pub(crate) fn l2_block_json(b: &EngineBlock, full: bool) -> Value {
         .map(|(i, raw)| if full { tx_json(raw, i as u64, r.hash, r.number) } else { json!(keccak256(raw)) })
         .collect();
     // The roots of the header the payload forms (the genesis block: those of an empty block).
-    let facts = b.envelope.as_ref().and_then(|e| keel_core::payload::header_facts(e).ok());
+    let facts = b.facts.clone().or_else(|| b.envelope.as_ref().and_then(|e| keel_core::payload::header_facts(e).ok()));
     let withdrawals_root = facts.as_ref().and_then(|f| f.withdrawals_root).map_or(Value::Null, |r| json!(r));
     let transactions_root = facts.as_ref().map_or(alloy_consensus::EMPTY_ROOT_HASH, |f| f.transactions_root);
     let mut m = Map::new();
