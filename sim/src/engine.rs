@@ -52,7 +52,8 @@ pub struct Engine {
     /// The chain's default EIP-1559 parameters (denominator, elasticity), which the engine writes into the
     /// extraData of Holocene blocks built with zero parameters.
     pub eip1559_defaults: (u32, u32),
-    pending_refs: HashMap<B256, (L2BlockRef, keel_core::L2Header)>,
+    /// Built blocks not inserted yet: reference, the payload as built, its header facts.
+    pending_refs: HashMap<B256, (L2BlockRef, Arc<OpExecutionPayloadEnvelope>, keel_core::L2Header)>,
 }
 
 /// Error for an unknown payload id.
@@ -254,7 +255,7 @@ impl Engine {
             seq_num: job.seq_num,
         };
         facts.hash = block_hash;
-        self.pending_refs.insert(block_hash, (block, facts));
+        self.pending_refs.insert(block_hash, (block, envelope.clone(), facts));
         self.built += 1;
         Ok(EngineReply::PayloadFetched(envelope))
     }
@@ -285,7 +286,10 @@ impl Engine {
             return Ok(EngineReply::PayloadInserted { status: PayloadStatusEnum::Syncing });
         };
         let (block, facts) = match self.pending_refs.remove(&p.block_hash()) {
-            Some((b, facts)) => (b, Some(facts)),
+            // The facts hold for the payload as built; one changed on its way (a fake engine's V4 form) is read again.
+            Some((b, built, facts)) => {
+                (b, (*built == **envelope).then_some(facts).or_else(|| keel_core::payload::header_facts(envelope).ok()))
+            }
             None => {
                 let first = p
                     .transactions()
