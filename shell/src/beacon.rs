@@ -1,10 +1,10 @@
 //! The L1 beacon node client (blobs for derivation): REST over `ureq`, bounded bodies, the slot of an L1 block from
 //! the beacon genesis time and slot duration. Blobs come from `/eth/v1/beacon/blobs/{slot}` (the Fulu API, what
-//! op-node asks first), each blob's commitment computed and hashed to the versioned hash its transaction names; a
-//! node without that endpoint is asked for `/eth/v1/beacon/blob_sidecars/{slot}`, every blob's KZG commitment checked
-//! against the versioned hash its transaction names (`sha256(commitment)` with the first byte replaced by the version, 0x01), then the
-//! blob checked against that commitment with the sidecar's KZG proof (c-kzg with Ethereum's trusted setup), as
-//! op-node's `VerifyBlobProof` does: a beacon node cannot pass off other data under a right commitment.
+//! op-node asks first), each blob's KZG commitment computed and hashed to the versioned hash its transaction names
+//! (`sha256(commitment)` with the first byte replaced by the version, 0x01). A node without that endpoint is asked
+//! for `/eth/v1/beacon/blob_sidecars/{slot}`: each sidecar's commitment is hashed the same way, then the blob is
+//! checked against it with the sidecar's KZG proof (c-kzg with Ethereum's trusted setup), as op-node's
+//! `VerifyBlobProof` does, so a beacon node cannot pass off other data under a right commitment.
 
 use keel_core::{Command, Event, L1BlockRef, RpcError};
 use serde_json::Value;
@@ -298,15 +298,17 @@ mod server_tests {
         b
     }
 
-    /// The KZG commitment and proof of a blob.
+    /// The KZG commitment (the client's own [`blob_commitment`]) and proof of a blob.
     fn kzg(blob: &[u8]) -> ([u8; 48], [u8; 48]) {
-        use alloy_eips::eip4844::c_kzg::Blob;
+        use alloy_eips::eip4844::c_kzg::{Blob, Bytes48};
         use alloy_eips::eip4844::env_settings::EnvKzgSettings;
-        let s = EnvKzgSettings::Default.get();
-        let blob = Blob::from_bytes(blob).unwrap();
-        let commitment = s.blob_to_kzg_commitment(&blob).unwrap().to_bytes();
-        let proof = s.compute_blob_kzg_proof(&blob, &commitment).unwrap().to_bytes();
-        (commitment.into_inner(), proof.into_inner())
+        let commitment = blob_commitment(blob).unwrap();
+        let proof = EnvKzgSettings::Default
+            .get()
+            .compute_blob_kzg_proof(&Blob::from_bytes(blob).unwrap(), &Bytes48::from(commitment))
+            .unwrap()
+            .to_bytes();
+        (commitment, proof.into_inner())
     }
 
     fn hex48(b: &[u8; 48]) -> String {
