@@ -256,6 +256,9 @@ pub enum Event {
     /// a block being built is sealed at once and inserted instead of discarded. [`crate::Node::shutdown_settled`]
     /// turns `Some(unsafe head hash)` once nothing is in flight.
     ShutdownRequested,
+    /// A block arrived over p2p gossip, already checked by the gossip validator (signer, hash, time window, version
+    /// fields): imported like `admin_postUnsafePayload` when it extends the unsafe head.
+    UnsafePayloadGossiped(Arc<OpExecutionPayloadEnvelope>),
     /// A new L1 head was observed (polling or subscription).
     L1HeadObserved(L1BlockRef),
     /// A new finalized L1 block was observed.

@@ -84,6 +84,9 @@ pub enum NodeError {
     /// A socket could not be bound.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The p2p node could not start (bad key, listen address in use).
+    #[error("{0}")]
+    P2p(#[from] crate::p2p::P2pError),
 }
 
 fn check_url(what: &'static str, url: &str) -> Result<(), NodeError> {
@@ -112,6 +115,8 @@ pub struct RollupNodeBuilder {
     l1_hash_check: crate::codec::HashCheck,
     admin_state: Option<crate::admin_state::AdminState>,
     derivation: bool,
+    p2p: Option<crate::p2p::P2pConfig>,
+    unsafe_block_signer: Option<alloy_primitives::Address>,
 }
 
 impl RollupNodeBuilder {
@@ -174,6 +179,19 @@ impl RollupNodeBuilder {
     /// and moves only when another node updates it.
     pub fn with_derivation(mut self, on: bool) -> Self {
         self.derivation = on;
+        self
+    }
+
+    /// Run the p2p node: gossip sealed blocks (signed with the config's sequencer key) and import valid blocks
+    /// gossiped by others.
+    pub fn with_p2p(mut self, cfg: crate::p2p::P2pConfig) -> Self {
+        self.p2p = Some(cfg);
+        self
+    }
+    /// The address gossiped blocks must be signed by (`--p2p.unsafe.block.signer`), instead of the SystemConfig's
+    /// unsafe block signer read from L1.
+    pub fn with_unsafe_block_signer(mut self, signer: alloy_primitives::Address) -> Self {
+        self.unsafe_block_signer = Some(signer);
         self
     }
 
@@ -245,6 +263,7 @@ pub struct NodeHandle {
     rpc: Option<RpcServer>,
     metrics_server: Option<(Arc<tiny_http::Server>, JoinHandle<()>, SocketAddr)>,
     metrics: Metrics,
+    p2p: Option<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>,
 }
 
 impl RollupNode {
@@ -266,6 +285,8 @@ impl RollupNode {
             l1_hash_check: crate::codec::HashCheck::Warn,
             admin_state: None,
             derivation: true,
+            p2p: None,
+            unsafe_block_signer: None,
         }
     }
 
@@ -289,6 +310,17 @@ impl RollupNode {
         ));
 
         // Sockets first: a port in use fails the start before any thread runs.
+        let p2p_signer = Arc::new(std::sync::RwLock::new(self.b.unsafe_block_signer.unwrap_or_default()));
+        let p2p = match &self.b.p2p {
+            Some(cfg) => Some(crate::p2p::P2p::start(
+                cfg.clone(),
+                self.core.rollup.clone(),
+                p2p_signer.clone(),
+                events_tx.clone(),
+                metrics.clone(),
+            )?),
+            None => None,
+        };
         let rpc = match self.b.rpc {
             Some(r) => Some(RpcServer::start(
                 r.addr,
@@ -303,6 +335,7 @@ impl RollupNode {
                     )),
                     enable_admin: r.enable_admin,
                     calls: calls_tx.clone(),
+                    p2p: p2p.as_ref().map(|p| p.status()),
                 },
             )?),
             None => None,
@@ -338,6 +371,11 @@ impl RollupNode {
         let (publisher, publish_thread) = workers::Publisher::spawn(followers, metrics.clone());
         threads.push(publish_thread);
         let poll_stop = Arc::new(AtomicBool::new(false));
+        if p2p.is_some() && self.b.unsafe_block_signer.is_none() {
+            let system_config = self.core.rollup.l1_system_config_address;
+            threads.push(crate::p2p::spawn_signer_reader(l1.clone(), system_config, p2p_signer, poll_stop.clone())?);
+        }
+        let p2p_addrs = p2p.as_ref().map(|p| (p.peer_id(), p.listen_addrs().to_vec()));
         threads.push(workers::spawn_l1_poller(
             l1,
             metrics.clone(),
@@ -373,11 +411,20 @@ impl RollupNode {
             }
         };
         drop(events_tx);
-        let out = Outputs { l1: l1_tx, derivation: derive_tx, engine: engine_tx, conductor, beacon, publisher };
+        let out = Outputs { l1: l1_tx, derivation: derive_tx, engine: engine_tx, conductor, beacon, publisher, p2p };
         let driver = Driver::new(node, events_rx, calls_rx, shutdown_rx, out, metrics.clone())
             .with_admin_state(self.b.admin_state.clone());
         let driver = std::thread::Builder::new().name("keel-driver".into()).spawn(move || driver.run())?;
-        Ok(NodeHandle { shutdown: shutdown_tx, driver: Some(driver), threads, poll_stop, rpc, metrics_server, metrics })
+        Ok(NodeHandle {
+            shutdown: shutdown_tx,
+            driver: Some(driver),
+            threads,
+            poll_stop,
+            rpc,
+            metrics_server,
+            metrics,
+            p2p: p2p_addrs,
+        })
     }
 }
 
@@ -414,6 +461,11 @@ impl NodeHandle {
     /// The metrics server's address, if serving.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_server.as_ref().map(|m| m.2)
+    }
+
+    /// The p2p node's peer id and listen addresses (each ending in `/p2p/<peer id>`), when p2p runs.
+    pub fn p2p_addrs(&self) -> Option<&(libp2p::PeerId, Vec<libp2p::Multiaddr>)> {
+        self.p2p.as_ref()
     }
 
     /// The node's metrics registry.

@@ -137,12 +137,48 @@ pub struct NodeArgs {
     /// Nodes whose admin_postUnsafePayload receives every sealed block (comma-separated URLs).
     #[arg(long = "p2p.static-followers", env = "KEEL_P2P_STATIC_FOLLOWERS", value_delimiter = ',')]
     pub static_followers: Vec<String>,
-    /// Sequencer p2p signing key (accepted for compatibility; p2p gossip is not implemented yet).
+    /// Do not run the p2p node (no gossip; `opp2p_*` do not exist).
+    #[arg(long = "p2p.disabled", alias = "p2p.disable", env = "KONA_NODE_P2P_DISABLED", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
+    pub p2p_disabled: bool,
+    /// Hex private key sealed blocks are signed with before they are gossiped (the chain's unsafe block signer).
     #[arg(long = "p2p.sequencer.key", env = "KONA_NODE_P2P_SEQUENCER_KEY")]
     pub p2p_sequencer_key: Option<String>,
-    /// Disable p2p discovery (accepted for compatibility; Keel has no discovery).
+    /// File holding the sequencer key in hex (instead of `--p2p.sequencer.key`).
+    #[arg(long = "p2p.sequencer.key.path", env = "KONA_NODE_P2P_SEQUENCER_KEY_PATH")]
+    pub p2p_sequencer_key_path: Option<PathBuf>,
+    /// Address gossiped blocks must be signed by, instead of the SystemConfig's unsafe block signer read from L1.
+    #[arg(long = "p2p.unsafe.block.signer", env = "KONA_NODE_P2P_UNSAFE_BLOCK_SIGNER")]
+    pub p2p_unsafe_block_signer: Option<alloy_primitives::Address>,
+    /// File with the node's hex p2p identity key; created with a fresh key if missing.
+    #[arg(long = "p2p.priv.path", env = "KONA_NODE_P2P_PRIV_PATH")]
+    pub p2p_priv_path: Option<PathBuf>,
+    /// The node's hex p2p identity key (instead of `--p2p.priv.path`; without either, a fresh key per start).
+    #[arg(long = "p2p.priv.raw", env = "KONA_NODE_P2P_PRIV_RAW")]
+    pub p2p_priv_raw: Option<String>,
+    /// Address to bind the p2p listener to.
+    #[arg(long = "p2p.listen.ip", env = "KONA_NODE_P2P_LISTEN_IP", default_value = "0.0.0.0")]
+    pub p2p_listen_ip: IpAddr,
+    /// TCP port of the p2p listener (0: any free port; the default 9222 falls back to a free port when taken).
+    #[arg(long = "p2p.listen.tcp", env = "KONA_NODE_P2P_LISTEN_TCP_PORT")]
+    pub p2p_listen_tcp: Option<u16>,
+    /// UDP port for discv5 discovery.
+    #[arg(long = "p2p.listen.udp", env = "KONA_NODE_P2P_LISTEN_UDP_PORT", default_value_t = 9223)]
+    pub p2p_listen_udp: u16,
+    /// Peers to stay connected to: comma-separated multiaddrs ending in `/p2p/<peer id>`.
+    #[arg(long = "p2p.static", env = "KONA_NODE_P2P_STATIC", value_delimiter = ',')]
+    pub p2p_static: Vec<String>,
+    /// Discv5 bootnodes (comma-separated ENRs). Keel has no discovery yet: peers come from `--p2p.static`.
+    #[arg(long = "p2p.bootnodes", env = "KONA_NODE_P2P_BOOTNODES", value_delimiter = ',')]
+    pub p2p_bootnodes: Vec<String>,
+    /// Disable discv5 discovery (Keel has none yet; accepted for compatibility).
     #[arg(long = "p2p.no-discovery", env = "KONA_NODE_P2P_NO_DISCOVERY", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
     pub p2p_no_discovery: bool,
+    /// Low-tide peer count (accepted; without discovery Keel does not seek peers).
+    #[arg(long = "p2p.peers.lo", env = "KONA_NODE_P2P_PEERS_LO", default_value_t = 20)]
+    pub p2p_peers_lo: u32,
+    /// Most connected peers; further inbound peers are disconnected (static peers always stay).
+    #[arg(long = "p2p.peers.hi", env = "KONA_NODE_P2P_PEERS_HI", default_value_t = 30)]
+    pub p2p_peers_hi: u32,
     /// Trust the L1 RPC: do not re-hash L1 headers (op-node's flag).
     #[arg(long = "l1.trustrpc", env = "KEEL_L1_TRUST_RPC", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
     pub l1_trust_rpc: bool,
@@ -189,6 +225,9 @@ pub enum CliError {
     /// The node rejected the settings.
     #[error(transparent)]
     Node(#[from] crate::builder::NodeError),
+    /// A p2p setting is wrong (key, static peer).
+    #[error(transparent)]
+    P2p(#[from] crate::p2p::P2pError),
 }
 
 fn flatten_toml(prefix: &str, t: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
@@ -338,6 +377,54 @@ fn recover_flag(args: &NodeArgs, recover_given: bool) -> Result<bool, CliError> 
     }
 }
 
+/// The p2p settings from the `--p2p.*` flags (`None` with `--p2p.disabled`).
+fn p2p_config(args: &NodeArgs) -> Result<Option<crate::p2p::P2pConfig>, CliError> {
+    use crate::p2p::{load_or_create_key, parse_key, parse_static_peer, random_key, P2pConfig};
+    if args.p2p_disabled {
+        return Ok(None);
+    }
+    let node_key = match (&args.p2p_priv_raw, &args.p2p_priv_path) {
+        (Some(raw), _) => parse_key(raw)?,
+        (None, Some(path)) => load_or_create_key(path)?,
+        (None, None) => random_key()?,
+    };
+    let mut cfg = P2pConfig::new(args.p2p_listen_ip, args.p2p_listen_tcp.unwrap_or(DEFAULT_P2P_TCP_PORT), node_key);
+    cfg.fallback_to_any_port = args.p2p_listen_tcp.is_none();
+    cfg.peers_hi = args.p2p_peers_hi as usize;
+    cfg.static_peers = args
+        .p2p_static
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| parse_static_peer(s))
+        .collect::<Result<_, _>>()?;
+    let seq_key = match (&args.p2p_sequencer_key, &args.p2p_sequencer_key_path) {
+        (Some(k), _) => Some(parse_key(k)?),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| crate::p2p::P2pError::KeyFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            Some(parse_key(&text)?)
+        }
+        (None, None) => None,
+    };
+    cfg.sequencer_key =
+        seq_key.map(|k| k256::ecdsa::SigningKey::from_bytes(&k.into()).expect("parse_key checked the scalar"));
+    if !args.p2p_no_discovery {
+        log::info!("discv5 discovery is not implemented: peers come from --p2p.static and inbound connections");
+    }
+    if !args.p2p_bootnodes.is_empty() {
+        log::warn!("--p2p.bootnodes ignored: Keel has no discv5 discovery yet; use --p2p.static");
+    }
+    if cfg.sequencer_key.is_none() {
+        log::info!("no --p2p.sequencer.key: sealed blocks are not gossiped");
+    }
+    Ok(Some(cfg))
+}
+
+/// op-node's and kona-node's default p2p TCP port.
+pub const DEFAULT_P2P_TCP_PORT: u16 = 9222;
+
 /// Turns parsed flags into a node ready to start. `cwd` is where `jwt.hex` is looked for or created.
 pub fn node_builder(
     args: &NodeArgs,
@@ -358,9 +445,6 @@ pub fn node_builder(
     } else {
         log::info!("engine JWT secret loaded from {}", jwt_path.display());
     }
-    if args.p2p_sequencer_key.is_some() {
-        log::warn!("--p2p.sequencer.key is accepted but p2p gossip is not implemented; use --p2p.static-followers");
-    }
     let mut b = RollupNode::builder(rollup)
         .with_mode(args.mode)
         .with_sequencer_config(SequencerConfig {
@@ -378,6 +462,12 @@ pub fn node_builder(
             enable_admin: args.rpc_enable_admin,
         })
         .with_static_followers(args.static_followers.clone());
+    if let Some(p2p) = p2p_config(args)? {
+        b = b.with_p2p(p2p);
+    }
+    if let Some(signer) = args.p2p_unsafe_block_signer {
+        b = b.with_unsafe_block_signer(signer);
+    }
     if let Some(u) = &args.l1_eth_rpc {
         b = b.with_l1_provider_rpc_url(u.clone());
     }

@@ -43,6 +43,8 @@ pub struct Outputs {
     pub beacon: Option<Sender<Command>>,
     /// Follower publisher.
     pub publisher: Publisher,
+    /// The gossip node, when p2p runs.
+    pub p2p: Option<crate::p2p::P2p>,
 }
 
 /// Why the driver returned.
@@ -190,7 +192,12 @@ impl Driver {
     fn dispatch(&mut self) {
         while let Some(cmd) = self.node.poll_command() {
             match cmd {
-                Command::Publish { envelope } => self.out.publisher.publish(envelope),
+                Command::Publish { envelope } => {
+                    if let Some(p2p) = &self.out.p2p {
+                        p2p.publish(envelope.clone());
+                    }
+                    self.out.publisher.publish(envelope)
+                }
                 Command::Reply { reply_to, result } => {
                     if let Some((tx, persists)) = self.waiting.remove(&reply_to.0) {
                         if let (Some(started), Ok(_), Some(state)) = (persists, &result, &self.admin_state) {

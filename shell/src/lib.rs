@@ -25,6 +25,7 @@ pub mod jsonrpc;
 pub mod jwt;
 pub mod l1_chain_config;
 pub mod metrics;
+pub mod p2p;
 pub mod registry;
 pub mod rollup_json;
 pub mod rpc;

@@ -35,6 +35,8 @@ pub struct ServerContext {
     pub enable_admin: bool,
     /// Calls to the core.
     pub calls: Sender<RpcCall>,
+    /// The p2p node's peer bookkeeping, for `opp2p_*` (absent without p2p: those methods do not exist then).
+    pub p2p: Option<Arc<std::sync::Mutex<crate::p2p::P2pStatus>>>,
 }
 
 /// A running server: the shared [`HttpServer`] answering with the node's methods.
@@ -85,7 +87,8 @@ fn max_args(method: &str) -> Option<usize> {
         | "admin_setRecoverMode"
         | "admin_postUnsafePayload"
         | "optimism_outputAtBlock"
-        | "optimism_safeHeadAtL1Block" => 1,
+        | "optimism_safeHeadAtL1Block"
+        | "opp2p_peers" => 1,
         "admin_stopSequencer"
         | "admin_sequencerActive"
         | "admin_conductorEnabled"
@@ -93,7 +96,9 @@ fn max_args(method: &str) -> Option<usize> {
         | "admin_resetDerivationPipeline"
         | "optimism_syncStatus"
         | "optimism_rollupConfig"
-        | "optimism_version" => 0,
+        | "optimism_version"
+        | "opp2p_self"
+        | "opp2p_peerStats" => 0,
         _ => return None,
     })
 }
@@ -133,6 +138,9 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Rp
     if method.starts_with("admin_") && !ctx.enable_admin {
         return Err(not_found());
     }
+    if method.starts_with("opp2p_") && ctx.p2p.is_none() {
+        return Err(not_found());
+    }
     match max_args(method) {
         None => return Err(not_found()),
         Some(n) if params.len() > n => {
@@ -166,6 +174,17 @@ fn call(ctx: &ServerContext, method: &str, params: &[Value]) -> Result<Value, Rp
         "optimism_safeHeadAtL1Block" => core(RpcRequest::SafeHeadAtL1Block(parse_block_number(params)?)),
         "optimism_rollupConfig" => Ok(crate::rollup_json::to_op_node_json(&ctx.rollup)),
         "optimism_version" => Ok(json!(version())),
+        "opp2p_self" | "opp2p_peers" | "opp2p_peerStats" => {
+            let status = ctx.p2p.as_ref().ok_or_else(not_found)?;
+            // op-node's `opp2p_peers(connected)`: only connected peers when true.
+            let connected = if params.is_empty() { false } else { param::<bool>(params, 0, "connected")? };
+            let st = status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Ok(match method {
+                "opp2p_self" => st.self_json(),
+                "opp2p_peers" => st.peers_json(connected),
+                _ => st.peer_stats_json(),
+            })
+        }
         "optimism_outputAtBlock" => output_at_block(ctx, params),
         _ => Err(not_found()),
     }

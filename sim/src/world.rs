@@ -954,6 +954,10 @@ fn summarize_event(ev: &Event) -> String {
         Event::L1FinalizedObserved(b) => format!("L1FinalizedObserved {}", b.number),
         Event::L1SafeObserved(b) => format!("L1SafeObserved {}", b.number),
         Event::SafeHeadObserved(b) => format!("SafeHeadObserved {b}"),
+        Event::UnsafePayloadGossiped(env) => {
+            let p = env.execution_payload.as_v1();
+            format!("UnsafePayloadGossiped {} {:#x}", p.block_number, p.block_hash)
+        }
         Event::FinalizedHeadObserved(b) => format!("FinalizedHeadObserved {b}"),
         Event::L1BlockFetched { id, block } => format!("{id} L1BlockFetched {:?}", block.as_ref().map(|b| b.number())),
         Event::L2HeadsFetched { id, heads } => format!("{id} L2HeadsFetched unsafe={}", heads.unsafe_head),

@@ -455,6 +455,7 @@ impl Node {
             Event::RequestFailed { id, error } => self.on_answer(id, Err(error)),
             Event::RpcRequested { reply_to, request } => self.on_rpc(reply_to, request),
             Event::ShutdownRequested => self.on_shutdown(),
+            Event::UnsafePayloadGossiped(envelope) => self.queue_import(envelope),
         }
         self.drive();
     }

@@ -318,6 +318,11 @@ impl FakeWorld {
         lock(&self.shared.engine).engine.heads().unsafe_head
     }
 
+    /// The engine's canonical block at `number`, if any.
+    pub fn engine_block_at(&self, number: u64) -> Option<L2BlockRef> {
+        lock(&self.shared.engine).engine.by_number(number)
+    }
+
     /// Blocks the engine stores, genesis included (canonical or not).
     pub fn engine_block_count(&self) -> u64 {
         lock(&self.shared.engine).stored

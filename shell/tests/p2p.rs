@@ -1,0 +1,235 @@
+//! P2P gossip between Keel processes' worth of nodes on loopback: a sequencer publishes signed blocks over libp2p
+//! gossipsub; a stopped sequencer with its own engine validates and imports every one of them, so its unsafe head
+//! follows the leader's block for block; blocks signed with another key are rejected and never imported.
+
+use alloy_primitives::Address;
+use keel_shell::builder::{NodeHandle, NodeMode, RollupNode, RpcConfig, SequencerConfig};
+use keel_shell::fake::{FakeWorld, FakeWorldConfig};
+use keel_shell::jwt::JwtSecret;
+use keel_shell::p2p::{random_key, P2pConfig};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn world(seed: u64, genesis_time_s: u64) -> FakeWorld {
+    let mut cfg = FakeWorldConfig::new(JwtSecret::new([7; 32]));
+    cfg.seed = seed;
+    cfg.block_time_ms = 1_000;
+    cfg.genesis_time_s = genesis_time_s;
+    FakeWorld::start(cfg).unwrap()
+}
+
+fn signing_key(hex: &str) -> k256::ecdsa::SigningKey {
+    let key = keel_shell::p2p::parse_key(hex).unwrap();
+    k256::ecdsa::SigningKey::from_bytes(&key.into()).unwrap()
+}
+
+fn address_of(key: &k256::ecdsa::SigningKey) -> Address {
+    Address::from_public_key(key.verifying_key())
+}
+
+/// A node on `rollup_world`'s chain using `l1` for L1 and `engine` for its engine.
+fn start(rollup_world: &FakeWorld, engine: &FakeWorld, stopped: bool, p2p: P2pConfig, signer: Address) -> NodeHandle {
+    RollupNode::builder(rollup_world.rollup_config())
+        .with_mode(NodeMode::Sequencer)
+        .with_sequencer_config(SequencerConfig { sequencer_stopped: stopped, ..Default::default() })
+        .with_l1_provider_rpc_url(rollup_world.l1_url())
+        .with_l2_engine_rpc_url(engine.engine_url())
+        .with_jwt_secret(JwtSecret::new([7; 32]))
+        .with_rpc(RpcConfig { addr: "127.0.0.1:0".parse().unwrap(), enable_admin: true })
+        .with_derivation(false)
+        .with_p2p(p2p)
+        .with_unsafe_block_signer(signer)
+        .with_l1_poll_interval(Duration::from_millis(200))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap()
+}
+
+fn p2p_cfg(static_peers: Vec<libp2p::Multiaddr>, key: Option<k256::ecdsa::SigningKey>) -> P2pConfig {
+    let mut cfg = P2pConfig::new([127, 0, 0, 1].into(), 0, random_key().unwrap());
+    cfg.static_peers = static_peers;
+    cfg.sequencer_key = key;
+    cfg
+}
+
+fn rpc(node: &NodeHandle, method: &str, params: Value) -> Value {
+    let url = format!("http://{}", node.rpc_addr().unwrap());
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let text = ureq::post(&url).send_string(&body.to_string()).unwrap().into_string().unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["result"].clone()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_stopped_sequencer_follows_the_leader_through_gossip_and_rejects_other_signers() {
+    let genesis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 2;
+    let (leader_world, follower_world) = (world(11, genesis), world(11, genesis));
+    // A chain of its own (another seed: another genesis) whose sequencer signs with a key nobody trusts.
+    let rogue_world = world(12, genesis);
+    let key = signing_key("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+    let rogue_key = signing_key("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+    let signer = address_of(&key);
+
+    let leader = start(&leader_world, &leader_world, false, p2p_cfg(vec![], Some(key)), signer);
+    let leader_addr = leader.p2p_addrs().unwrap().1[0].clone();
+    let rogue = start(&rogue_world, &rogue_world, false, p2p_cfg(vec![], Some(rogue_key)), signer);
+    let rogue_addr = rogue.p2p_addrs().unwrap().1[0].clone();
+    let follower = start(&leader_world, &follower_world, true, p2p_cfg(vec![leader_addr, rogue_addr], None), signer);
+
+    wait_for("the follower to peer with both", Duration::from_secs(20), || {
+        rpc(&follower, "opp2p_peerStats", json!([]))["connected"] == json!(2)
+    });
+    let start_head = leader_world.engine_head().number;
+    wait_for("the follower's engine to reach the leader's head + 8", Duration::from_secs(40), || {
+        follower_world.engine_head().number >= start_head + 8
+    });
+    // Block for block: every block the follower has is the leader's.
+    let head = follower_world.engine_head();
+    for n in 1..=head.number {
+        let (f, l) = (follower_world.engine_block_at(n).unwrap(), leader_world.engine_block_at(n).unwrap());
+        assert_eq!(f.hash, l.hash, "block {n}");
+    }
+    // The follower's node reports the same unsafe head as its engine, and has not built anything itself.
+    let status = rpc(&follower, "optimism_syncStatus", json!([]));
+    assert!(status["unsafe_l2"]["number"].as_u64().unwrap() >= start_head + 7, "{status}");
+    assert_eq!(rpc(&follower, "admin_sequencerActive", json!([])), json!(false));
+    // The rogue's blocks were rejected (wrong signer) and none reached the follower's engine.
+    let rejected = follower.metrics().value("keel_p2p_messages_received_total", &[("result", "reject")]);
+    assert!(rejected.unwrap_or(0.0) >= 1.0, "no rejected messages counted");
+    for n in 1..=rogue_world.engine_head().number.min(head.number) {
+        let r = rogue_world.engine_block_at(n).unwrap();
+        assert_ne!(follower_world.engine_block_at(n).unwrap().hash, r.hash, "rogue block {n} imported");
+    }
+    // opp2p_* answer in op-node's shapes.
+    let me = rpc(&follower, "opp2p_self", json!([]));
+    assert_eq!(me["peerID"], json!(follower.p2p_addrs().unwrap().0.to_string()));
+    let peers = rpc(&follower, "opp2p_peers", json!([true]));
+    assert_eq!(peers["totalConnected"], json!(2));
+    let leader_id = leader.p2p_addrs().unwrap().0.to_string();
+    assert_eq!(peers["peers"][&leader_id]["connectedness"], json!(1));
+    assert_eq!(peers["peers"][&leader_id]["gossipBlocks"], json!(true));
+    assert_eq!(peers["peers"][&leader_id]["direction"], json!(2), "the follower dialled the leader");
+    let stats = rpc(&leader, "opp2p_peerStats", json!([]));
+    assert_eq!(stats["blocksTopicV3"], json!(1), "{stats}");
+    let published = leader.metrics().value("keel_p2p_published_total", &[]).unwrap_or(0.0);
+    assert!(published >= 5.0, "leader published {published} blocks");
+
+    for n in [follower, leader, rogue] {
+        n.stop();
+        n.join();
+    }
+}
+
+/// A peer that dials `target`, waits for it to subscribe to `topic`, publishes `messages` in order (raw gossipsub
+/// data, no validation of its own) and keeps the connection up a little while so they are delivered. Its peer id.
+fn hostile_peer(target: libp2p::Multiaddr, topic: String, messages: Vec<Vec<u8>>) -> libp2p::PeerId {
+    use libp2p::futures::StreamExt;
+    use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
+    use libp2p::swarm::SwarmEvent;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let key = libp2p::identity::Keypair::generate_secp256k1();
+        let id = key.public().to_peer_id();
+        let cfg = gossipsub::ConfigBuilder::default()
+            .validation_mode(ValidationMode::None)
+            .max_transmit_size(16 << 20)
+            .message_id_fn(|m: &gossipsub::Message| {
+                MessageId::from(keel_shell::gossip::message_id(m.topic.as_str(), &m.data))
+            })
+            .build()
+            .unwrap();
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(Default::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)
+            .unwrap()
+            .with_behaviour(|_| {
+                gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(MessageAuthenticity::Anonymous, cfg).unwrap()
+            })
+            .unwrap()
+            .build();
+        let topic = IdentTopic::new(topic);
+        swarm.behaviour_mut().subscribe(&topic).unwrap();
+        swarm.dial(target).unwrap();
+        let subscribed = async {
+            loop {
+                if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) =
+                    swarm.select_next_some().await
+                {
+                    if t == topic.hash() {
+                        break;
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), subscribed).await.expect("the node subscribes to the topic");
+        for m in messages {
+            // A message the node already saw is a duplicate gossipsub drops; publishing it again is refused here.
+            let _ = swarm.behaviour_mut().publish(topic.clone(), m);
+            let _ = tokio::time::timeout(Duration::from_millis(50), swarm.select_next_some()).await;
+        }
+        let drive = async {
+            loop {
+                swarm.select_next_some().await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drive).await;
+        id
+    })
+}
+
+#[test]
+fn malformed_oversized_and_wrongly_signed_messages_are_rejected_counted_and_the_peer_banned() {
+    let genesis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 2;
+    let w = world(13, genesis);
+    let trusted = address_of(&signing_key("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"));
+    let node = start(&w, &w, true, p2p_cfg(vec![], None), trusted);
+    let target = node.p2p_addrs().unwrap().1[0].clone();
+    let topic = keel_shell::gossip::BlockVersion::at(&w.rollup_config(), genesis + 3).topic(901);
+
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    messages.push(b"not snappy at all".to_vec()); // undecodable
+                                                  // A snappy header claiming 100 MiB: refused before anything is allocated.
+    messages.push([&[0x80, 0x80, 0x80, 0x32][..], &[0u8; 64][..]].concat());
+    // Valid snappy of a payload too short to hold a signature, and of 1 MiB of zeros (no valid signature).
+    messages.push(snap::raw::Encoder::new().compress_vec(&[1u8; 40]).unwrap());
+    messages.push(snap::raw::Encoder::new().compress_vec(&vec![0u8; 1 << 20]).unwrap());
+    // Well-formed signed messages from an untrusted key, each different.
+    let rogue = signing_key("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+    for i in 0..8u8 {
+        let mut raw = vec![0u8; 65];
+        raw.extend_from_slice(&[i; 300]);
+        let hash = keel_shell::gossip::signing_hash(901, &raw[65..]);
+        let (sig, rec) = rogue.sign_prehash_recoverable(hash.as_slice()).unwrap();
+        raw[..64].copy_from_slice(&sig.to_bytes());
+        raw[64] = rec.to_byte();
+        messages.push(snap::raw::Encoder::new().compress_vec(&raw).unwrap());
+    }
+    // A replay of the first message: a duplicate, dropped by message id.
+    messages.push(messages[0].clone());
+    let head_before = w.engine_head();
+    let hostile = hostile_peer(target, topic, messages);
+
+    let rejected = || node.metrics().value("keel_p2p_messages_received_total", &[("result", "reject")]).unwrap_or(0.0);
+    wait_for("ten rejections", Duration::from_secs(10), || rejected() >= 10.0);
+    let peers = rpc(&node, "opp2p_peers", json!([false]));
+    assert!(
+        peers["bannedPeers"].as_array().unwrap().contains(&json!(hostile.to_string())),
+        "the peer is banned after {} rejections: {peers}",
+        rejected()
+    );
+    assert_eq!(rpc(&node, "opp2p_peerStats", json!([]))["banned"], json!(1));
+    assert_eq!(node.metrics().value("keel_p2p_messages_received_total", &[("result", "accept")]), None);
+    assert_eq!(w.engine_head(), head_before, "nothing was imported");
+    assert_eq!(rpc(&node, "admin_sequencerActive", json!([])), json!(false), "the node still answers");
+    node.stop();
+    node.join();
+}
