@@ -358,3 +358,56 @@ fn help_lists_every_seed_flag() {
     assert_eq!(validator.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&validator.stderr).contains("not supported"));
 }
+
+#[test]
+fn p2p_flags_are_kona_nodes_and_bad_keys_or_peers_are_clear_errors() {
+    let dir = temp_dir("p2p");
+    let base = ["--mode=sequencer", "--l1-eth-rpc=http://l1", "--l2-engine-rpc=http://l2"];
+    let (n, _) = node(&base);
+    assert!(!n.p2p_disabled && !n.p2p_no_discovery);
+    assert_eq!((n.p2p_listen_ip.to_string(), n.p2p_listen_tcp, n.p2p_listen_udp), ("0.0.0.0".into(), None, 9223));
+    assert_eq!((n.p2p_peers_lo, n.p2p_peers_hi), (20, 30));
+
+    let key_file = dir.join("opnode_p2p_priv.txt");
+    let peer = "/ip4/127.0.0.1/tcp/9222/p2p/16Uiu2HAmQdpHPXMYZ2b4j2FcFRQC2nJ5xJrS3dVb3XJrKfU5wFHd";
+    let args: Vec<String> = base
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            "--p2p.listen.ip=127.0.0.1".into(),
+            "--p2p.listen.tcp=0".into(),
+            format!("--p2p.priv.path={}", key_file.display()),
+            format!("--p2p.static={peer}"),
+            "--p2p.sequencer.key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80".into(),
+            "--p2p.unsafe.block.signer=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".into(),
+            "--p2p.peers.hi=5".into(),
+            "--p2p.no-discovery".into(),
+        ])
+        .collect();
+    let (n, _) = node(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(n.p2p_static, [peer]);
+    assert_eq!(n.p2p_listen_tcp, Some(0));
+    node_builder(&n, 10, false, &dir).unwrap();
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key.trim().len(), 64, "the node key is persisted as hex: {key}");
+    node_builder(&n, 10, false, &dir).unwrap();
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key, "and reused on the next start");
+
+    for (flag, expect) in [
+        ("--p2p.sequencer.key=0xabc", "invalid p2p key"),
+        ("--p2p.priv.raw=nothex", "invalid p2p key"),
+        ("--p2p.static=/ip4/127.0.0.1/tcp/9222", "no /p2p/<peer id>"),
+        ("--p2p.static=127.0.0.1:9222", "invalid static peer"),
+    ] {
+        let mut a = base.to_vec();
+        a.push(flag);
+        let (n, _) = node(&a);
+        let e = node_builder(&n, 10, false, &dir).unwrap_err().to_string();
+        assert!(e.contains(expect), "{flag}: {e}");
+    }
+    let e = node_err(&["--p2p.unsafe.block.signer=0x1234"]);
+    assert!(e.contains("p2p.unsafe.block.signer"), "{e}");
+    let (n, _) = node(&[&base[..], &["--p2p.disabled", "--p2p.sequencer.key=garbage"]].concat());
+    node_builder(&n, 10, false, &dir).expect("with p2p disabled its keys are not read");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -521,3 +521,158 @@ fn devnet_on_op_geth_prints_a_line_per_block_and_stops_cleanly() {
     assert!(dir.join("rollup.json").exists() && dir.join("op-geth.log").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// op-node's L1 chain config for anvil's chain id (op-node knows only public L1s): every fork through Osaka at
+/// genesis, with the blob schedules of those forks (EIP-7840 values).
+fn anvil_chain_config(path: &std::path::Path) {
+    let blob =
+        |target: u64, max: u64, fraction: u64| json!({"target": target, "max": max, "baseFeeUpdateFraction": fraction});
+    let cfg = json!({
+        "chainId": genesis::L1_CHAIN_ID,
+        "homesteadBlock": 0, "eip150Block": 0, "eip155Block": 0, "eip158Block": 0, "byzantiumBlock": 0,
+        "constantinopleBlock": 0, "petersburgBlock": 0, "istanbulBlock": 0, "berlinBlock": 0, "londonBlock": 0,
+        "mergeNetsplitBlock": 0, "terminalTotalDifficulty": 0,
+        "shanghaiTime": 0, "cancunTime": 0, "pragueTime": 0, "osakaTime": 0,
+        "blobSchedule": {
+            "cancun": blob(3, 6, 3_338_477),
+            "prague": blob(6, 9, 5_007_716),
+            "osaka": blob(6, 9, 5_007_716),
+        },
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+}
+
+#[test]
+fn op_node_follows_keel_over_gossip_block_for_block() {
+    use keel_shell::p2p::{random_key, P2pConfig};
+    let t = tools();
+    assert!(t.op_node.exists(), "op-node not found at {}: run `bash interop/build.sh`", t.op_node.display());
+    let chain = up("opnode-gossip", ChainPlan::jovian_at_genesis);
+    // op-node's own engine: a second op-geth from the same genesis.
+    let vdir = chain.dir.join("validator");
+    std::fs::create_dir_all(&vdir).unwrap();
+    let vjwt = keel_shell::jwt::JwtSecret::random().unwrap();
+    let mut vgeth = keel_shell::interop::OpGeth::init_and_start(&t, &vdir, &chain.plan.op_geth_genesis(), &vjwt)
+        .unwrap_or_else(|e| panic!("validator op-geth: {e}"));
+    // The unsafe block signer where op-node reads it: the SystemConfig's storage on L1.
+    let slot = keel_shell::p2p::unsafe_block_signer_slot();
+    let word = B256::left_padding_from(genesis::DEV_ACCOUNT.as_slice());
+    chain.anvil.rpc.call("anvil_setStorageAt", json!([genesis::SYSTEM_CONFIG, slot, word])).unwrap();
+    let l1_config = vdir.join("l1-chain-config.json");
+    anvil_chain_config(&l1_config);
+
+    let loopback = [127, 0, 0, 1].into();
+    let (op_key, keel_key) = (random_key().unwrap(), random_key().unwrap());
+    let op_id = P2pConfig::new(loopback, 0, op_key).peer_id().unwrap();
+    let keel_id = P2pConfig::new(loopback, 0, keel_key).peer_id().unwrap();
+    let (op_p2p, keel_p2p, op_rpc_port) = (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
+    let op_key_path = vdir.join("opnode_p2p_priv.txt");
+    std::fs::write(&op_key_path, alloy_primitives::hex::encode(op_key)).unwrap();
+    let bootnode = {
+        let k = k256::ecdsa::SigningKey::from_bytes(&op_key.into()).unwrap();
+        let point = k.verifying_key().to_encoded_point(false);
+        format!("enode://{}@127.0.0.1:{op_p2p}", alloy_primitives::hex::encode(&point.as_bytes()[1..]))
+    };
+    let mut cmd = Command::new(&t.op_node);
+    cmd.args([
+        format!("--l1={}", chain.anvil.url),
+        "--l1.beacon.ignore".into(),
+        "--l1.trustrpc".into(),
+        "--l1.rpckind=basic".into(),
+        "--l1.http-poll-interval=1s".into(),
+        format!("--l2={}", vgeth.auth_url),
+        format!("--l2.jwt-secret={}", vgeth.jwt_path.display()),
+        format!("--rollup.config={}", chain.rollup_path.display()),
+        format!("--rollup.l1-chain-config={}", l1_config.display()),
+        "--syncmode=consensus-layer".into(),
+        "--p2p.listen.ip=127.0.0.1".into(),
+        format!("--p2p.listen.tcp={op_p2p}"),
+        format!("--p2p.listen.udp={op_p2p}"),
+        "--p2p.no-discovery".into(),
+        // op-node resolves its default (public) bootnodes even without discovery: name a local one instead.
+        format!("--p2p.bootnodes={bootnode}"),
+        format!("--p2p.static=/ip4/127.0.0.1/tcp/{keel_p2p}/p2p/{keel_id}"),
+        format!("--p2p.priv.path={}", op_key_path.display()),
+        "--rpc.addr=127.0.0.1".into(),
+        format!("--rpc.port={op_rpc_port}"),
+        "--log.level=debug".into(),
+    ]);
+    let mut op_node = Proc::spawn("op-node", cmd, &vdir.join("op-node.log")).unwrap();
+    let op_rpc =
+        RpcClient::new("op-node", &format!("http://127.0.0.1:{op_rpc_port}"), Duration::from_secs(5), None, 1 << 20);
+    let t0 = Instant::now();
+    while op_rpc.call("optimism_syncStatus", json!([])).is_err() {
+        assert!(op_node.try_wait().is_none(), "op-node exited:\n{}", op_node.log_tail(40));
+        assert!(t0.elapsed() < Duration::from_secs(60), "op-node RPC not up:\n{}", op_node.log_tail(40));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Keel stopped until op-node is on its topic, so op-node sees every block from the first.
+    let mut keel = start_keel(
+        &chain,
+        &[
+            "--sequencer.stopped".into(),
+            "--p2p.listen.ip=127.0.0.1".into(),
+            format!("--p2p.listen.tcp={keel_p2p}"),
+            format!("--p2p.priv.raw={}", alloy_primitives::hex::encode(keel_key)),
+            format!("--p2p.sequencer.key={}", genesis::DEV_KEY),
+            format!("--p2p.static=/ip4/127.0.0.1/tcp/{op_p2p}/p2p/{op_id}"),
+            "--p2p.no-discovery".into(),
+        ],
+    );
+    let t0 = Instant::now();
+    loop {
+        let client = RpcClient::new("keel", &keel.rpc, Duration::from_secs(2), None, 1 << 20);
+        if let Ok(stats) = client.call("opp2p_peerStats", json!([])) {
+            if stats["connected"].as_u64() >= Some(1) && stats["blocksTopicV4"].as_u64() >= Some(1) {
+                break;
+            }
+        }
+        assert!(keel.proc.try_wait().is_none(), "keel exited:\n{}", keel.proc.log_tail(40));
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "op-node never joined Keel's v4 topic; keel:\n{}\nop-node:\n{}",
+            keel.proc.log_tail(20),
+            op_node.log_tail(40)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let peers = keel.call("opp2p_peers", json!([true]));
+    assert!(peers["peers"][op_id.to_string()]["userAgent"].as_str().unwrap_or("").contains("optimism"), "{peers}");
+    keel.call("admin_startSequencer", json!([chain.rollup.genesis.l2.hash]));
+
+    let op_unsafe = || -> u64 {
+        op_rpc.call("optimism_syncStatus", json!([])).ok().and_then(|s| s["unsafe_l2"]["number"].as_u64()).unwrap_or(0)
+    };
+    let t0 = Instant::now();
+    while op_unsafe() < 12 {
+        assert!(op_node.try_wait().is_none(), "op-node exited:\n{}", op_node.log_tail(40));
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "op-node's unsafe head is at {} (Keel's engine at {}); op-node log:\n{}",
+            op_unsafe(),
+            chain.geth.head_number().unwrap_or(0),
+            op_node.log_tail(60)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Within one block time: op-node's head is never more than one block behind Keel's.
+    for _ in 0..8 {
+        let keel_head = chain.geth.head_number().unwrap();
+        let op_head = op_unsafe();
+        assert!(op_head + 1 >= keel_head, "op-node at {op_head}, Keel at {keel_head}");
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    // Block for block: op-node's engine holds Keel's blocks, same hashes.
+    let head = vgeth.head_number().unwrap();
+    assert!(head >= 12);
+    for n in 1..=head {
+        let tag = format!("{n:#x}");
+        let mine = chain.geth.block(&tag, false).unwrap().unwrap();
+        let theirs = vgeth.block(&tag, false).unwrap().unwrap();
+        assert_eq!(theirs["hash"], mine["hash"], "block {n}");
+    }
+    op_node.kill();
+    keel.proc.kill();
+    vgeth.stop();
+}

@@ -195,13 +195,15 @@ fn malformed_oversized_and_wrongly_signed_messages_are_rejected_counted_and_the_
     let target = node.p2p_addrs().unwrap().1[0].clone();
     let topic = keel_shell::gossip::BlockVersion::at(&w.rollup_config(), genesis + 3).topic(901);
 
-    let mut messages: Vec<Vec<u8>> = Vec::new();
-    messages.push(b"not snappy at all".to_vec()); // undecodable
-                                                  // A snappy header claiming 100 MiB: refused before anything is allocated.
-    messages.push([&[0x80, 0x80, 0x80, 0x32][..], &[0u8; 64][..]].concat());
-    // Valid snappy of a payload too short to hold a signature, and of 1 MiB of zeros (no valid signature).
-    messages.push(snap::raw::Encoder::new().compress_vec(&[1u8; 40]).unwrap());
-    messages.push(snap::raw::Encoder::new().compress_vec(&vec![0u8; 1 << 20]).unwrap());
+    let mut messages: Vec<Vec<u8>> = vec![
+        // Undecodable.
+        b"not snappy at all".to_vec(),
+        // A snappy header claiming 100 MiB: refused before anything is allocated.
+        [&[0x80, 0x80, 0x80, 0x32][..], &[0u8; 64][..]].concat(),
+        // Valid snappy of a payload too short to hold a signature, and of 1 MiB of zeros (no valid signature).
+        snap::raw::Encoder::new().compress_vec(&[1u8; 40]).unwrap(),
+        snap::raw::Encoder::new().compress_vec(&vec![0u8; 1 << 20]).unwrap(),
+    ];
     // Well-formed signed messages from an untrusted key, each different.
     let rogue = signing_key("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
     for i in 0..8u8 {
@@ -232,4 +234,99 @@ fn malformed_oversized_and_wrongly_signed_messages_are_rejected_counted_and_the_
     assert_eq!(rpc(&node, "admin_sequencerActive", json!([])), json!(false), "the node still answers");
     node.stop();
     node.join();
+}
+
+/// `keel node` as a process on `w`'s L1 and `engine`'s engine, with the given extra flags; stderr to `log`.
+fn spawn_keel(
+    w: &FakeWorld,
+    engine: &FakeWorld,
+    dir: &std::path::Path,
+    name: &str,
+    extra: &[String],
+) -> std::process::Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args([
+            "node".to_string(),
+            "--mode=sequencer".into(),
+            format!("--l1-eth-rpc={}", w.l1_url()),
+            format!("--l2-engine-rpc={}", engine.engine_url()),
+            format!("--l2.jwt-secret={}", dir.join("jwt.hex").display()),
+            format!("--rollup-config={}", dir.join("rollup.json").display()),
+            "--port=0".into(),
+            "--p2p.listen.ip=127.0.0.1".into(),
+        ])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn two_keel_processes_a_standby_tracks_the_leader_through_gossip_alone() {
+    let genesis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 2;
+    let (leader_world, follower_world) = (world(21, genesis), world(21, genesis));
+    let dir = std::env::temp_dir().join(format!("keel-p2p-procs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("jwt.hex"), JwtSecret::new([7; 32]).to_hex()).unwrap();
+    let rollup = keel_shell::rollup_json::to_op_node_json(&leader_world.rollup_config());
+    std::fs::write(dir.join("rollup.json"), rollup.to_string()).unwrap();
+    let seq_key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    let signer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+    let leader_key = random_key().unwrap();
+    let leader_id = P2pConfig::new([127, 0, 0, 1].into(), 0, leader_key).peer_id().unwrap();
+    let port = keel_shell::interop::free_port().unwrap();
+    let mut leader = spawn_keel(
+        &leader_world,
+        &leader_world,
+        &dir,
+        "leader",
+        &[
+            format!("--p2p.listen.tcp={port}"),
+            format!("--p2p.priv.raw={}", alloy_primitives::hex::encode(leader_key)),
+            format!("--p2p.sequencer.key={seq_key}"),
+            format!("--p2p.unsafe.block.signer={signer}"),
+        ],
+    );
+    let mut follower = spawn_keel(
+        &leader_world,
+        &follower_world,
+        &dir,
+        "follower",
+        &[
+            "--sequencer.stopped".into(),
+            "--p2p.listen.tcp=0".into(),
+            format!("--p2p.static=/ip4/127.0.0.1/tcp/{port}/p2p/{leader_id}"),
+            format!("--p2p.unsafe.block.signer={signer}"),
+        ],
+    );
+    let t0 = Instant::now();
+    while follower_world.engine_head().number < 8 {
+        let logs = || std::fs::read_to_string(dir.join("follower.log")).unwrap_or_default();
+        assert!(follower.try_wait().unwrap().is_none(), "follower exited:\n{}", logs());
+        assert!(leader.try_wait().unwrap().is_none(), "leader exited");
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "the follower's engine is at {} (leader's at {}):\n{}",
+            follower_world.engine_head().number,
+            leader_world.engine_head().number,
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let head = follower_world.engine_head();
+    for n in 1..=head.number {
+        assert_eq!(follower_world.engine_block_at(n).unwrap().hash, leader_world.engine_block_at(n).unwrap().hash);
+    }
+    for child in [&mut leader, &mut follower] {
+        std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let t0 = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(t0.elapsed() < Duration::from_secs(30), "keel did not exit on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

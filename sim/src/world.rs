@@ -523,14 +523,11 @@ impl Sim {
                     if self.keep_history {
                         self.published.push(hash);
                     }
-                    // Gossip: every other member receives the block.
+                    // Gossip: every other member receives the block, as the shell's p2p node hands it to the core.
                     for other in 0..self.members.len() {
                         if other != m {
                             let d = self.latency(self.cfg.l1_latency_ms);
-                            let reply_to = ReplyTo(self.next_reply);
-                            self.next_reply += 1;
-                            let request = RpcRequest::PostUnsafePayload(envelope.clone());
-                            self.schedule(other, d, Event::RpcRequested { reply_to, request });
+                            self.schedule(other, d, Event::UnsafePayloadGossiped(envelope.clone()));
                         }
                     }
                 }

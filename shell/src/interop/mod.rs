@@ -62,6 +62,8 @@ pub struct Tools {
     pub geth: PathBuf,
     /// anvil.
     pub anvil: PathBuf,
+    /// op-node (`bin/op-node`), the gossip interop test's validator; [`Self::locate`] does not require it.
+    pub op_node: PathBuf,
     /// Runtime bytecode of `interop/contracts/DepositEmitter.sol`.
     pub deposit_contract_code: Bytes,
 }
@@ -85,7 +87,7 @@ impl Tools {
             .trim()
             .parse()
             .map_err(|e| InteropError::Peer(format!("{}: not hex bytecode: {e}", code_path.display())))?;
-        Ok(Self { dir: dir.to_path_buf(), geth, anvil, deposit_contract_code })
+        Ok(Self { dir: dir.to_path_buf(), geth, anvil, op_node: bin.join("op-node"), deposit_contract_code })
     }
 
     /// anvil's native binary from the npm package for this platform (`@foundry-rs/anvil-<os>-<arch>`).
