@@ -167,13 +167,13 @@ pub struct NodeArgs {
     /// Peers to stay connected to: comma-separated multiaddrs ending in `/p2p/<peer id>`.
     #[arg(long = "p2p.static", env = "KONA_NODE_P2P_STATIC", value_delimiter = ',')]
     pub p2p_static: Vec<String>,
-    /// Discv5 bootnodes (comma-separated ENRs). Keel has no discovery yet: peers come from `--p2p.static`.
+    /// Discv5 bootnodes (comma-separated ENRs).
     #[arg(long = "p2p.bootnodes", env = "KONA_NODE_P2P_BOOTNODES", value_delimiter = ',')]
     pub p2p_bootnodes: Vec<String>,
-    /// Disable discv5 discovery (Keel has none yet; accepted for compatibility).
+    /// Disable discv5 discovery: peers come from `--p2p.static` and inbound connections only.
     #[arg(long = "p2p.no-discovery", env = "KONA_NODE_P2P_NO_DISCOVERY", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
     pub p2p_no_discovery: bool,
-    /// Low-tide peer count (accepted; without discovery Keel does not seek peers).
+    /// Low-tide peer count: below it, discovered peers are dialled.
     #[arg(long = "p2p.peers.lo", env = "KONA_NODE_P2P_PEERS_LO", default_value_t = 20)]
     pub p2p_peers_lo: u32,
     /// Most connected peers; further inbound peers are disconnected (static peers always stay).
@@ -410,11 +410,16 @@ fn p2p_config(args: &NodeArgs) -> Result<Option<crate::p2p::P2pConfig>, CliError
     };
     cfg.sequencer_key =
         seq_key.map(|k| k256::ecdsa::SigningKey::from_bytes(&k.into()).expect("parse_key checked the scalar"));
+    cfg.peers_lo = args.p2p_peers_lo as usize;
     if !args.p2p_no_discovery {
-        log::info!("discv5 discovery is not implemented: peers come from --p2p.static and inbound connections");
-    }
-    if !args.p2p_bootnodes.is_empty() {
-        log::warn!("--p2p.bootnodes ignored: Keel has no discv5 discovery yet; use --p2p.static");
+        let mut bootnodes = Vec::new();
+        for b in args.p2p_bootnodes.iter().filter(|b| !b.trim().is_empty()) {
+            match crate::discovery::parse_bootnode(b) {
+                Ok(enr) => bootnodes.push(enr),
+                Err(e) => return Err(crate::p2p::P2pError::Bootnode(e).into()),
+            }
+        }
+        cfg.discovery = Some(crate::p2p::DiscoveryConfig { udp: args.p2p_listen_udp, bootnodes });
     }
     if cfg.sequencer_key.is_none() {
         log::info!("no --p2p.sequencer.key: sealed blocks are not gossiped");

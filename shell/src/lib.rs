@@ -15,6 +15,7 @@ pub mod cli;
 pub mod codec;
 #[cfg(feature = "devnet")]
 pub mod devnet;
+pub mod discovery;
 pub mod driver;
 #[cfg(feature = "devnet")]
 pub mod fake;

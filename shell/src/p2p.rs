@@ -33,6 +33,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const PUBLISH_QUEUE: usize = 64;
 /// Connected peers above which new inbound peers are disconnected (op-node `--p2p.peers.hi` default).
 pub const DEFAULT_PEERS_HI: usize = 30;
+/// Connected peers below which discovered peers are dialled (op-node `--p2p.peers.lo` default).
+pub const DEFAULT_PEERS_LO: usize = 20;
+/// Pause between discovery queries below the low-tide peer count, and above it.
+pub const DISCOVERY_FAST: Duration = Duration::from_secs(5);
+/// See [`DISCOVERY_FAST`].
+pub const DISCOVERY_SLOW: Duration = Duration::from_secs(30);
+/// Least time between two dials of the same discovered peer.
+pub const DISCOVERY_REDIAL: Duration = Duration::from_secs(60);
 /// Invalid messages (gossipsub `Reject`) a peer may send before it is banned.
 pub const MAX_REJECTS: u32 = 10;
 /// How long a banned peer stays banned (op-node `--p2p.ban.duration` default).
@@ -70,6 +78,19 @@ pub struct P2pConfig {
     /// The key sealed blocks are signed with before they are published (`--p2p.sequencer.key`); without it nothing
     /// is published.
     pub sequencer_key: Option<SigningKey>,
+    /// Connected peers below which discovered peers are dialled (`--p2p.peers.lo`).
+    pub peers_lo: usize,
+    /// discv5 discovery (`None`: `--p2p.no-discovery`).
+    pub discovery: Option<DiscoveryConfig>,
+}
+
+/// discv5 settings.
+#[derive(Clone, Debug)]
+pub struct DiscoveryConfig {
+    /// UDP port (`--p2p.listen.udp`; 0: the TCP port).
+    pub udp: u16,
+    /// Nodes to start from (`--p2p.bootnodes`).
+    pub bootnodes: Vec<crate::discovery::Bootnode>,
 }
 
 impl std::fmt::Debug for P2pConfig {
@@ -81,6 +102,8 @@ impl std::fmt::Debug for P2pConfig {
             .field("peers_hi", &self.peers_hi)
             .field("ban_duration", &self.ban_duration)
             .field("sequencer_key", &self.sequencer_key.as_ref().map(|_| "<set>"))
+            .field("peers_lo", &self.peers_lo)
+            .field("discovery", &self.discovery)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +120,8 @@ impl P2pConfig {
             peers_hi: DEFAULT_PEERS_HI,
             ban_duration: DEFAULT_BAN_DURATION,
             sequencer_key: None,
+            peers_lo: DEFAULT_PEERS_LO,
+            discovery: None,
         }
     }
 
@@ -128,6 +153,9 @@ pub enum P2pError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A bootnode that is not an ENR.
+    #[error("invalid bootnode {0}")]
+    Bootnode(String),
     /// libp2p refused to start (listen address in use, bad configuration).
     #[error("p2p: {0}")]
     Start(String),
@@ -247,6 +275,10 @@ pub struct P2pStatus {
     pub banned: BTreeMap<PeerId, Instant>,
     /// The chain id.
     pub chain_id: u64,
+    /// The node's ENR (empty without discovery).
+    pub enr: String,
+    /// Records in the discovery table.
+    pub table: usize,
 }
 
 impl P2pStatus {
@@ -261,7 +293,7 @@ impl P2pStatus {
             "nodeID": self.node_id,
             "userAgent": USER_AGENT,
             "protocolVersion": PROTOCOL_VERSION,
-            "ENR": "",
+            "ENR": self.enr,
             "addresses": self.listen,
             "protocols": Value::Null,
             "connectedness": 0,
@@ -316,7 +348,7 @@ impl P2pStatus {
         let on = |v: u8| self.peers.values().filter(|p| p.connections > 0 && p.topics.contains(&v)).count();
         json!({
             "connected": self.connected(),
-            "table": 0,
+            "table": self.table,
             "blocksTopic": on(0),
             "blocksTopicV2": on(1),
             "blocksTopicV3": on(2),
@@ -462,6 +494,7 @@ impl P2p {
             status: status.clone(),
             validator: BlockValidator::new(),
             statics: HashMap::new(),
+            dialled: HashMap::new(),
         };
         let (w, s) = (wake.clone(), stop.clone());
         let thread = std::thread::Builder::new()
@@ -575,6 +608,8 @@ struct Worker {
     status: Arc<Mutex<P2pStatus>>,
     validator: BlockValidator,
     statics: HashMap<PeerId, StaticPeer>,
+    /// When each discovered peer was last dialled.
+    dialled: HashMap<PeerId, Instant>,
 }
 
 const VERSIONS: [BlockVersion; 4] = [BlockVersion::V1, BlockVersion::V2, BlockVersion::V3, BlockVersion::V4];
@@ -667,17 +702,135 @@ impl Worker {
         lock(&self.status).listen = with_id.iter().map(|a| a.to_string()).collect();
         let _ = started.send(Ok(with_id));
 
+        let discovery = match self.cfg.discovery.clone() {
+            Some(d) => self.start_discovery(&d, &listen).await,
+            None => None,
+        };
+        let (enr_tx, mut enr_rx) = tokio::sync::mpsc::channel::<discv5::Enr>(64);
+        let discovery = discovery.map(|(d, requests)| {
+            for r in requests {
+                let tx = enr_tx.clone();
+                tokio::spawn(async move {
+                    match r.await {
+                        Ok(enr) => {
+                            let _ = tx.send(enr).await;
+                        }
+                        Err(e) => log::warn!("an enode bootnode did not send its record: {e:?}"),
+                    }
+                });
+            }
+            d
+        });
+        let mut query: Option<crate::discovery::Query> = None;
+        let mut next_query = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 ev = swarm.select_next_some() => self.on_event(&mut swarm, ev),
                 _ = wake.notified() => self.publish_queued(&mut swarm),
-                _ = tick.tick() => self.maintain(&mut swarm),
+                _ = tick.tick() => {
+                    self.maintain(&mut swarm);
+                    if let Some(d) = &discovery {
+                        lock(&self.status).table = d.table_len();
+                        let connected = lock(&self.status).connected();
+                        if query.is_none() && Instant::now() >= next_query && connected < self.cfg.peers_hi {
+                            query = Some(d.random_query());
+                            let pause = if connected < self.cfg.peers_lo { DISCOVERY_FAST } else { DISCOVERY_SLOW };
+                            next_query = Instant::now() + pause;
+                        }
+                    }
+                }
+                found = async { query.as_mut().expect("guarded by is_some").await }, if query.is_some() => {
+                    query = None;
+                    if let Some(d) = &discovery {
+                        let found = found.unwrap_or_else(|e| {
+                            log::debug!("discv5 query: {e}");
+                            Vec::new()
+                        });
+                        self.dial_discovered(&mut swarm, d.candidates(found));
+                    }
+                }
+                Some(enr) = enr_rx.recv() => {
+                    if let Some(d) = &discovery {
+                        log::info!("bootnode record {}", enr.to_base64());
+                        d.add(enr);
+                    }
+                }
                 _ = stop.notified() => break,
             }
         }
         log::info!("p2p stopped");
+    }
+
+    /// Starts discv5 on the configured UDP port (0: the TCP port the listener got). A failure leaves the node
+    /// running without discovery, on its static peers and inbound connections.
+    async fn start_discovery(
+        &mut self,
+        d: &DiscoveryConfig,
+        listen: &[Multiaddr],
+    ) -> Option<(crate::discovery::Discovery, Vec<crate::discovery::EnrRequest>)> {
+        let tcp = listen
+            .iter()
+            .find_map(|a| {
+                a.iter().find_map(|p| match p {
+                    libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+                    _ => None,
+                })
+            })
+            .unwrap_or(self.cfg.listen_tcp);
+        let udp = if d.udp == 0 { tcp } else { d.udp };
+        let chain_id = self.rollup.l2_chain_id.id();
+        match crate::discovery::Discovery::start(
+            &self.cfg.node_key,
+            self.cfg.listen_ip,
+            udp,
+            tcp,
+            chain_id,
+            &d.bootnodes,
+        )
+        .await
+        {
+            Ok((disc, requests)) => {
+                let enr = disc.local_enr();
+                log::info!("discv5 on UDP {}:{udp} enr={enr} bootnodes={}", self.cfg.listen_ip, d.bootnodes.len());
+                lock(&self.status).enr = enr;
+                Some((disc, requests))
+            }
+            Err(e) => {
+                log::error!("discv5 discovery not running: {e}; peers come from --p2p.static and inbound connections");
+                None
+            }
+        }
+    }
+
+    /// Dials discovered peers of this chain while below the low-tide peer count, each at most once a minute.
+    fn dial_discovered(&mut self, swarm: &mut libp2p::Swarm<Behaviour>, found: Vec<(PeerId, Multiaddr)>) {
+        let me = *swarm.local_peer_id();
+        let now = Instant::now();
+        if self.dialled.len() > MAX_KNOWN_PEERS * 4 {
+            self.dialled.retain(|_, at| now.duration_since(*at) < DISCOVERY_REDIAL);
+        }
+        for (peer, addr) in found {
+            let (connected, banned) = {
+                let st = lock(&self.status);
+                (st.connected(), st.banned.contains_key(&peer))
+            };
+            if connected >= self.cfg.peers_lo {
+                break;
+            }
+            if peer == me || banned || swarm.is_connected(&peer) {
+                continue;
+            }
+            if self.dialled.get(&peer).is_some_and(|at| now.duration_since(*at) < DISCOVERY_REDIAL) {
+                continue;
+            }
+            self.dialled.insert(peer, now);
+            log::debug!("dialing discovered peer {addr}");
+            if let Err(e) = swarm.dial(addr.clone()) {
+                log::debug!("dialing {addr}: {e}");
+            }
+        }
     }
 
     fn swarm(&mut self, key: identity::Keypair) -> Result<libp2p::Swarm<Behaviour>, P2pError> {

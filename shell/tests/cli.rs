@@ -398,6 +398,8 @@ fn p2p_flags_are_kona_nodes_and_bad_keys_or_peers_are_clear_errors() {
         ("--p2p.priv.raw=nothex", "invalid p2p key"),
         ("--p2p.static=/ip4/127.0.0.1/tcp/9222", "no /p2p/<peer id>"),
         ("--p2p.static=127.0.0.1:9222", "invalid static peer"),
+        ("--p2p.bootnodes=enr:-nonsense", "invalid bootnode"),
+        ("--p2p.bootnodes=enode://1234@127.0.0.1:30303", "invalid bootnode"),
     ] {
         let mut a = base.to_vec();
         a.push(flag);
@@ -405,6 +407,12 @@ fn p2p_flags_are_kona_nodes_and_bad_keys_or_peers_are_clear_errors() {
         let e = node_builder(&n, 10, false, &dir).unwrap_err().to_string();
         assert!(e.contains(expect), "{flag}: {e}");
     }
+    // Bootnodes in both of op-node's forms parse (the enode's record is asked for once discovery runs).
+    let enode = "enode://869d07b5932f17e8490990f75a3f94195e9504ddb6b85f7189e5a9c0a8fff8b00aecf6f3ac450ecba6cdabdb5858788a94bde2b613e0f2d82e9b395355f76d1a@127.0.0.1:30305";
+    let enr = "enr:-J24QNz9lbrKbN4iSmmjtnr7SjUMk4zB7f1krHZcTZx-JRKZd0kA2gjufUROD6T3sOWDVDnFJRvqBBo62zuF-hYCohOGAYiOoEyEgmlkgnY0gmlwhAPniryHb3BzdGFja4OFQgCJc2VjcDI1NmsxoQKNVFlCxh_B-716tTs-h1vMzZkSs1FTu_OYTNjgufplG4N0Y3CCJAaDdWRwgiQG";
+    let (n, _) = node(&[&base[..], &[&format!("--p2p.bootnodes={enode},{enr}")[..]]].concat());
+    assert_eq!(n.p2p_bootnodes.len(), 2);
+    node_builder(&n, 10, false, &dir).unwrap();
     let e = node_err(&["--p2p.unsafe.block.signer=0x1234"]);
     assert!(e.contains("p2p.unsafe.block.signer"), "{e}");
     let (n, _) = node(&[&base[..], &["--p2p.disabled", "--p2p.sequencer.key=garbage"]].concat());

@@ -4,6 +4,7 @@
 
 use alloy_primitives::Address;
 use keel_shell::builder::{NodeHandle, NodeMode, RollupNode, RpcConfig, SequencerConfig};
+use keel_shell::discovery::Bootnode;
 use keel_shell::fake::{FakeWorld, FakeWorldConfig};
 use keel_shell::jwt::JwtSecret;
 use keel_shell::p2p::{random_key, P2pConfig};
@@ -329,4 +330,73 @@ fn two_keel_processes_a_standby_tracks_the_leader_through_gossip_alone() {
         }
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_follower_finds_the_leader_through_discv5_from_its_enr_alone() {
+    let genesis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 2;
+    let (leader_world, follower_world) = (world(31, genesis), world(31, genesis));
+    let key = signing_key("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+    let signer = address_of(&key);
+    let with_discovery = |mut cfg: P2pConfig, bootnodes: Vec<Bootnode>| {
+        cfg.discovery = Some(keel_shell::p2p::DiscoveryConfig { udp: 0, bootnodes });
+        cfg
+    };
+    let mut leader_cfg = p2p_cfg(vec![], Some(key));
+    let leader_p2p_key = leader_cfg.node_key;
+    leader_cfg = with_discovery(leader_cfg, vec![]);
+    // The leader waits for its followers: a node that joins later misses the blocks before it (Keel has no
+    // req-resp sync to fetch them).
+    let leader = start(&leader_world, &leader_world, true, leader_cfg, signer);
+    let enr = rpc(&leader, "opp2p_self", json!([]))["ENR"].as_str().unwrap().to_string();
+    assert!(enr.starts_with("enr:-"), "{enr}");
+    let record: discv5::Enr = enr.parse().unwrap();
+    assert_eq!(keel_shell::discovery::opstack_of(&record), Some((901, 0)), "the ENR carries the chain");
+    let (leader_id, _) = keel_shell::discovery::dial_addr(&record).unwrap();
+    assert_eq!(leader_id, leader.p2p_addrs().unwrap().0, "the ENR's key is the node key");
+
+    let follower = start(
+        &leader_world,
+        &follower_world,
+        true,
+        with_discovery(p2p_cfg(vec![], None), vec![Bootnode::Enr(Box::new(record))]),
+        signer,
+    );
+    // A second follower knows the leader only by an enode URL (key and address, as op-node's bootnode lists have
+    // them): it asks the leader for its record first.
+    let follower2_world = world(31, genesis);
+    let leader_key = leader_p2p_key;
+    let public =
+        k256::ecdsa::SigningKey::from_bytes(&leader_key.into()).unwrap().verifying_key().to_encoded_point(false);
+    let leader_port = leader.p2p_addrs().unwrap().1[0]
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let enode = format!("enode://{}@127.0.0.1:{leader_port}", alloy_primitives::hex::encode(&public.as_bytes()[1..]));
+    let bootnode = keel_shell::discovery::parse_bootnode(&enode).unwrap();
+    let follower2 =
+        start(&leader_world, &follower2_world, true, with_discovery(p2p_cfg(vec![], None), vec![bootnode]), signer);
+    for f in [&follower, &follower2] {
+        wait_for("each follower to discover and connect to the leader", Duration::from_secs(30), || {
+            rpc(f, "opp2p_peers", json!([true]))["peers"][leader_id.to_string()]["connectedness"] == json!(1)
+        });
+        let stats = rpc(f, "opp2p_peerStats", json!([]));
+        assert!(stats["table"].as_u64().unwrap() >= 1, "{stats}");
+    }
+    rpc(&leader, "admin_startSequencer", json!([leader_world.engine_head().hash]));
+    let start_head = leader_world.engine_head().number;
+    wait_for("the followers to import gossiped blocks", Duration::from_secs(30), || {
+        follower_world.engine_head().number >= start_head + 3 && follower2_world.engine_head().number >= start_head + 3
+    });
+    for w in [&follower_world, &follower2_world] {
+        let n = w.engine_head().number;
+        assert_eq!(w.engine_block_at(n).unwrap().hash, leader_world.engine_block_at(n).unwrap().hash);
+    }
+    for node in [follower2, follower, leader] {
+        node.stop();
+        node.join();
+    }
 }
