@@ -657,4 +657,37 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// Bytes from a hostile peer, whatever they are, are refused or ignored, never accepted, never a panic.
+        #[test]
+        fn arbitrary_bytes_are_never_accepted(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096), v in 0u8..4) {
+            let version = [BlockVersion::V1, BlockVersion::V2, BlockVersion::V3, BlockVersion::V4][v as usize];
+            let verdict = BlockValidator::new().validate(&data, version, 1_000, &rollup(0), address(&key(1)));
+            proptest::prop_assert!(!matches!(verdict, Verdict::Accept(_)), "{verdict:?}");
+        }
+
+        /// A valid message with one byte changed, or cut short, is accepted only if it still reads as the very
+        /// same signed block (another snappy encoding of it), and never panics.
+        #[test]
+        fn a_damaged_message_is_not_accepted(at in 0usize..10_000, value in proptest::prelude::any::<u8>(), cut in proptest::prelude::any::<bool>()) {
+            let env = block(9, 1_000, 0, 0);
+            let good = encode(&env, CHAIN, &key(1)).unwrap();
+            let intact = BlockValidator::new().validate(&good, BlockVersion::V4, 1_000, &rollup(u64::MAX), address(&key(1)));
+            proptest::prop_assert!(matches!(intact, Verdict::Accept(_)), "the undamaged message is valid: {intact:?}");
+            let mut bad = good.clone();
+            let i = at % good.len();
+            if cut {
+                bad.truncate(i);
+            } else {
+                bad[i] = if bad[i] == value { value.wrapping_add(1) } else { value };
+            }
+            let verdict = BlockValidator::new().validate(&bad, BlockVersion::V4, 1_000, &rollup(u64::MAX), address(&key(1)));
+            if let Verdict::Accept(got) = verdict {
+                proptest::prop_assert_eq!(*got, env);
+            }
+        }
+    }
 }
