@@ -246,6 +246,8 @@ fn spawn_keel(
     extra: &[String],
 ) -> std::process::Child {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let rollup = dir.join(format!("{name}.rollup.json"));
+    std::fs::write(&rollup, keel_shell::rollup_json::to_op_node_json(&w.rollup_config()).to_string()).unwrap();
     std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
         .args([
             "node".to_string(),
@@ -253,9 +255,10 @@ fn spawn_keel(
             format!("--l1-eth-rpc={}", w.l1_url()),
             format!("--l2-engine-rpc={}", engine.engine_url()),
             format!("--l2.jwt-secret={}", dir.join("jwt.hex").display()),
-            format!("--rollup-config={}", dir.join("rollup.json").display()),
+            format!("--rollup-config={}", rollup.display()),
             "--port=0".into(),
             "--p2p.listen.ip=127.0.0.1".into(),
+            "--p2p.no-discovery".into(),
         ])
         .args(extra)
         .env("RUST_LOG", "info")
@@ -272,8 +275,6 @@ fn two_keel_processes_a_standby_tracks_the_leader_through_gossip_alone() {
     let dir = std::env::temp_dir().join(format!("keel-p2p-procs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("jwt.hex"), JwtSecret::new([7; 32]).to_hex()).unwrap();
-    let rollup = keel_shell::rollup_json::to_op_node_json(&leader_world.rollup_config());
-    std::fs::write(dir.join("rollup.json"), rollup.to_string()).unwrap();
     let seq_key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
     let signer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
     let leader_key = random_key().unwrap();
@@ -291,6 +292,22 @@ fn two_keel_processes_a_standby_tracks_the_leader_through_gossip_alone() {
             format!("--p2p.unsafe.block.signer={signer}"),
         ],
     );
+    // A third process sequences a chain of its own and signs with a key the follower does not trust.
+    let rogue_world = world(22, genesis);
+    let (rogue_key, rogue_port) = (random_key().unwrap(), keel_shell::interop::free_port().unwrap());
+    let rogue_id = P2pConfig::new([127, 0, 0, 1].into(), 0, rogue_key).peer_id().unwrap();
+    let mut rogue = spawn_keel(
+        &rogue_world,
+        &rogue_world,
+        &dir,
+        "rogue",
+        &[
+            format!("--p2p.listen.tcp={rogue_port}"),
+            format!("--p2p.priv.raw={}", alloy_primitives::hex::encode(rogue_key)),
+            "--p2p.sequencer.key=0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d".into(),
+        ],
+    );
+    let metrics_port = keel_shell::interop::free_port().unwrap();
     let mut follower = spawn_keel(
         &leader_world,
         &follower_world,
@@ -299,8 +316,12 @@ fn two_keel_processes_a_standby_tracks_the_leader_through_gossip_alone() {
         &[
             "--sequencer.stopped".into(),
             "--p2p.listen.tcp=0".into(),
-            format!("--p2p.static=/ip4/127.0.0.1/tcp/{port}/p2p/{leader_id}"),
+            format!(
+                "--p2p.static=/ip4/127.0.0.1/tcp/{port}/p2p/{leader_id},/ip4/127.0.0.1/tcp/{rogue_port}/p2p/{rogue_id}"
+            ),
             format!("--p2p.unsafe.block.signer={signer}"),
+            "--metrics.enabled".into(),
+            format!("--metrics.port={metrics_port}"),
         ],
     );
     let t0 = Instant::now();
@@ -320,8 +341,23 @@ fn two_keel_processes_a_standby_tracks_the_leader_through_gossip_alone() {
     let head = follower_world.engine_head();
     for n in 1..=head.number {
         assert_eq!(follower_world.engine_block_at(n).unwrap().hash, leader_world.engine_block_at(n).unwrap().hash);
+        let rogue_block = rogue_world.engine_block_at(n).map(|b| b.hash);
+        assert_ne!(Some(follower_world.engine_block_at(n).unwrap().hash), rogue_block, "rogue block {n} imported");
     }
-    for child in [&mut leader, &mut follower] {
+    // The rogue's blocks reached the follower and were rejected.
+    let rejected = || -> f64 {
+        let text = ureq::get(&format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .call()
+            .ok()
+            .and_then(|r| r.into_string().ok());
+        text.unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("keel_p2p_messages_received_total{result=\"reject\"}"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    wait_for("the follower to reject the rogue's blocks", Duration::from_secs(20), || rejected() >= 1.0);
+    for child in [&mut leader, &mut follower, &mut rogue] {
         std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
         let t0 = Instant::now();
         while child.try_wait().unwrap().is_none() {
