@@ -100,6 +100,12 @@ pub enum ConfigError {
     Fork(#[from] ForkError),
 }
 
+/// Whether a chain sequenced every `block_time_ms` can be derived from batches under `rollup`: batches carry
+/// whole-second timestamps at the rollup config's block time, so only that block time is.
+pub fn derivable(rollup: &crate::Rollup, block_time_ms: u64) -> bool {
+    block_time_ms == crate::types::ms(rollup.block_time)
+}
+
 impl Config {
     /// A configuration with the rollup config's block time and the given sequencer settings.
     pub fn new(rollup: Arc<Rollup>, sequencer: SequencerConfig) -> Self {
@@ -119,7 +125,7 @@ impl Config {
                 block_time_ms: self.block_time_ms,
             });
         }
-        if self.derivation && self.block_time_ms != crate::types::ms(self.rollup.block_time) {
+        if self.derivation && !derivable(&self.rollup, self.block_time_ms) {
             return Err(ConfigError::DerivationBlockTime {
                 rollup_block_time_s: self.rollup.block_time,
                 block_time_ms: self.block_time_ms,

@@ -116,7 +116,7 @@ fn node_builder(
 ) -> crate::builder::RollupNodeBuilder {
     // Batches carry whole-second timestamps at the rollup config's block time: a devnet sequenced faster than that
     // is not derivable, so it runs without derivation (its safe head stays where the engine started).
-    let derivable = args.block_time_ms == rollup.block_time.saturating_mul(1000);
+    let derivable = keel_core::config::derivable(&rollup, args.block_time_ms);
     if !derivable {
         log::warn!(
             "devnet: {} ms blocks are not derivable from batches ({} s in the rollup config); derivation is off",

@@ -239,7 +239,7 @@ impl Engine {
             parent_beacon_block_root: job.attrs.payload_attributes.parent_beacon_block_root,
             execution_payload: OpExecutionPayload::V3(payload),
         };
-        let mut facts =
+        let facts =
             keel_core::payload::header_facts(&envelope).map_err(|e| RpcError::Rpc { code: -32603, message: e })?;
         let block_hash = facts.hash;
         if let OpExecutionPayload::V3(p) = &mut envelope.execution_payload {
@@ -254,7 +254,6 @@ impl Engine {
             l1_origin: job.origin,
             seq_num: job.seq_num,
         };
-        facts.hash = block_hash;
         self.pending_refs.insert(block_hash, (block, envelope.clone(), facts));
         self.built += 1;
         Ok(EngineReply::PayloadFetched(envelope))
