@@ -9,11 +9,12 @@ pub const fn next_block_time(parent_time_ms: u64, block_time_ms: u64) -> u64 {
     parent_time_ms.saturating_add(block_time_ms)
 }
 
-/// Wall time at which building the child of `parent_time_ms` may start: one block time before the child's
-/// timestamp, i.e. the parent's timestamp (op-node). A sequencer behind wall time finds this in the past and builds
-/// back-to-back.
-pub const fn build_start(parent_time_ms: u64) -> UnixMs {
-    parent_time_ms
+/// Wall time at which building the child of `parent_time_ms` may start: the parent's own seal moment (its timestamp
+/// minus the seal margin), so the child's build starts as soon as the parent is the head and the engine fills blocks
+/// for the whole slot (op-node starts the next block right after the previous one is sealed and inserted). A
+/// sequencer behind wall time finds this in the past and builds back-to-back.
+pub const fn build_start(parent_time_ms: u64, seal_margin_ms: u64) -> UnixMs {
+    parent_time_ms.saturating_sub(seal_margin_ms)
 }
 
 /// Wall time at which a payload with timestamp `payload_time_ms` is sealed: the engine gets the whole slot minus the
@@ -33,9 +34,10 @@ mod tests {
 
     #[test]
     fn slot_arithmetic() {
-        // 2 s blocks: building the child of the block at t=10 s starts at 10 s and seals at 11.95 s.
+        // 2 s blocks: building the child of the block at t=10 s starts when that block was sealed (9.95 s) and seals
+        // at 11.95 s: the engine has the whole 2 s.
         assert_eq!(next_block_time(10_000, 2_000), 12_000);
-        assert_eq!(build_start(10_000), 10_000);
+        assert_eq!(build_start(10_000, 50), 9_950);
         assert_eq!(seal_at(12_000, 50), 11_950);
         // 200 ms blocks work the same way.
         assert_eq!(next_block_time(10_000, 200), 10_200);

@@ -11,7 +11,7 @@ impl Node {
             return false;
         }
         let Some(parent) = self.heads.unsafe_head else { return false };
-        if self.now < timing::build_start(parent.time_ms).max(self.not_before) {
+        if self.now < timing::build_start(parent.time_ms, self.cfg.sequencer.seal_margin_ms).max(self.not_before) {
             return false;
         }
         // The parent's origin must be known in full (by hash: immune to reorgs and confirmation depth).

@@ -92,7 +92,9 @@ impl Node {
             Build::Idle if self.derivation_leads() => None,
             Build::Idle => {
                 let parent = self.heads.unsafe_head.as_ref()?;
-                (self.may_build()).then(|| timing::build_start(parent.time_ms).max(self.not_before))
+                (self.may_build()).then(|| {
+                    timing::build_start(parent.time_ms, self.cfg.sequencer.seal_margin_ms).max(self.not_before)
+                })
             }
             Build::Building { job, .. } => Some(job.seal_at),
             Build::Committing { .. } | Build::Inserting { .. } | Build::Updating { .. } | Build::Importing { .. }

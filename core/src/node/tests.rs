@@ -295,6 +295,38 @@ impl Pair {
         while self.run_until(until) {}
     }
 
+    /// Runs like [`Self::run_to`] until the node issues a command matching `pred` after `skip` earlier ones, and
+    /// returns it unanswered.
+    fn run_to_command(
+        &mut self,
+        until: UnixMs,
+        what: &str,
+        pred: impl Fn(&Command) -> bool,
+        mut skip: usize,
+    ) -> Command {
+        loop {
+            while let Some(cmd) = self.take() {
+                if pred(&cmd) {
+                    if skip == 0 {
+                        return cmd;
+                    }
+                    skip -= 1;
+                }
+                if let Some(answer) = self.peer.serve(&cmd) {
+                    self.event(answer);
+                }
+            }
+            match self.node.poll_timeout() {
+                Some(t) if t <= until => {
+                    self.now = t;
+                    self.node.handle_timeout(t);
+                    self.node.check_invariants().expect("invariants hold after every timeout");
+                }
+                _ => panic!("no {what} before {until}"),
+            }
+        }
+    }
+
     fn times_of(&self, pred: impl Fn(&Command) -> bool) -> Vec<UnixMs> {
         self.log.iter().filter(|(_, c)| pred(c)).map(|(t, _)| *t).collect()
     }
@@ -322,17 +354,21 @@ fn boot_reads_heads_then_the_genesis_header_and_waits_for_l1() {
 }
 
 #[test]
-fn builds_at_the_parent_time_and_seals_one_margin_before_the_slot() {
+fn builds_from_the_parents_seal_and_seals_one_margin_before_the_slot() {
     let mut p = Pair::new(SequencerConfig::default());
     p.l1_head(10);
     p.run_to(GENESIS_TIME * 1000 + 20_500);
     let starts = p.times_of(is_build_start);
     let seals = p.times_of(|c| matches!(c, Command::GetPayload { .. }));
     assert!(starts.len() >= 9, "blocks were built: {starts:?}");
+    let margin = crate::config::DEFAULT_SEAL_MARGIN_MS;
     for (n, (start, seal)) in starts.iter().zip(&seals).enumerate().skip(1) {
         let slot = GENESIS_TIME * 1000 + BLOCK_TIME_MS * (n as u64 + 1);
-        assert_eq!(*start, slot - BLOCK_TIME_MS, "block {}: build starts at its parent's time", n + 1);
-        assert_eq!(*seal, slot - crate::config::DEFAULT_SEAL_MARGIN_MS, "block {}: sealed one margin early", n + 1);
+        // The parent was sealed one margin before its own slot and is the head at once (the peer answers in no
+        // time): the engine builds this block for the whole block time.
+        assert_eq!(*start, slot - BLOCK_TIME_MS - margin, "block {}: build starts at its parent's seal", n + 1);
+        assert_eq!(*seal, slot - margin, "block {}: sealed one margin early", n + 1);
+        assert_eq!(seal - start, BLOCK_TIME_MS, "block {}: the build window is the block time", n + 1);
     }
     assert_eq!(p.node.stats().blocks_sequenced as usize, seals.len());
     assert_eq!(p.times_of(|c| matches!(c, Command::Publish { .. })).len(), seals.len(), "each block published once");
@@ -384,15 +420,12 @@ fn answers_to_unknown_or_stale_requests_change_nothing() {
 fn a_failed_build_start_is_retried_after_the_temporary_delay() {
     let mut p = Pair::new(SequencerConfig::default());
     p.l1_head(10);
-    // Boot and the first block go through the peer.
-    p.run_to(GENESIS_TIME * 1000 + BLOCK_TIME_MS - 1);
+    // Boot and the first block go through the peer; the second build starts the moment the first is the head (its
+    // seal moment), and fails with a transport error.
+    let margin = crate::config::DEFAULT_SEAL_MARGIN_MS;
+    let cmd = p.run_to_command(GENESIS_TIME * 1000 + 3 * BLOCK_TIME_MS, "second build start", is_build_start, 1);
     assert_eq!(p.node.stats().blocks_sequenced, 1);
-    // The second build starts at its parent's time, and fails with a transport error.
-    let start_at = GENESIS_TIME * 1000 + BLOCK_TIME_MS;
-    assert_eq!(p.node.poll_timeout(), Some(start_at));
-    p.now = start_at;
-    p.node.handle_timeout(p.now);
-    let cmd = p.expect("build start", is_build_start);
+    assert_eq!(p.now, GENESIS_TIME * 1000 + BLOCK_TIME_MS - margin);
     let Command::ForkchoiceUpdate { id, .. } = cmd else { unreachable!() };
     p.event(Event::RequestFailed { id, error: RpcError::Transport("connection refused".into()) });
     assert!(p.take().is_none(), "no immediate retry");
@@ -468,10 +501,7 @@ fn an_answer_of_the_wrong_kind_is_a_failure_of_that_request_not_a_panic() {
 fn a_reset_abandons_the_build_and_its_late_engine_answer_is_dropped() {
     let mut p = Pair::new(SequencerConfig::default());
     p.l1_head(10);
-    p.run_to(GENESIS_TIME * 1000 + BLOCK_TIME_MS - 1);
-    p.now = GENESIS_TIME * 1000 + BLOCK_TIME_MS;
-    p.node.handle_timeout(p.now);
-    let start = p.expect("build start", is_build_start);
+    let start = p.run_to_command(GENESIS_TIME * 1000 + 3 * BLOCK_TIME_MS, "second build start", is_build_start, 1);
     // While the build start is out, the safe head moves past the unsafe head: the node resets.
     let mut safe = p.node.heads().unsafe_head.unwrap();
     safe.number += 5;
