@@ -98,6 +98,16 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 
     let engine_calls: Vec<&Call> = calls.iter().filter(|c| c.method.starts_with("engine_")).collect();
+    // Other calls Keel made to op-geth between a head update's answer and the next build (they lengthen that step).
+    let mut between: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut after_head = false;
+    for c in &calls {
+        if c.method.starts_with("engine_forkchoiceUpdated") {
+            after_head = !c.with_attributes;
+        } else if after_head && !c.method.starts_with("engine_") {
+            *between.entry(c.method.clone()).or_default() += 1;
+        }
+    }
     let (mut seal_insert, mut insert_head, mut head_build, mut window, mut get_payload, mut new_payload, mut own) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     // Per block: FCU(attributes) … getPayload → newPayload → FCU(head) → FCU(attributes) of the next block.
@@ -146,5 +156,6 @@ fn main() {
         let max = v.iter().cloned().fold(f64::NAN, f64::max);
         println!("| {name} | {p50:.3} | {p99:.3} | {max:.3} |");
     }
+    println!("\nother op-geth calls between a head update and the next build, over the whole run: {between:?}");
     assert!(n >= blocks.min(10), "only {n} blocks had the expected call shape");
 }

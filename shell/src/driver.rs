@@ -241,6 +241,17 @@ impl Driver {
                 &[],
                 secs(r.completed_at.saturating_sub(r.block.time_ms)),
             );
+            // The share of the slot the engine had to fill the block: build start to seal over the block time.
+            let block_time_ms = self.node.config().block_time_ms.max(1);
+            m.set(
+                "keel_block_build_window_ratio",
+                "Build start to sealed payload of the last block, over the block time",
+                &[],
+                r.sealed_at.saturating_sub(r.build_started_at) as f64 / block_time_ms as f64,
+            );
+            if r.sealed_at > r.block.time_ms {
+                m.inc("keel_blocks_sealed_late_total", "Blocks sealed after their own timestamp", &[], 1.0);
+            }
         }
         let st = self.node.stats().clone();
         let counters: [(&'static str, &'static str, u64); 11] = [

@@ -113,6 +113,7 @@ fn sequences_blocks_and_serves_rpc_and_metrics() {
         "keel_sequencer_active 1",
         "keel_block_build_seconds_bucket",
         "keel_block_seal_delay_seconds_count",
+        "keel_block_build_window_ratio",
         "keel_rpc_duration_seconds_bucket{target=\"engine\",method=\"engine_getPayloadV3\"",
         "keel_transactions_sequenced_total",
     ] {
