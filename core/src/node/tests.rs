@@ -277,6 +277,15 @@ impl Pair {
                 self.event(answer);
             }
         }
+        if self.fire_next_deadline(until) {
+            return true;
+        }
+        self.now = until;
+        false
+    }
+
+    /// Jumps the clock to the node's next deadline and fires it, if that is not after `until`.
+    fn fire_next_deadline(&mut self, until: UnixMs) -> bool {
         match self.node.poll_timeout() {
             Some(t) if t <= until => {
                 self.now = t;
@@ -284,10 +293,7 @@ impl Pair {
                 self.node.check_invariants().expect("invariants hold after every timeout");
                 true
             }
-            _ => {
-                self.now = until;
-                false
-            }
+            _ => false,
         }
     }
 
@@ -316,14 +322,7 @@ impl Pair {
                     self.event(answer);
                 }
             }
-            match self.node.poll_timeout() {
-                Some(t) if t <= until => {
-                    self.now = t;
-                    self.node.handle_timeout(t);
-                    self.node.check_invariants().expect("invariants hold after every timeout");
-                }
-                _ => panic!("no {what} before {until}"),
-            }
+            assert!(self.fire_next_deadline(until), "no {what} before {until}");
         }
     }
 
