@@ -30,8 +30,13 @@ pub struct SequencerConfig {
     pub max_safe_lag: u64,
     /// L1 confirmations required before an L1 block may be adopted as the next origin (`--sequencer.l1-confs`).
     pub l1_confs: u64,
-    /// Time reserved before the payload timestamp for sealing (`--sequencer.seal-margin`, ms).
+    /// Time reserved before the payload timestamp for sealing (`--sequencer.seal-margin`, ms): the margin itself, or
+    /// with [`Self::adaptive_seal_margin`] the one used until getPayload round trips have been measured.
     pub seal_margin_ms: u64,
+    /// Adapt the seal margin to the measured getPayload round trips ([`crate::timing::adaptive_seal_margin`]) instead
+    /// of keeping `seal_margin_ms` (op-node's fixed 50 ms). `keel node` does this unless `--sequencer.seal-margin`
+    /// is given.
+    pub adaptive_seal_margin: bool,
 }
 
 impl SequencerConfig {
@@ -51,6 +56,7 @@ impl Default for SequencerConfig {
             max_safe_lag: 0,
             l1_confs: DEFAULT_L1_CONFS,
             seal_margin_ms: DEFAULT_SEAL_MARGIN_MS,
+            adaptive_seal_margin: false,
         }
     }
 }

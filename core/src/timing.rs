@@ -23,6 +23,26 @@ pub const fn seal_at(payload_time_ms: u64, seal_margin_ms: u64) -> UnixMs {
     payload_time_ms.saturating_sub(seal_margin_ms)
 }
 
+/// Smallest adaptive seal margin (ms): scheduling jitter of the node itself.
+pub const ADAPTIVE_SEAL_MARGIN_MIN_MS: u64 = 10;
+/// Largest adaptive seal margin (ms); never more than a quarter of the block time either.
+pub const ADAPTIVE_SEAL_MARGIN_MAX_MS: u64 = 250;
+/// getPayload round trips the adaptive seal margin looks back on.
+pub const SEAL_LATENCY_WINDOW: usize = 32;
+
+/// The seal margin for recent getPayload round trips (`recent_ms`, the last [`SEAL_LATENCY_WINDOW`] of them): twice
+/// the slowest plus 5 ms, so a sealed payload is back before its timestamp even when the engine is twice as slow as
+/// it has lately been at worst, within [`ADAPTIVE_SEAL_MARGIN_MIN_MS`] and the smaller of
+/// [`ADAPTIVE_SEAL_MARGIN_MAX_MS`] and a quarter of the block time. `initial` until anything was measured.
+pub fn adaptive_seal_margin(recent_ms: impl IntoIterator<Item = u64>, initial: u64, block_time_ms: u64) -> u64 {
+    let cap = ADAPTIVE_SEAL_MARGIN_MAX_MS.min(block_time_ms / 4);
+    let floor = ADAPTIVE_SEAL_MARGIN_MIN_MS.min(cap);
+    match recent_ms.into_iter().max() {
+        None => initial.min(cap.max(floor)),
+        Some(slowest) => slowest.saturating_mul(2).saturating_add(5).clamp(floor, cap),
+    }
+}
+
 /// Whether the chain has caught up with wall time: the next block's timestamp is not in the past.
 pub const fn caught_up(next_block_time_ms: u64, now: UnixMs) -> bool {
     next_block_time_ms >= now
@@ -45,5 +65,18 @@ mod tests {
         assert!(caught_up(12_000, 11_999));
         assert!(caught_up(12_000, 12_000));
         assert!(!caught_up(12_000, 12_001));
+    }
+
+    #[test]
+    fn the_adaptive_margin_follows_the_slowest_recent_seal_within_bounds() {
+        assert_eq!(adaptive_seal_margin([], 50, 1_000), 50, "nothing measured yet: the configured margin");
+        assert_eq!(adaptive_seal_margin([], 50, 100), 25, "never above a quarter of the block time");
+        assert_eq!(adaptive_seal_margin([1, 3, 2], 50, 1_000), 11, "2 × 3 ms + 5 ms");
+        assert_eq!(adaptive_seal_margin([0, 1], 50, 1_000), ADAPTIVE_SEAL_MARGIN_MIN_MS);
+        assert_eq!(adaptive_seal_margin([40], 50, 1_000), 85);
+        assert_eq!(adaptive_seal_margin([400], 50, 2_000), ADAPTIVE_SEAL_MARGIN_MAX_MS);
+        assert_eq!(adaptive_seal_margin([400], 50, 200), 50, "a quarter of a 200 ms slot");
+        assert_eq!(adaptive_seal_margin([u64::MAX], 50, 1_000), 250, "no overflow");
+        assert_eq!(adaptive_seal_margin([1], 50, 20), 5, "tiny slots: the quarter wins over the floor");
     }
 }

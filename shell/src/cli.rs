@@ -125,9 +125,10 @@ pub struct NodeArgs {
     /// Recovery mode: build deposit-only blocks, adopting origins as derivation would, until caught up.
     #[arg(long = "sequencer.recover", env = "KONA_NODE_SEQUENCER_RECOVER", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool)]
     pub sequencer_recover: bool,
-    /// Time reserved before the block timestamp for sealing, in milliseconds.
-    #[arg(long = "sequencer.seal-margin", env = "KEEL_SEQUENCER_SEAL_MARGIN", default_value_t = keel_core::config::DEFAULT_SEAL_MARGIN_MS)]
-    pub seal_margin_ms: u64,
+    /// Time reserved before the block timestamp for sealing, in milliseconds. Without it the margin adapts to the
+    /// engine's measured getPayload round trips (starting at 50 ms, within 10..=250 ms and a quarter of the slot).
+    #[arg(long = "sequencer.seal-margin", env = "KEEL_SEQUENCER_SEAL_MARGIN")]
+    pub seal_margin_ms: Option<u64>,
     /// Conductor RPC URL; enables conductor gating (the sequencer then starts stopped).
     #[arg(long = "conductor.rpc", env = "KONA_NODE_CONDUCTOR_RPC")]
     pub conductor_rpc: Option<String>,
@@ -459,7 +460,8 @@ pub fn node_builder(
             conductor_rpc_timeout_ms: args.conductor_timeout_s.max(1).saturating_mul(1000),
             max_safe_lag: args.max_safe_lag,
             l1_confs: args.l1_confs,
-            seal_margin_ms: args.seal_margin_ms,
+            seal_margin_ms: args.seal_margin_ms.unwrap_or(keel_core::config::DEFAULT_SEAL_MARGIN_MS),
+            adaptive_seal_margin: args.seal_margin_ms.is_none(),
         })
         .with_jwt_secret(jwt)
         .with_rpc(RpcConfig {

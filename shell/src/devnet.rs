@@ -65,9 +65,9 @@ pub struct DevnetArgs {
     /// Metrics port.
     #[arg(long = "metrics.port", default_value_t = 9090)]
     pub metrics_port: u16,
-    /// Seal margin in milliseconds.
-    #[arg(long = "sequencer.seal-margin", default_value_t = keel_core::config::DEFAULT_SEAL_MARGIN_MS)]
-    pub seal_margin_ms: u64,
+    /// Seal margin in milliseconds (without it, adaptive as in `keel node`).
+    #[arg(long = "sequencer.seal-margin")]
+    pub seal_margin_ms: Option<u64>,
 }
 
 /// What a devnet run did.
@@ -127,7 +127,11 @@ fn node_builder(
     let mut builder = RollupNode::builder(rollup)
         .with_derivation(derivable)
         .with_mode(NodeMode::Sequencer)
-        .with_sequencer_config(SequencerConfig { seal_margin_ms: args.seal_margin_ms, ..Default::default() })
+        .with_sequencer_config(SequencerConfig {
+            seal_margin_ms: args.seal_margin_ms.unwrap_or(keel_core::config::DEFAULT_SEAL_MARGIN_MS),
+            adaptive_seal_margin: args.seal_margin_ms.is_none(),
+            ..Default::default()
+        })
         .with_l1_provider_rpc_url(l1)
         .with_l2_engine_rpc_url(engine)
         .with_jwt_secret(jwt)

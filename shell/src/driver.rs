@@ -253,6 +253,12 @@ impl Driver {
                 m.inc("keel_blocks_sealed_late_total", "Blocks sealed after their own timestamp", &[], 1.0);
             }
         }
+        m.set(
+            "keel_seal_margin_seconds",
+            "Seal margin the next block is scheduled with (adaptive unless --sequencer.seal-margin)",
+            &[],
+            self.node.seal_margin_ms() as f64 / 1000.0,
+        );
         let st = self.node.stats().clone();
         let counters: [(&'static str, &'static str, u64); 11] = [
             ("keel_blocks_sequenced_total", "Blocks sequenced", st.blocks_sequenced),

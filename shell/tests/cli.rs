@@ -72,7 +72,7 @@ fn defaults_match_kona_node_and_keel_binds_loopback() {
     let (n, chain) = node(&[]);
     assert_eq!(chain, 10);
     assert_eq!(n.mode, NodeMode::Validator);
-    assert_eq!((n.l1_confs, n.max_safe_lag, n.conductor_timeout_s, n.seal_margin_ms), (4, 0, 1, 50));
+    assert_eq!((n.l1_confs, n.max_safe_lag, n.conductor_timeout_s, n.seal_margin_ms), (4, 0, 1, None));
     assert!(!n.sequencer_stopped && !n.sequencer_recover && !n.rpc_enable_admin && !n.metrics_enabled);
     assert_eq!(n.rpc_port, 9545);
     assert_eq!(n.rpc_addr.to_string(), "127.0.0.1");
@@ -135,7 +135,7 @@ fn keel_additions_parse() {
     assert!(n.rpc_enable_admin && n.metrics_enabled && n.p2p_no_discovery);
     assert_eq!(n.rpc_addr.to_string(), "0.0.0.0");
     assert_eq!(n.metrics_port, 9191);
-    assert_eq!(n.seal_margin_ms, 120);
+    assert_eq!(n.seal_margin_ms, Some(120));
     assert_eq!(n.static_followers, ["http://f1:9545", "http://f2:9545"]);
     assert_eq!(n.block_time_ms, Some(250));
 }

@@ -101,6 +101,29 @@ fn builds_start_once_the_parent_is_in_and_seal_one_margin_before_the_slot() {
 }
 
 #[test]
+fn an_adaptive_seal_margin_follows_the_engines_getpayload_round_trips() {
+    for (latency, most) in [((1, 5), 15), ((1, 20), 45)] {
+        let mut s = sim_with(3, |c| {
+            c.sequencer.adaptive_seal_margin = true;
+            c.engine_latency_ms = latency;
+        });
+        s.run_to_block(60, 300_000);
+        let genesis_ms = s.engine().by_number(0).unwrap().time_ms;
+        let seals = times(&s, CallKind::GetPayload);
+        // Once round trips have been seen, block n is sealed at its timestamp minus twice the slowest recent
+        // getPayload plus 5 ms: above the engine's worst case, so no payload comes back after its slot.
+        for n in 40..58u64 {
+            let margin = genesis_ms + 2_000 * n - seals[(n - 1) as usize];
+            assert!(
+                (10..=most).contains(&margin) && margin > latency.1,
+                "block {n} sealed {margin} ms early with engine latency {latency:?}"
+            );
+        }
+        assert!((10..=most).contains(&s.node().seal_margin_ms()));
+    }
+}
+
+#[test]
 fn seal_margin_is_configurable() {
     let mut s = sim_with(3, |c| c.sequencer.seal_margin_ms = 300);
     s.run_to_block(10, 100_000);

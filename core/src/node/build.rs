@@ -11,7 +11,7 @@ impl Node {
             return false;
         }
         let Some(parent) = self.heads.unsafe_head else { return false };
-        if self.now < timing::build_start(parent.time_ms, self.cfg.sequencer.seal_margin_ms).max(self.not_before) {
+        if self.now < timing::build_start(parent.time_ms, self.seal_margin_ms()).max(self.not_before) {
             return false;
         }
         // The parent's origin must be known in full (by hash: immune to reorgs and confirmation depth).
@@ -206,7 +206,7 @@ impl Node {
             no_tx_pool,
             drift_exceeded,
             started_at: self.now,
-            seal_at: timing::seal_at(time_ms, self.cfg.sequencer.seal_margin_ms),
+            seal_at: timing::seal_at(time_ms, self.seal_margin_ms()),
             derived: false,
         };
         let state = self.forkchoice(parent.hash);
@@ -265,7 +265,15 @@ impl Node {
     pub(super) fn on_build_answer(&mut self, call: BuildCall, reply: Result<EngineReply, RpcError>) {
         match (call, std::mem::replace(&mut self.build, Build::Idle)) {
             (BuildCall::Start, Build::Starting { job }) => self.on_build_started(job, reply),
-            (BuildCall::Seal, Build::Sealing { payload_id, job }) => self.on_sealed(job, payload_id, reply),
+            (BuildCall::Seal, Build::Sealing { payload_id, job, sent_at }) => {
+                if matches!(reply, Ok(EngineReply::PayloadFetched(_))) {
+                    if self.seal_latencies.len() >= timing::SEAL_LATENCY_WINDOW {
+                        self.seal_latencies.pop_front();
+                    }
+                    self.seal_latencies.push_back(self.now.saturating_sub(sent_at));
+                }
+                self.on_sealed(job, payload_id, reply)
+            }
             (BuildCall::Insert, Build::Inserting { sealed }) => self.on_inserted(sealed, reply),
             (BuildCall::Update, Build::Updating { sealed }) => self.on_head_updated(sealed, reply),
             (BuildCall::Import, Build::Importing { block, envelope, inserted }) => {

@@ -144,6 +144,8 @@ enum Build {
     Sealing {
         payload_id: PayloadId,
         job: Job,
+        /// When getPayload was sent (its round trip feeds the adaptive seal margin).
+        sent_at: UnixMs,
     },
     Committing {
         sealed: Box<Sealed>,
@@ -358,6 +360,8 @@ pub struct Node {
     imports: BTreeMap<u64, Arc<OpExecutionPayloadEnvelope>>,
     sabotage: Option<Sabotage>,
     derivation: derivation::Derivation,
+    /// The last getPayload round trips (ms), at most [`timing::SEAL_LATENCY_WINDOW`].
+    seal_latencies: VecDeque<u64>,
 }
 
 impl Node {
@@ -406,6 +410,7 @@ impl Node {
             imports: BTreeMap::new(),
             sabotage: None,
             derivation: derivation::Derivation::new(),
+            seal_latencies: VecDeque::new(),
         };
         node.sync = Sync::Resetting(Box::new(Reset {
             reason: "startup".into(),
@@ -535,6 +540,17 @@ impl Node {
         &self.cfg
     }
 
+    /// The seal margin the next build is scheduled with: the configured one, or with
+    /// `SequencerConfig::adaptive_seal_margin` the one the recent getPayload round trips call for.
+    pub fn seal_margin_ms(&self) -> u64 {
+        let s = &self.cfg.sequencer;
+        if s.adaptive_seal_margin {
+            timing::adaptive_seal_margin(self.seal_latencies.iter().copied(), s.seal_margin_ms, self.cfg.block_time_ms)
+        } else {
+            s.seal_margin_ms
+        }
+    }
+
     /// The node's last known time.
     pub fn now(&self) -> UnixMs {
         self.now
@@ -601,6 +617,16 @@ impl Node {
         }
         if let Err(e) = self.requests.check() {
             return fail(e);
+        }
+        if self.seal_latencies.len() > timing::SEAL_LATENCY_WINDOW {
+            return fail(format!("{} seal round trips remembered, more than the window", self.seal_latencies.len()));
+        }
+        let margin = self.seal_margin_ms();
+        if margin >= self.cfg.block_time_ms {
+            return fail(format!(
+                "seal margin {margin} ms leaves no time to build in a {} ms slot",
+                self.cfg.block_time_ms
+            ));
         }
         // Every live request has the owner state that waits for it.
         if self.requests.any(|p| p.is_build() && Some(*p) != self.build.call()) {

@@ -92,9 +92,8 @@ impl Node {
             Build::Idle if self.derivation_leads() => None,
             Build::Idle => {
                 let parent = self.heads.unsafe_head.as_ref()?;
-                (self.may_build()).then(|| {
-                    timing::build_start(parent.time_ms, self.cfg.sequencer.seal_margin_ms).max(self.not_before)
-                })
+                (self.may_build())
+                    .then(|| timing::build_start(parent.time_ms, self.seal_margin_ms()).max(self.not_before))
             }
             Build::Building { job, .. } => Some(job.seal_at),
             Build::Committing { .. } | Build::Inserting { .. } | Build::Updating { .. } | Build::Importing { .. }
@@ -151,7 +150,7 @@ impl Node {
                 let (job, payload_id) = (job.clone(), *payload_id);
                 let version = engine::get_payload_version(&self.cfg.rollup, secs(job.time_ms));
                 self.request(Pending::Build(BuildCall::Seal), |id| Command::GetPayload { id, version, payload_id });
-                self.build = Build::Sealing { payload_id, job };
+                self.build = Build::Sealing { payload_id, job, sent_at: self.now };
                 true
             }
             Build::Committing { sealed, .. } if due => {
