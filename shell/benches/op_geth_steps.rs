@@ -74,7 +74,8 @@ fn main() {
     let engine = proxy(chain.geth.auth_url.clone(), log.clone());
     let node = RollupNode::builder(chain.rollup.clone())
         .with_mode(NodeMode::Sequencer)
-        .with_sequencer_config(SequencerConfig::default())
+        // As `keel node` runs without --sequencer.seal-margin: the margin adapts to op-geth's getPayload times.
+        .with_sequencer_config(SequencerConfig { adaptive_seal_margin: true, ..Default::default() })
         .with_l1_provider_rpc_url(chain.anvil.url.clone())
         .with_l2_engine_rpc_url(engine)
         .with_jwt_secret(chain.jwt.clone())
@@ -91,6 +92,7 @@ fn main() {
     {
         std::thread::sleep(Duration::from_millis(500));
     }
+    let margin_ms = node.metrics().value("keel_seal_margin_seconds", &[]).map(|s| s * 1e3);
     node.stop();
     let _ = node.join();
     let calls = log.lock().unwrap().clone();
@@ -156,6 +158,7 @@ fn main() {
         let max = v.iter().cloned().fold(f64::NAN, f64::max);
         println!("| {name} | {p50:.3} | {p99:.3} | {max:.3} |");
     }
-    println!("\nother op-geth calls between a head update and the next build, over the whole run: {between:?}");
+    println!("\nseal margin at the end of the run: {margin_ms:?} ms");
+    println!("other op-geth calls between a head update and the next build, over the whole run: {between:?}");
     assert!(n >= blocks.min(10), "only {n} blocks had the expected call shape");
 }
