@@ -420,6 +420,10 @@ fn p2p_config(args: &NodeArgs) -> Result<Option<crate::p2p::P2pConfig>, CliError
                 Err(e) => return Err(crate::p2p::P2pError::Bootnode(e).into()),
             }
         }
+        if bootnodes.is_empty() && args.rollup_config.is_none() {
+            // A registry chain: op-node's public bootnodes, as op-node and kona-node use without --p2p.bootnodes.
+            bootnodes = crate::discovery::default_bootnodes();
+        }
         cfg.discovery = Some(crate::p2p::DiscoveryConfig { udp: args.p2p_listen_udp, bootnodes });
     }
     if cfg.sequencer_key.is_none() {

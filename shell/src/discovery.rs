@@ -140,6 +140,37 @@ pub fn parse_bootnode(s: &str) -> Result<Bootnode, String> {
 /// An ENR request to an enode bootnode in flight.
 pub type EnrRequest = Pin<Box<dyn Future<Output = Result<Enr, discv5::RequestError>> + Send>>;
 
+/// op-node's default bootnodes (optimism v1.19.6, `op-node/p2p/config.go` `DefaultBootnodes`: OP Labs, Base, Conduit,
+/// Uniswap Labs), used for chains from the superchain registry when no `--p2p.bootnodes` are given. Protocol data
+/// carried as is; [`default_bootnodes`] skips the entries whose host is a DNS name (no lookup at start).
+pub const OP_NODE_DEFAULT_BOOTNODES: [&str; 13] = [
+    "enode://869d07b5932f17e8490990f75a3f94195e9504ddb6b85f7189e5a9c0a8fff8b00aecf6f3ac450ecba6cdabdb5858788a94bde2b613e0f2d82e9b395355f76d1a@34.65.67.101:30305",
+    "enode://2d4e7e9d48f4dd4efe9342706dd1b0024681bd4c3300d021f86fc75eab7865d4e0cbec6fbc883f011cfd6a57423e7e2f6e104baad2b744c3cafaec6bc7dc92c1@34.65.43.171:30305",
+    "enr:-J24QNz9lbrKbN4iSmmjtnr7SjUMk4zB7f1krHZcTZx-JRKZd0kA2gjufUROD6T3sOWDVDnFJRvqBBo62zuF-hYCohOGAYiOoEyEgmlkgnY0gmlwhAPniryHb3BzdGFja4OFQgCJc2VjcDI1NmsxoQKNVFlCxh_B-716tTs-h1vMzZkSs1FTu_OYTNjgufplG4N0Y3CCJAaDdWRwgiQG",
+    "enr:-J24QH-f1wt99sfpHy4c0QJM-NfmsIfmlLAMMcgZCUEgKG_BBYFc6FwYgaMJMQN5dsRBJApIok0jFn-9CS842lGpLmqGAYiOoDRAgmlkgnY0gmlwhLhIgb2Hb3BzdGFja4OFQgCJc2VjcDI1NmsxoQJ9FTIv8B9myn1MWaC_2lJ-sMoeCDkusCsk4BYHjjCq04N0Y3CCJAaDdWRwgiQG",
+    "enr:-J24QDXyyxvQYsd0yfsN0cRr1lZ1N11zGTplMNlW4xNEc7LkPXh0NAJ9iSOVdRO95GPYAIc6xmyoCCG6_0JxdL3a0zaGAYiOoAjFgmlkgnY0gmlwhAPckbGHb3BzdGFja4OFQgCJc2VjcDI1NmsxoQJwoS7tzwxqXSyFL7g0JM-KWVbgvjfB8JA__T7yY_cYboN0Y3CCJAaDdWRwgiQG",
+    "enr:-J24QHmGyBwUZXIcsGYMaUqGGSl4CFdx9Tozu-vQCn5bHIQbR7On7dZbU61vYvfrJr30t0iahSqhc64J46MnUO2JvQaGAYiOoCKKgmlkgnY0gmlwhAPnCzSHb3BzdGFja4OFQgCJc2VjcDI1NmsxoQINc4fSijfbNIiGhcgvwjsjxVFJHUstK9L1T8OTKUjgloN0Y3CCJAaDdWRwgiQG",
+    "enr:-J24QG3ypT4xSu0gjb5PABCmVxZqBjVw9ca7pvsI8jl4KATYAnxBmfkaIuEqy9sKvDHKuNCsy57WwK9wTt2aQgcaDDyGAYiOoGAXgmlkgnY0gmlwhDbGmZaHb3BzdGFja4OFQgCJc2VjcDI1NmsxoQIeAK_--tcLEiu7HvoUlbV52MspE0uCocsx1f_rYvRenIN0Y3CCJAaDdWRwgiQG",
+    "enode://d25ce99435982b04d60c4b41ba256b84b888626db7bee45a9419382300fbe907359ae5ef250346785bff8d3b9d07cd3e017a27e2ee3cfda3bcbb0ba762ac9674@bootnode.conduit.xyz:0?discport=30301",
+    "enode://2d4e7e9d48f4dd4efe9342706dd1b0024681bd4c3300d021f86fc75eab7865d4e0cbec6fbc883f011cfd6a57423e7e2f6e104baad2b744c3cafaec6bc7dc92c1@34.65.43.171:0?discport=30305",
+    "enode://9d7a3efefe442351217e73b3a593bcb8efffb55b4807699972145324eab5e6b382152f8d24f6301baebbfb5ecd4127bd3faab2842c04cd432bdf50ba092f6645@34.65.109.126:0?discport=30305",
+    "enode://010800c668896c100e8d64abc388ac5a22a8134a96fb0107c5d0c56d79ba7225c12d9e9e012d3cc0ee2701d7f63dd45f8abf0bbcf6f3c541f91742b1d7a99355@3.134.214.169:9222",
+    "enode://b97abcc7011d06299c4bc44742be4a0e631a1a2925a2992adcfe80ed86bec5ff0ddf1b90d015f2dbb5e305560e12c9873b2dad72d84d131ac4be9f2a4c74b763@52.14.30.39:9222",
+    "enode://760230a662610620d6d2e4ad846a6dccbceaa4556872dfacf9cdca7c2f5b49e4c66e822ed2e8813debb5fb7391f0519b8d075e565a2a89c79a9e4092e81b3e5b@3.148.100.173:9222",
+];
+
+/// [`OP_NODE_DEFAULT_BOOTNODES`] without the ones named by a DNS host.
+pub fn default_bootnodes() -> Vec<Bootnode> {
+    OP_NODE_DEFAULT_BOOTNODES
+        .iter()
+        .filter(|b| {
+            let host = b.split_once('@').map(|(_, rest)| rest.rsplit_once(':').map_or(rest, |(h, _)| h));
+            host.is_none_or(|h| h.parse::<IpAddr>().is_ok())
+        })
+        .filter_map(|b| parse_bootnode(b).ok())
+        .collect()
+}
+
 /// A FIND_NODE query in flight.
 pub type Query = Pin<Box<dyn Future<Output = Result<Vec<Enr>, discv5::QueryError>>>>;
 
@@ -247,6 +278,20 @@ mod tests {
         assert_eq!(addr.to_string().rsplit('/').next().unwrap(), peer.to_string());
         // The entry's bytes are the ones op-node encodes: 0x85 0x42 (8453) then 0x00.
         assert_eq!(opstack_entry(8453), [0x85, 0x42, 0x00]);
+    }
+
+    #[test]
+    fn op_nodes_default_bootnodes_all_read_except_the_dns_named_one() {
+        let all = default_bootnodes();
+        assert_eq!(all.len(), OP_NODE_DEFAULT_BOOTNODES.len() - 1, "bootnode.conduit.xyz is left out");
+        let base: Vec<_> = all
+            .iter()
+            .filter_map(|b| match b {
+                Bootnode::Enr(e) => opstack_of(e),
+                Bootnode::Enode { .. } => None,
+            })
+            .collect();
+        assert_eq!(base, [(8453, 0); 5], "the five ENRs are Base nodes");
     }
 
     #[test]
