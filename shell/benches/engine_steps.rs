@@ -1,13 +1,15 @@
-//! Keel's own time per block against op-geth, step by step.
+//! Keel's own time per block against an engine, step by step.
 //!
-//! `cargo bench -p keel-shell --features devnet --bench op_geth_steps -- [blocks]` (default 300; needs `bash interop/build.sh`).
-//! Brings up anvil and op-geth, puts a recording proxy in front of op-geth's Engine API, runs the node in-process at
-//! 1 s blocks, and prints, per step, the time between op-geth's answer and Keel's next request (seal→insert,
+//! `cargo bench -p keel-shell --features devnet --bench engine_steps -- [blocks] [fake]` (default 300 blocks on
+//! op-geth, which needs `bash interop/build.sh`; with `fake`, the project's fake L1 and engine over localhost HTTP).
+//! Brings up anvil and op-geth (or the fake world), puts a recording proxy in front of the engine API, runs the node
+//! in-process at 1 s blocks, and prints, per step, the time between op-geth's answer and Keel's next request (seal→insert,
 //! insert→head, head→next build), the build window as a fraction of the block time, and op-geth's own getPayload and
 //! newPayload times. The proxy's timestamps are taken when a request arrives and when the answer has been written
 //! back, so Keel's figures include one loopback hop each way (tens of microseconds).
 
 use keel_shell::builder::{NodeMode, RollupNode, SequencerConfig};
+use keel_shell::fake::{FakeWorld, FakeWorldConfig};
 use keel_shell::interop::genesis::ChainPlan;
 use keel_shell::interop::{Chain, Tools};
 use serde_json::Value;
@@ -64,21 +66,46 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The engine the node runs against.
+enum Target {
+    /// The project's fake world (L1 and engine over localhost HTTP).
+    Fake(Arc<FakeWorld>, keel_shell::jwt::JwtSecret),
+    /// anvil and op-geth, with the folder they run in.
+    OpGeth(Arc<Chain>, PathBuf),
+}
+
 fn main() {
     let blocks: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
-    let tools =
-        Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop")).unwrap_or_else(|e| panic!("{e}"));
-    let dir = std::env::temp_dir().join(format!("keel-bench-op-geth-{}", std::process::id()));
-    let chain = Chain::up(&tools, &dir, 2, ChainPlan::jovian_at_genesis).unwrap_or_else(|e| panic!("{e}"));
+    let fake = std::env::args().skip(1).any(|a| a == "fake");
     let log = Arc::new(Mutex::new(Vec::new()));
-    let engine = proxy(chain.geth.auth_url.clone(), log.clone());
-    let node = RollupNode::builder(chain.rollup.clone())
+    let (target, engine_head): (Target, Box<dyn Fn() -> u64>) = if fake {
+        let jwt = keel_shell::jwt::JwtSecret::random().expect("jwt");
+        let mut cfg = FakeWorldConfig::new(jwt.clone());
+        cfg.block_time_ms = 1_000;
+        let world = Arc::new(FakeWorld::start(cfg).expect("fake world"));
+        let w = world.clone();
+        (Target::Fake(world, jwt), Box::new(move || w.engine_head().number))
+    } else {
+        let tools = Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = std::env::temp_dir().join(format!("keel-bench-op-geth-{}", std::process::id()));
+        let chain = Chain::up(&tools, &dir, 2, ChainPlan::jovian_at_genesis).unwrap_or_else(|e| panic!("{e}"));
+        let chain = Arc::new(chain);
+        let c = chain.clone();
+        (Target::OpGeth(chain, dir), Box::new(move || c.geth.head_number().unwrap_or(0)))
+    };
+    let (rollup, l1_url, engine_url, jwt) = match &target {
+        Target::Fake(w, jwt) => (w.rollup_config(), w.l1_url(), w.engine_url(), jwt.clone()),
+        Target::OpGeth(c, _) => (c.rollup.clone(), c.anvil.url.clone(), c.geth.auth_url.clone(), c.jwt.clone()),
+    };
+    let engine = proxy(engine_url, log.clone());
+    let node = RollupNode::builder(rollup)
         .with_mode(NodeMode::Sequencer)
-        // As `keel node` runs without --sequencer.seal-margin: the margin adapts to op-geth's getPayload times.
+        // As `keel node` runs without --sequencer.seal-margin: the margin adapts to the engine's getPayload times.
         .with_sequencer_config(SequencerConfig { adaptive_seal_margin: true, ..Default::default() })
-        .with_l1_provider_rpc_url(chain.anvil.url.clone())
+        .with_l1_provider_rpc_url(l1_url)
         .with_l2_engine_rpc_url(engine)
-        .with_jwt_secret(chain.jwt.clone())
+        .with_jwt_secret(jwt)
         .with_block_time_ms(1_000)
         .build()
         .expect("node")
@@ -87,17 +114,25 @@ fn main() {
     // Let the catch-up from genesis finish (its blocks are built back to back), then measure steady state.
     let warmup = 10;
     let t0 = Instant::now();
-    while chain.geth.head_number().unwrap_or(0) < (blocks + warmup + 20) as u64
-        && t0.elapsed() < Duration::from_secs(blocks as u64 * 2 + 120)
-    {
+    while engine_head() < (blocks + warmup + 20) as u64 && t0.elapsed() < Duration::from_secs(blocks as u64 * 2 + 120) {
         std::thread::sleep(Duration::from_millis(500));
     }
     let margin_ms = node.metrics().value("keel_seal_margin_seconds", &[]).map(|s| s * 1e3);
     node.stop();
     let _ = node.join();
     let calls = log.lock().unwrap().clone();
-    drop(chain);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(engine_head);
+    match target {
+        Target::Fake(world, _) => {
+            if let Ok(w) = Arc::try_unwrap(world) {
+                w.stop();
+            }
+        }
+        Target::OpGeth(chain, dir) => {
+            drop(chain);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 
     let engine_calls: Vec<&Call> = calls.iter().filter(|c| c.method.starts_with("engine_")).collect();
     // Other calls Keel made to op-geth between a head update's answer and the next build (they lengthen that step).
@@ -142,7 +177,8 @@ fn main() {
         i += 4;
     }
     let n = seal_insert.len();
-    println!("op-geth step figures over {n} blocks at 1 s (after {warmup} warm-up blocks)\n");
+    let engine_name = if fake { "fake engine" } else { "op-geth" };
+    println!("{engine_name} step figures over {n} blocks at 1 s (after {warmup} warm-up blocks)\n");
     println!("| figure | p50 | p99 | max |");
     println!("|---|---|---|---|");
     for (name, v) in [
@@ -150,8 +186,8 @@ fn main() {
         ("insert→head: newPayload answer → forkchoiceUpdated sent (ms)", &mut insert_head),
         ("head→next build: forkchoiceUpdated answer → next FCU with attributes (ms)", &mut head_build),
         ("Keel's own time per block, seal→insert + insert→head (ms)", &mut own),
-        ("op-geth engine_getPayload (ms)", &mut get_payload),
-        ("op-geth engine_newPayload (ms)", &mut new_payload),
+        ("engine_getPayload round trip (ms)", &mut get_payload),
+        ("engine_newPayload round trip (ms)", &mut new_payload),
         ("build window: FCU answer → getPayload sent / block time", &mut window),
     ] {
         let (p50, p99) = (pct(v, 0.5), pct(v, 0.99));
@@ -159,6 +195,6 @@ fn main() {
         println!("| {name} | {p50:.3} | {p99:.3} | {max:.3} |");
     }
     println!("\nseal margin at the end of the run: {margin_ms:?} ms");
-    println!("other op-geth calls between a head update and the next build, over the whole run: {between:?}");
+    println!("other {engine_name} calls between a head update and the next build, over the whole run: {between:?}");
     assert!(n >= blocks.min(10), "only {n} blocks had the expected call shape");
 }
