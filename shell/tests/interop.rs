@@ -596,6 +596,9 @@ fn op_node_follows_keel_over_gossip_block_for_block() {
         "--rpc.addr=127.0.0.1".into(),
         format!("--rpc.port={op_rpc_port}"),
         "--log.level=debug".into(),
+        // In memory, not in op-node's default folders under the working directory.
+        "--p2p.discovery.path=memory".into(),
+        "--p2p.peerstore.path=memory".into(),
     ]);
     let mut op_node = Proc::spawn("op-node", cmd, &vdir.join("op-node.log")).unwrap();
     let op_rpc =
