@@ -38,7 +38,7 @@ pub fn adaptive_seal_margin(recent_ms: impl IntoIterator<Item = u64>, initial: u
     let cap = ADAPTIVE_SEAL_MARGIN_MAX_MS.min(block_time_ms / 4);
     let floor = ADAPTIVE_SEAL_MARGIN_MIN_MS.min(cap);
     match recent_ms.into_iter().max() {
-        None => initial.min(cap.max(floor)),
+        None => initial.min(cap),
         Some(slowest) => slowest.saturating_mul(2).saturating_add(5).clamp(floor, cap),
     }
 }

@@ -27,7 +27,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Sealed blocks waiting to be published; when full the oldest is dropped (a newer block supersedes it).
 pub const PUBLISH_QUEUE: usize = 64;
@@ -614,10 +614,6 @@ struct Worker {
 
 const VERSIONS: [BlockVersion; 4] = [BlockVersion::V1, BlockVersion::V2, BlockVersion::V3, BlockVersion::V4];
 
-fn now_s() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 fn listen_addr(ip: IpAddr, port: u16) -> Multiaddr {
     let ip = match ip {
         IpAddr::V4(ip) => libp2p::multiaddr::Protocol::Ip4(ip),
@@ -1050,7 +1046,13 @@ impl Worker {
                     ),
                     Some(version) => {
                         let signer = *self.signer.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        let v = self.validator.validate(&message.data, version, now_s(), &self.rollup, signer);
+                        let v = self.validator.validate(
+                            &message.data,
+                            version,
+                            crate::driver::now_ms() / 1000,
+                            &self.rollup,
+                            signer,
+                        );
                         let a = match &v {
                             Verdict::Accept(_) => gossipsub::MessageAcceptance::Accept,
                             Verdict::Ignore(_) => gossipsub::MessageAcceptance::Ignore,
