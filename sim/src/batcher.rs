@@ -56,9 +56,15 @@ pub struct BatcherConfig {
     pub blob_hash: fn(&[u8]) -> B256,
 }
 
-/// A versioned-hash stand-in: `keccak256(blob)` with the KZG version byte (not a KZG commitment's hash).
+/// A versioned-hash stand-in with the KZG version byte (not a KZG commitment's hash): keccak256 of the blob's
+/// length and its bytes up to the last non-zero one. Blobs of one length that differ differ there, so this names a
+/// blob as uniquely as hashing all of it, and a channel's few kilobytes are hashed instead of 128 KiB.
 pub fn stand_in_blob_hash(blob: &[u8]) -> B256 {
-    let mut hash = alloy_primitives::keccak256(blob);
+    let used = keel_core::derive::blobs::used_len(blob);
+    let mut hasher = alloy_primitives::Keccak256::new();
+    hasher.update((blob.len() as u64).to_be_bytes());
+    hasher.update(&blob[..used]);
+    let mut hash = hasher.finalize();
     hash.0[0] = 0x01;
     hash
 }

@@ -333,7 +333,7 @@ fn range(rng: &mut Rng, r: Option<[u64; 2]>, default: [u64; 2]) -> u64 {
 pub fn run(scn: &Scenario, seed: u64, blocks: Option<u64>) -> Result<Report, Failure> {
     let mut sim = None;
     let result = catch_unwind(AssertUnwindSafe(|| play(scn, seed, blocks, &mut sim)));
-    let timeline = |sim: &Option<Sim>| sim.as_ref().map(|s| s.timeline().cloned().collect()).unwrap_or_default();
+    let timeline = |sim: &Option<Sim>| sim.as_ref().map(|s| s.timeline().collect()).unwrap_or_default();
     match result {
         Ok(Ok(report)) => Ok(report),
         Ok(Err(message)) => Err(Failure { kind: FailureKind::Liveness, message, timeline: timeline(&sim) }),

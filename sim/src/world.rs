@@ -257,7 +257,7 @@ pub struct Sim {
     leader_overridden: bool,
     /// A new leader the conductor is still trying to start, and when it tries next.
     pending_start: Option<(usize, UnixMs, Option<ReplyTo>)>,
-    timeline: VecDeque<String>,
+    timeline: VecDeque<(UnixMs, String)>,
     /// The batcher model.
     pub batcher: crate::batcher::Batcher,
 }
@@ -361,20 +361,20 @@ impl Sim {
     }
 
     /// The last events, oldest first (for failure reports).
-    pub fn timeline(&self) -> impl Iterator<Item = &String> {
-        self.timeline.iter()
+    pub fn timeline(&self) -> impl Iterator<Item = String> + '_ {
+        self.timeline.iter().map(|(t, what)| format!("t={t} {what}"))
     }
 
     fn record(&mut self, what: String) {
-        let mut buf = Vec::with_capacity(40 + what.len());
-        buf.extend_from_slice(self.trace.as_slice());
-        buf.extend_from_slice(&self.now.to_be_bytes());
-        buf.extend_from_slice(what.as_bytes());
-        self.trace = keccak256(&buf);
+        let mut hasher = alloy_primitives::Keccak256::new();
+        hasher.update(self.trace);
+        hasher.update(self.now.to_be_bytes());
+        hasher.update(what.as_bytes());
+        self.trace = hasher.finalize();
         if self.timeline.len() >= TIMELINE {
             self.timeline.pop_front();
         }
-        self.timeline.push_back(format!("t={} {what}", self.now));
+        self.timeline.push_back((self.now, what));
     }
 
     /// Queues an injected fault for the next call of `kind` (from any member).

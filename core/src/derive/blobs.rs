@@ -51,7 +51,8 @@ pub fn decode_blob(blob: &[u8]) -> Result<Vec<u8>, BlobError> {
     }
     // Output laid out as op-node does: per round four 31-byte chunks with a one-byte gap after each of the first
     // three; the gaps receive the three re-assembled bytes. Round 0's first chunk is 27 bytes (bytes 0..27).
-    let mut out = vec![0u8; MAX_BLOB_DATA_SIZE + 1];
+    // The last round run ends fewer than 127 bytes past `len` (and never past `MAX_BLOB_DATA_SIZE`).
+    let mut out = vec![0u8; (len + 127).min(MAX_BLOB_DATA_SIZE + 1)];
     let mut six = [0u8; 4];
     let mut opos = 0usize;
     let mut ipos = 0usize;
@@ -83,11 +84,28 @@ pub fn decode_blob(blob: &[u8]) -> Result<Vec<u8>, BlobError> {
     if let Some(i) = out[len..].iter().position(|b| *b != 0) {
         return Err(BlobError::Trailing(len + i));
     }
-    if let Some(i) = blob[ipos..].iter().position(|b| *b != 0) {
+    if let Some(i) = first_nonzero(&blob[ipos..]) {
         return Err(BlobError::Trailing(ipos + i));
     }
     out.truncate(len);
     Ok(out)
+}
+
+/// Index of the first non-zero byte of `bytes`, eight bytes at a time (most of a blob is its zero tail).
+pub fn first_nonzero(bytes: &[u8]) -> Option<usize> {
+    let words = bytes.chunks_exact(8);
+    let rest = words.remainder().len();
+    let word = words.map(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes"))).position(|w| w != 0);
+    let from = word.map_or(bytes.len() - rest, |w| w * 8);
+    bytes[from..].iter().position(|b| *b != 0).map(|i| from + i)
+}
+
+/// Length of `bytes` without its trailing zeros, eight bytes at a time.
+pub fn used_len(bytes: &[u8]) -> usize {
+    let zero_words =
+        bytes.rchunks_exact(8).take_while(|w| u64::from_ne_bytes((*w).try_into().expect("8 bytes")) == 0).count();
+    let end = bytes.len() - zero_words * 8;
+    bytes[..end].iter().rposition(|b| *b != 0).map_or(0, |i| i + 1)
 }
 
 /// `data` as a blob (the batcher's side; the simulator and tests use it).
@@ -143,6 +161,25 @@ pub fn encode_blob(data: &[u8]) -> Result<Vec<u8>, BlobError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn zero_scans_agree_with_the_bytewise_ones() {
+        for len in [0usize, 1, 7, 8, 9, 15, 16, 17, 64, 131_072] {
+            for at in [0usize, 1, 6, 7, 8, 9, 15, 16, 63].into_iter().chain([len / 2, len.saturating_sub(1)]) {
+                let mut v = vec![0u8; len];
+                assert_eq!(super::first_nonzero(&v), None);
+                assert_eq!(super::used_len(&v), 0);
+                if at < len {
+                    v[at] = 1;
+                    assert_eq!(super::first_nonzero(&v), v.iter().position(|b| *b != 0), "len {len} at {at}");
+                    assert_eq!(super::used_len(&v), at + 1, "len {len} at {at}");
+                    v[len - 1] = 2;
+                    assert_eq!(super::used_len(&v), len);
+                    assert_eq!(super::first_nonzero(&v), Some(at.min(len - 1)));
+                }
+            }
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -32,11 +32,11 @@ pub fn compress(data: &[u8], compression: Compression) -> Vec<u8> {
     compress_at(data, compression, 6, (9, 22))
 }
 
-/// [`compress`] at low levels (zlib 1, brotli quality 4 with a 256 KiB window): the same format, a worse ratio, a
+/// [`compress`] at low levels (zlib 1, brotli quality 1 with a 64 KiB window): the same format, a worse ratio, a
 /// fraction of the time and memory. For simulated batchers posting thousands of channels, where the ratio does not
 /// matter (brotli 9 with op-batcher's 4 MiB window allocates and clears megabytes per channel).
 pub fn compress_quick(data: &[u8], compression: Compression) -> Vec<u8> {
-    compress_at(data, compression, 1, (4, 18))
+    compress_at(data, compression, 1, (1, 16))
 }
 
 fn compress_at(data: &[u8], compression: Compression, zlib_level: u8, (quality, lgwin): (u32, u32)) -> Vec<u8> {
