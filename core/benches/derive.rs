@@ -138,7 +138,16 @@ fn main() {
         match p.step(&rollup, &safe.to_kona(), &mut chain).expect("no reset") {
             Step::Batch(b) => {
                 let origin = &l1[b.epoch_num as usize];
-                let d = derived_attributes(&rollup, &safe, &config, origin, &[], &b).expect("attributes");
+                let d = derived_attributes(
+                    &keel_core::attributes::ProtocolAttributes,
+                    &rollup,
+                    &safe,
+                    &config,
+                    origin,
+                    &[],
+                    &b,
+                )
+                .expect("attributes");
                 txs += d.attributes.op.transactions.as_ref().map_or(0, Vec::len);
                 let n = safe.number + 1;
                 safe = L2BlockRef {

@@ -5,6 +5,11 @@
 //! `minBaseFee` out. Transactions are the L1 info deposit ([`crate::l1_info`]), then the epoch's user deposits
 //! ([`crate::deposits`]) on its first block, then the network upgrade transactions ([`crate::upgrades`]) on a fork's
 //! activation block. The SystemConfig in force is the caller's responsibility ([`crate::system_config`]).
+//!
+//! [`build`] is the protocol's rule. The state machine calls it through the [`AttributesBuilder`] trait, for the blocks
+//! it sequences and for the blocks its derivation pipeline derives alike, so a chain with its own rules (an extra
+//! system deposit, another fee recipient) replaces one implementation and both sides follow it. A custom builder is
+//! consensus: every node that derives the chain must run the same one, or it derives other blocks.
 
 use crate::l1_info::{self, L1InfoError};
 use crate::rollup::Rollup;
@@ -19,6 +24,17 @@ use kona_protocol::Predeploys;
 use op_alloy_rpc_types_engine::OpPayloadAttributes;
 
 pub use crate::types::Attributes;
+
+/// How the state machine treats a failed attributes build (op-node's temporary, reset and critical error classes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributesErrorClass {
+    /// Try the same build again after a delay (an input that may change, such as a rate limit of the builder's own).
+    Temporary,
+    /// The chain the build was asked on is not the one to build on: re-read the engine's heads and start over.
+    Reset,
+    /// Building cannot go on: the sequencer stops (derivation retries with backoff and reports it).
+    Critical,
+}
 
 /// Why attributes could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +57,126 @@ pub enum AttributesError {
         /// Why.
         source: UpgradeError,
     },
+    /// A custom [`AttributesBuilder`] refused, with the class it chose.
+    #[error("attributes builder failed for L2 block {l2_number} ({class:?}): {message}")]
+    Builder {
+        /// The block being built.
+        l2_number: u64,
+        /// What the state machine does about it.
+        class: AttributesErrorClass,
+        /// What went wrong, for the operator.
+        message: String,
+    },
+    /// A custom builder returned attributes the state machine cannot run a chain with.
+    #[error("attributes builder returned unusable attributes for L2 block {l2_number}: {reason}")]
+    Unusable {
+        /// The block being built.
+        l2_number: u64,
+        /// The broken rule.
+        reason: String,
+    },
+}
+
+impl AttributesError {
+    /// The class the state machine acts on. The protocol builder's own errors (an L1 info deposit or upgrade
+    /// transactions that cannot be formed) and unusable output are critical: trying again gives the same answer.
+    pub fn class(&self) -> AttributesErrorClass {
+        match self {
+            Self::Builder { class, .. } => *class,
+            Self::L1Info { .. } | Self::Upgrade { .. } | Self::Unusable { .. } => AttributesErrorClass::Critical,
+        }
+    }
+}
+
+/// Builds the payload attributes of an L2 block: the seam a chain with its own rules replaces.
+///
+/// Pure and synchronous: the state machine calls it with everything it may read, in its own thread, and replays it
+/// in the simulator, so an implementation must not do I/O, read a clock or draw randomness; the same input must give
+/// the same attributes. It is called for every sequenced block and for every block derivation derives from L1 (with
+/// `no_tx_pool` set; the batch's transactions are appended to what it returns), so the two always agree.
+///
+/// What it returns is checked before use ([`checked_build`]): the first transaction must be the L1 info deposit
+/// naming `input.origin` and `input.seq_num` (the node reads every block's origin back from it) and the timestamp
+/// must be `input.timestamp`.
+///
+/// ```
+/// use keel_core::attributes::{self, Attributes, AttributesBuilder, AttributesError, AttributesInput};
+/// use alloy_primitives::Address;
+///
+/// /// The protocol's attributes with every fee paid to one address.
+/// #[derive(Debug)]
+/// struct FeesTo(Address);
+///
+/// impl AttributesBuilder for FeesTo {
+///     fn prepare_payload_attributes(&self, input: &AttributesInput<'_>) -> Result<Attributes, AttributesError> {
+///         let mut attrs = attributes::build(input)?;
+///         attrs.op.payload_attributes.suggested_fee_recipient = self.0;
+///         Ok(attrs)
+///     }
+/// }
+/// ```
+pub trait AttributesBuilder: std::fmt::Debug + Send + Sync {
+    /// The attributes of the block after `input.parent` (op-node `PreparePayloadAttributes`).
+    fn prepare_payload_attributes(&self, input: &AttributesInput<'_>) -> Result<Attributes, AttributesError>;
+}
+
+/// The protocol's attributes ([`build`]): the default, and what every OP Stack chain derives with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProtocolAttributes;
+
+impl AttributesBuilder for ProtocolAttributes {
+    fn prepare_payload_attributes(&self, input: &AttributesInput<'_>) -> Result<Attributes, AttributesError> {
+        build(input)
+    }
+}
+
+/// Makes the [`AttributesBuilder`] a node runs with (the seed's `AttributesBuilderConfig`): a configuration type that
+/// is turned into its builder once, when the node is put together. Every builder is its own configuration.
+pub trait AttributesBuilderConfig {
+    /// The builder this configuration makes.
+    type AB: AttributesBuilder;
+    /// Makes it.
+    fn build(self) -> Self::AB;
+}
+
+impl<T: AttributesBuilder> AttributesBuilderConfig for T {
+    type AB = T;
+    fn build(self) -> T {
+        self
+    }
+}
+
+/// `builder`'s attributes for `input`, checked for what the state machine relies on: the first transaction is the
+/// L1 info deposit of `input.origin` at `input.seq_num`, and the timestamp is `input.timestamp`.
+pub fn checked_build(
+    builder: &dyn AttributesBuilder,
+    input: &AttributesInput<'_>,
+) -> Result<Attributes, AttributesError> {
+    let attrs = builder.prepare_payload_attributes(input)?;
+    let l2_number = input.parent.number + 1;
+    let unusable = |reason: String| AttributesError::Unusable { l2_number, reason };
+    if attrs.op.payload_attributes.timestamp != input.timestamp {
+        return Err(unusable(format!(
+            "timestamp {}, asked for {}",
+            attrs.op.payload_attributes.timestamp, input.timestamp
+        )));
+    }
+    let first = attrs.op.transactions.as_deref().and_then(<[Bytes]>::first);
+    let (origin, seq_num) = first
+        .ok_or_else(|| "no transactions (the L1 info deposit must come first)".to_string())
+        .and_then(|tx| crate::payload::l1_info_of_first_tx(tx))
+        .map_err(unusable)?;
+    if origin.hash != input.origin.hash() || origin.number != input.origin.number() || seq_num != input.seq_num {
+        return Err(unusable(format!(
+            "the L1 info deposit names origin {}:{:#x} sequence number {seq_num}, asked for {}:{:#x} sequence number {}",
+            origin.number,
+            origin.hash,
+            input.origin.number(),
+            input.origin.hash(),
+            input.seq_num
+        )));
+    }
+    Ok(attrs)
 }
 
 /// Inputs of one attributes build.
@@ -66,6 +202,9 @@ pub struct AttributesInput<'a> {
     /// The epoch's user deposits ([`crate::deposits::user_deposits`] of the origin's receipts), EIP-2718 encoded.
     /// Only used when `seq_num == 0`; later blocks of the epoch carry none.
     pub deposits: &'a [Bytes],
+    /// The origin's receipts when `seq_num == 0` (what `deposits` and the SystemConfig's updates were read from),
+    /// empty on later blocks of the epoch. The protocol builder does not read them; a custom one may.
+    pub receipts: &'a [alloy_consensus::Receipt],
 }
 
 /// The fee recipient of every OP Stack block (sequencer fee vault).
@@ -197,6 +336,7 @@ mod tests {
             timestamp: ts,
             no_tx_pool: true,
             deposits: &[],
+            receipts: &[],
         })
         .unwrap()
         .op
@@ -251,6 +391,7 @@ mod tests {
                 timestamp: ts,
                 no_tx_pool: false,
                 deposits: &[],
+                receipts: &[],
             })
             .unwrap()
             .op
@@ -315,5 +456,104 @@ mod tests {
         assert!(!is_upgrade_block_without_txs(&cfg, 300), "Holocene allows txs");
         assert!(is_upgrade_block_without_txs(&cfg, 400), "Isthmus activation");
         assert!(is_upgrade_block_without_txs(&cfg, 500), "Jovian activation");
+    }
+
+    /// A builder that edits the protocol's attributes with `f`, or fails with `class`.
+    #[derive(Debug)]
+    struct Edit(fn(&mut Attributes), Option<AttributesErrorClass>);
+
+    impl AttributesBuilder for Edit {
+        fn prepare_payload_attributes(&self, input: &AttributesInput<'_>) -> Result<Attributes, AttributesError> {
+            if let Some(class) = self.1 {
+                return Err(AttributesError::Builder {
+                    l2_number: input.parent.number + 1,
+                    class,
+                    message: "refused".into(),
+                });
+            }
+            let mut a = build(input)?;
+            (self.0)(&mut a);
+            Ok(a)
+        }
+    }
+
+    fn checked(builder: &dyn AttributesBuilder) -> Result<Attributes, AttributesError> {
+        let (cfg, o, s, p) = (rollup(), origin(), sys(), parent());
+        checked_build(
+            builder,
+            &AttributesInput {
+                rollup: &cfg,
+                system_config: &s,
+                parent: &p,
+                origin: &o,
+                seq_num: 3,
+                timestamp: 150,
+                no_tx_pool: true,
+                deposits: &[],
+                receipts: &[],
+            },
+        )
+    }
+
+    #[test]
+    fn the_protocol_builder_is_the_protocol_rule_and_passes_the_checks() {
+        assert_eq!(checked(&ProtocolAttributes).unwrap().op, attrs_at(150));
+        let extra =
+            checked(&Edit(|a| a.op.transactions.as_mut().unwrap().push(Bytes::from_static(b"\x7eextra")), None));
+        assert_eq!(
+            extra.unwrap().op.transactions.unwrap().len(),
+            2,
+            "transactions after the L1 info deposit are the builder's"
+        );
+        let fee = checked(&Edit(|a| a.op.payload_attributes.suggested_fee_recipient = Address::repeat_byte(9), None));
+        assert_eq!(fee.unwrap().op.payload_attributes.suggested_fee_recipient, Address::repeat_byte(9));
+    }
+
+    #[test]
+    fn unusable_custom_attributes_are_refused_with_the_rule_they_break() {
+        let unusable = |b: Edit| match checked(&b) {
+            Err(e @ AttributesError::Unusable { l2_number: 10, .. }) => {
+                assert_eq!(e.class(), AttributesErrorClass::Critical);
+                e.to_string()
+            }
+            other => panic!("expected Unusable, got {other:?}"),
+        };
+        let e = unusable(Edit(|a| a.op.transactions = None, None));
+        assert!(e.contains("L1 info deposit must come first"), "{e}");
+        let e =
+            unusable(Edit(|a| a.op.transactions.as_mut().unwrap().insert(0, Bytes::from_static(b"\x02junk")), None));
+        assert!(e.contains("does not decode"), "{e}");
+        let e = unusable(Edit(|a| a.op.payload_attributes.timestamp += 2, None));
+        assert!(e.contains("timestamp 152, asked for 150"), "{e}");
+        // An L1 info deposit of another sequence number (another block's) names the wrong position in the epoch.
+        let e = unusable(Edit(
+            |a| {
+                let (cfg, o, s) = (rollup(), origin(), sys());
+                let other = build(&AttributesInput {
+                    rollup: &cfg,
+                    system_config: &s,
+                    parent: &parent(),
+                    origin: &o,
+                    seq_num: 4,
+                    timestamp: 150,
+                    no_tx_pool: true,
+                    deposits: &[],
+                    receipts: &[],
+                })
+                .unwrap();
+                a.op.transactions.as_mut().unwrap()[0] = other.op.transactions.unwrap()[0].clone();
+            },
+            None,
+        ));
+        assert!(e.contains("sequence number 4") && e.contains("sequence number 3"), "{e}");
+    }
+
+    #[test]
+    fn a_custom_builder_chooses_its_error_class() {
+        for class in [AttributesErrorClass::Temporary, AttributesErrorClass::Reset, AttributesErrorClass::Critical] {
+            let e = checked(&Edit(|_| {}, Some(class))).unwrap_err();
+            assert_eq!(e.class(), class);
+            assert!(e.to_string().contains("L2 block 10") && e.to_string().contains("refused"), "{e}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Static configuration of the core.
 
+use crate::attributes::{AttributesBuilder, ProtocolAttributes};
 use crate::rollup::{ForkError, Rollup};
 use std::sync::Arc;
 
@@ -74,6 +75,9 @@ pub struct Config {
     /// Derive the safe head from L1 (the node's own pipeline). Off, the safe head is what the engine reports at
     /// startup and what `Event::SafeHeadObserved` says (a setup where another node derives).
     pub derivation: bool,
+    /// The payload attributes builder of sequenced and derived blocks alike ([`ProtocolAttributes`] unless a chain
+    /// with its own rules replaces it; see [`AttributesBuilder`]).
+    pub attributes: Arc<dyn AttributesBuilder>,
 }
 
 /// A configuration the core refuses to run with.
@@ -116,7 +120,7 @@ impl Config {
     /// A configuration with the rollup config's block time and the given sequencer settings.
     pub fn new(rollup: Arc<Rollup>, sequencer: SequencerConfig) -> Self {
         let block_time_ms = crate::types::ms(rollup.block_time);
-        Self { rollup, block_time_ms, sequencer, derivation: false }
+        Self { rollup, block_time_ms, sequencer, derivation: false, attributes: Arc::new(ProtocolAttributes) }
     }
 
     /// Checks the settings that would otherwise make the state machine misbehave.

@@ -56,8 +56,13 @@ pub fn header_facts(env: &OpExecutionPayloadEnvelope) -> Result<crate::io::L2Hea
 pub fn l1_info(env: &OpExecutionPayloadEnvelope) -> Result<(BlockNumHash, u64), String> {
     let p = &env.execution_payload;
     let first = p.transactions().first().ok_or("payload has no transactions (an L1 info deposit is required)")?;
-    let tx = OpTxEnvelope::decode_2718(&mut first.as_ref())
-        .map_err(|e| format!("first transaction does not decode: {e}"))?;
+    l1_info_of_first_tx(first)
+}
+
+/// The L1 origin and sequence number an L2 block's first transaction, its L1 info deposit, names.
+pub fn l1_info_of_first_tx(first: &[u8]) -> Result<(BlockNumHash, u64), String> {
+    let tx =
+        OpTxEnvelope::decode_2718(&mut &first[..]).map_err(|e| format!("first transaction does not decode: {e}"))?;
     let deposit = tx.as_deposit().ok_or("first transaction is not a deposit")?;
     let info = L1BlockInfo::decode(deposit.input.as_ref())
         .map_err(|e| format!("first transaction is not an L1 info deposit: {e}"))?;

@@ -535,6 +535,7 @@ fn keel(c: &Case, rollup: &Rollup) -> Result<Attributes, attributes::AttributesE
         timestamp: c.n * BLOCK_TIME,
         no_tx_pool: c.no_tx_pool,
         deposits: &c.deposits,
+        receipts: &[],
     })
 }
 
@@ -693,6 +694,7 @@ fn fork_boundary_table() {
             timestamp: t,
             no_tx_pool: false,
             deposits: &[],
+            receipts: &[],
         })
         .unwrap();
         let txs = a.op.transactions.as_ref().unwrap();
@@ -754,6 +756,7 @@ fn json_field_names() {
         timestamp: 902,
         no_tx_pool: true,
         deposits: &[],
+        receipts: &[],
     })
     .unwrap();
     let v = serde_json::to_value(&a).unwrap();

@@ -290,6 +290,7 @@ fn build_uses_the_origin_hash_and_these_encoders() {
         timestamp: ts,
         no_tx_pool: false,
         deposits: &[Bytes::from_static(b"ignored: not the first block of the epoch")],
+        receipts: &[],
     })
     .unwrap();
     let txs = a.op.transactions.unwrap();
@@ -421,6 +422,7 @@ fn deposits_follow_the_l1_info_tx_at_epoch_start() {
             timestamp: ts,
             no_tx_pool: false,
             deposits: &deposits,
+            receipts: &[],
         })
         .unwrap()
         .op
@@ -505,6 +507,7 @@ fn check_activation_block(number: u64, expected: &[Expected], l1_info_format: L1
         timestamp: ts,
         no_tx_pool: true,
         deposits: &[],
+        receipts: &[],
     })
     .unwrap();
     let txs = a.op.transactions.clone().unwrap();

@@ -77,6 +77,8 @@ enum Target {
 fn main() {
     let blocks: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
     let fake = std::env::args().skip(1).any(|a| a == "fake");
+    // RUST_LOG=debug shows what the node did between two engine calls (microsecond timestamps).
+    let _ = env_logger::Builder::from_default_env().format_timestamp_micros().try_init();
     let log = Arc::new(Mutex::new(Vec::new()));
     let (target, engine_head): (Target, Box<dyn Fn() -> u64>) = if fake {
         let jwt = keel_shell::jwt::JwtSecret::random().expect("jwt");
@@ -168,6 +170,9 @@ fn main() {
             seal_insert.push(ms(new.sent - get.answered));
             insert_head.push(ms(head.sent - new.answered));
             let hb = ms(next.sent - head.answered);
+            if std::env::var_os("KEEL_BENCH_PER_BLOCK").is_some() {
+                println!("block {measured}: head→next build {hb:.3} ms");
+            }
             head_build.push(hb);
             window.push(ms(get.sent - build.answered) / 1_000.0);
             get_payload.push(ms(get.answered - get.sent));

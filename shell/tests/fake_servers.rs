@@ -198,6 +198,7 @@ fn start_build(w: &FakeWorld) -> Started {
         timestamp: parent.timestamp_s() + rollup.block_time,
         no_tx_pool: false,
         deposits: &[],
+        receipts: &[],
     })
     .unwrap();
     let l1_info = attrs.op.transactions.as_ref().unwrap()[0].clone();

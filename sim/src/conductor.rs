@@ -2,7 +2,6 @@
 //! log remembers what was replaced so the world can check that the sequencer only ever replaced committed blocks
 //! whose L1 origin was reorged out.
 
-use crate::engine::decode_l1_info;
 use alloy_eips::BlockNumHash;
 use alloy_primitives::B256;
 use keel_core::{ConductorReply, OpExecutionPayloadEnvelope, RpcError};
@@ -76,7 +75,8 @@ impl Conductor {
             .transactions()
             .first()
             .ok_or_else(|| RpcError::Rpc { code: -32602, message: "payload without L1 info deposit".into() })?;
-        let (l1_origin, _) = decode_l1_info(first).map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
+        let (l1_origin, _) =
+            keel_core::payload::l1_info_of_first_tx(first).map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
         let c = Committed {
             number: p.block_number(),
             hash: p.block_hash(),

@@ -2,13 +2,11 @@
 //! faults on demand.
 
 use crate::rng::Rng;
-use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Bytes, B256, U256};
 use alloy_rpc_types_engine::{
     ExecutionPayloadV1, ExecutionPayloadV2, ExecutionPayloadV3, ForkchoiceState, PayloadId, PayloadStatusEnum,
 };
 use keel_core::{EngineHeads, EngineReply, L2BlockRef, OpExecutionPayloadEnvelope, OpPayloadAttributes, RpcError};
-use op_alloy_consensus::OpTxEnvelope;
 use op_alloy_rpc_types_engine::OpExecutionPayload;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -168,7 +166,7 @@ impl Engine {
         let Some(first) = attrs.transactions.as_ref().and_then(|t| t.first()) else {
             return Err(invalid("no L1 info deposit"));
         };
-        let (origin, seq_num) = decode_l1_info(first).map_err(|e| invalid(&e))?;
+        let (origin, seq_num) = keel_core::payload::l1_info_of_first_tx(first).map_err(|e| invalid(&e))?;
         let id = self.next_payload;
         self.next_payload += 1;
         self.jobs.insert(id, Job { parent: head, attrs: attrs.clone(), min_base_fee, origin, seq_num });
@@ -294,8 +292,8 @@ impl Engine {
                     .transactions()
                     .first()
                     .ok_or_else(|| RpcError::Rpc { code: -32602, message: "payload without L1 info deposit".into() })?;
-                let (l1_origin, seq_num) =
-                    decode_l1_info(first).map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
+                let (l1_origin, seq_num) = keel_core::payload::l1_info_of_first_tx(first)
+                    .map_err(|e| RpcError::Rpc { code: -32602, message: e })?;
                 let block = L2BlockRef {
                     hash: p.block_hash(),
                     number: p.block_number(),
@@ -357,12 +355,4 @@ fn mempool_tx(rng: &mut Rng) -> Bytes {
     let sig =
         alloy_primitives::Signature::new(U256::from_be_bytes(rng.bytes32()), U256::from(rng.range(1, u64::MAX)), false);
     TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718().into()
-}
-
-/// Origin and sequence number from an L1 info deposit (what a real engine's block would carry).
-pub fn decode_l1_info(tx: &Bytes) -> Result<(alloy_eips::BlockNumHash, u64), String> {
-    let env = OpTxEnvelope::decode_2718(&mut tx.as_ref()).map_err(|e| format!("undecodable first tx: {e}"))?;
-    let dep = env.as_deposit().ok_or("first tx is not a deposit")?;
-    let info = keel_core::l1_info::L1BlockInfo::decode(dep.input.as_ref()).map_err(|e| format!("bad L1 info: {e}"))?;
-    Ok((info.id(), info.sequence_number()))
 }

@@ -8,6 +8,7 @@
 
 pub mod batcher;
 pub mod conductor;
+pub mod custom;
 pub mod engine;
 pub mod l1;
 pub mod rng;

@@ -66,6 +66,9 @@ pub struct SimConfig {
     pub seq_window_size: u64,
     /// The batcher model.
     pub batcher: crate::batcher::BatcherConfig,
+    /// Attributes builders of the members: empty, every member runs the protocol's; one, every member runs it; one
+    /// per member, member `i` runs the `i`-th (a chain whose nodes disagree on consensus rules).
+    pub attributes: Vec<Arc<dyn keel_core::attributes::AttributesBuilder>>,
 }
 
 impl Default for SimConfig {
@@ -91,6 +94,7 @@ impl Default for SimConfig {
             derivation: true,
             seq_window_size: 3600,
             batcher: crate::batcher::BatcherConfig::default(),
+            attributes: Vec::new(),
         }
     }
 }
@@ -287,8 +291,8 @@ impl Sim {
         core_cfg.derivation = cfg.derivation;
         let now = genesis_l2.time_ms + cfg.start_offset_ms;
         let members = (0..cfg.sequencers.max(1))
-            .map(|_| Member {
-                node: Some(Node::new(core_cfg.clone(), now).expect("valid sim config")),
+            .map(|m| Member {
+                node: Some(Node::new(member_config(&core_cfg, &cfg, m), now).expect("valid sim config")),
                 engine: {
                     let mut e = Engine::new(genesis_l2, cfg.block_time_ms);
                     e.eip1559_defaults = eip1559_defaults;
@@ -708,7 +712,7 @@ impl Sim {
 
     fn restart(&mut self, m: usize) {
         self.record(format!("n{m} RESTART"));
-        let node = Node::new(self.core_cfg.clone(), self.now).expect("valid sim config");
+        let node = Node::new(member_config(&self.core_cfg, &self.cfg, m), self.now).expect("valid sim config");
         let member = &mut self.members[m];
         member.node = Some(node);
         member.restart_at = None;
@@ -914,6 +918,17 @@ impl Sim {
     pub fn call_count(&self, kind: CallKind) -> u64 {
         self.calls.get(&kind).copied().unwrap_or(0)
     }
+}
+
+/// Member `m`'s core configuration: the world's, with the member's attributes builder ([`SimConfig::attributes`]).
+fn member_config(base: &Config, cfg: &SimConfig, m: usize) -> Config {
+    let mut c = base.clone();
+    match cfg.attributes.as_slice() {
+        [] => {}
+        [one] => c.attributes = one.clone(),
+        each => c.attributes = each[m % each.len()].clone(),
+    }
+    c
 }
 
 fn summarize_command(cmd: &Command) -> String {

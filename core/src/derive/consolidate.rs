@@ -1,11 +1,11 @@
 //! From a batch to payload attributes, and whether a block already in the engine is the block those attributes
 //! make (op-node `AttributesMatchBlock`).
 //!
-//! Derived attributes come from the same builder the sequencer uses ([`crate::attributes::build`]) with the same
+//! Derived attributes come from the same builder the sequencer uses (the node's [`crate::attributes::AttributesBuilder`]) with the same
 //! SystemConfig rule (the parent's, updated by the epoch origin's `ConfigUpdate` logs at an epoch start), so a
 //! sequenced block and the block derived from its batch can only differ where the batch differs.
 
-use crate::attributes::{self, Attributes, AttributesInput};
+use crate::attributes::{self, Attributes, AttributesBuilder, AttributesInput};
 use crate::io::L2Header;
 use crate::rollup::Rollup;
 use crate::system_config::SystemConfig;
@@ -46,6 +46,7 @@ pub fn epoch_start(
 /// The attributes of `batch` on `parent` (the safe head, whose SystemConfig is `parent_config`). `origin` is the
 /// batch's epoch, `receipts` its receipts (needed only when the batch starts an epoch).
 pub fn derived_attributes(
+    builder: &dyn AttributesBuilder,
     rollup: &Rollup,
     parent: &L2BlockRef,
     parent_config: &SystemConfig,
@@ -66,7 +67,7 @@ pub fn derived_attributes(
     let seq_num = if origin.hash() == parent.l1_origin.hash { parent.seq_num + 1 } else { 0 };
     let mut config = *parent_config;
     let deposits = if seq_num == 0 { epoch_start(rollup, &mut config, origin, receipts)? } else { Vec::new() };
-    let mut attrs = attributes::build(&AttributesInput {
+    let input = AttributesInput {
         rollup,
         system_config: &config,
         parent,
@@ -75,8 +76,9 @@ pub fn derived_attributes(
         timestamp: batch.timestamp,
         no_tx_pool: true,
         deposits: &deposits,
-    })
-    .map_err(|e| e.to_string())?;
+        receipts: if seq_num == 0 { receipts } else { &[] },
+    };
+    let mut attrs = attributes::checked_build(builder, &input).map_err(|e| e.to_string())?;
     attrs.op.transactions.get_or_insert_with(Vec::new).extend(batch.transactions.iter().cloned());
     Ok(Derived { attributes: attrs, config, seq_num })
 }

@@ -370,7 +370,7 @@ mod consolidation {
             timestamp: 1_050,
             transactions: vec![user.clone()],
         };
-        let d = derived_attributes(&r, &p, &config, &o, &[], &batch).unwrap();
+        let d = derived_attributes(&crate::attributes::ProtocolAttributes, &r, &p, &config, &o, &[], &batch).unwrap();
         assert_eq!(d.seq_num, 1, "same epoch as the parent");
         assert_eq!(d.attributes.op.no_tx_pool, Some(true));
         let txs = d.attributes.op.transactions.as_ref().unwrap();
@@ -402,6 +402,9 @@ mod consolidation {
         assert_eq!(attributes_match(&d.attributes, p.hash, &h, true), Ok(()));
 
         let wrong_epoch = SingleBatch { epoch_hash: B256::repeat_byte(5), ..batch };
-        assert!(derived_attributes(&r, &p, &config, &o, &[], &wrong_epoch).is_err(), "the origin must be the epoch");
+        assert!(
+            derived_attributes(&crate::attributes::ProtocolAttributes, &r, &p, &config, &o, &[], &wrong_epoch).is_err(),
+            "the origin must be the epoch"
+        );
     }
 }

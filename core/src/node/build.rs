@@ -159,12 +159,13 @@ impl Node {
         // epoch's user deposits come from the same receipts (op-node `PreparePayloadAttributes`).
         let mut config = self.parent_config;
         let mut deposits = Vec::new();
+        let mut receipts = Arc::default();
         if seq_num == 0 {
-            let Some(receipts) = self.receipts.as_ref().filter(|(h, _)| *h == origin.hash()).map(|(_, r)| r.clone())
-            else {
+            let Some(r) = self.receipts.as_ref().filter(|(h, _)| *h == origin.hash()).map(|(_, r)| r.clone()) else {
                 debug_assert!(false, "start_build at an epoch start without the origin's receipts");
                 return false;
             };
+            receipts = r;
             deposits = match crate::derive::consolidate::epoch_start(&rollup, &mut config, &origin, &receipts) {
                 Ok(_) if self.sabotage == Some(Sabotage::SkipDeposits) => Vec::new(),
                 Ok(d) => d,
@@ -174,7 +175,7 @@ impl Node {
                 }
             };
         }
-        let attrs = match attributes::build(&AttributesInput {
+        let input = AttributesInput {
             rollup: &rollup,
             system_config: &config,
             parent: &parent,
@@ -183,10 +184,17 @@ impl Node {
             timestamp,
             no_tx_pool,
             deposits: &deposits,
-        }) {
+            receipts: &receipts,
+        };
+        let attrs = match attributes::checked_build(&*self.cfg.attributes, &input) {
             Ok(a) => a,
             Err(e) => {
-                self.apply_verdict(Verdict::Critical(e.to_string()));
+                let reason = e.to_string();
+                self.apply_verdict(match e.class() {
+                    AttributesErrorClass::Temporary => Verdict::Retry { base_delay_ms: TEMPORARY_RETRY_MS, reason },
+                    AttributesErrorClass::Reset => Verdict::Reset(reason),
+                    AttributesErrorClass::Critical => Verdict::Critical(reason),
+                });
                 return true;
             }
         };

@@ -560,6 +560,7 @@ impl Node {
         };
         let rollup = self.cfg.rollup.clone();
         let derived = match consolidate::derived_attributes(
+            &*self.cfg.attributes,
             &rollup,
             &parent,
             &self.derivation.safe_config,

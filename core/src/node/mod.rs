@@ -1,7 +1,7 @@
 //! The sequencer state machine. It sequences the pure rules of `origin`, `attributes`, `engine`, `control` and
 //! `timing`; it owns every piece of state and every outstanding request.
 
-use crate::attributes::{self, AttributesInput};
+use crate::attributes::{self, AttributesErrorClass, AttributesInput};
 use crate::backoff::Backoff;
 use crate::config::{Config, ConfigError};
 use crate::control;

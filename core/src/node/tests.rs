@@ -236,10 +236,15 @@ struct Pair {
 
 impl Pair {
     fn new(sequencer: SequencerConfig) -> Self {
+        Self::with_builder(sequencer, Arc::new(crate::attributes::ProtocolAttributes))
+    }
+
+    fn with_builder(sequencer: SequencerConfig, builder: Arc<dyn crate::attributes::AttributesBuilder>) -> Self {
         let peer = Peer::new(64);
         let now = GENESIS_TIME * 1000;
         let mut cfg = Config::new(Arc::new(peer.rollup()), sequencer);
         cfg.block_time_ms = BLOCK_TIME_MS;
+        cfg.attributes = builder;
         let node = Node::new(cfg, now).expect("valid config");
         Self { node, now, peer, log: Vec::new() }
     }
@@ -434,6 +439,49 @@ fn a_failed_build_start_is_retried_after_the_temporary_delay() {
     p.run_to(failed_at + TEMPORARY_RETRY_MS + 100);
     let starts = p.times_of(is_build_start);
     assert_eq!(starts.last(), Some(&(failed_at + TEMPORARY_RETRY_MS)));
+}
+
+/// Refuses the attributes of L2 block 2 with `class`; the protocol's attributes otherwise.
+#[derive(Debug)]
+struct RefuseBlockTwo(crate::attributes::AttributesErrorClass);
+
+impl crate::attributes::AttributesBuilder for RefuseBlockTwo {
+    fn prepare_payload_attributes(
+        &self,
+        input: &crate::attributes::AttributesInput<'_>,
+    ) -> Result<Attributes, crate::attributes::AttributesError> {
+        if input.parent.number + 1 == 2 {
+            let (class, message) = (self.0, "not yet".into());
+            return Err(crate::attributes::AttributesError::Builder { l2_number: 2, class, message });
+        }
+        crate::attributes::build(input)
+    }
+}
+
+#[test]
+fn a_custom_builders_error_class_decides_retry_reset_or_halt() {
+    use crate::attributes::AttributesErrorClass as Class;
+    let second_slot = GENESIS_TIME * 1000 + BLOCK_TIME_MS;
+    // Temporary: no build starts; the same block is tried again after the temporary delay, backing off.
+    let mut p = Pair::with_builder(SequencerConfig::default(), Arc::new(RefuseBlockTwo(Class::Temporary)));
+    p.l1_head(10);
+    p.run_to(second_slot + 5_000);
+    assert_eq!(p.node.stats().blocks_sequenced, 1, "block 1 is built, block 2 never");
+    assert_eq!(p.times_of(is_build_start).len(), 1, "no forkchoice update for refused attributes");
+    assert!(p.node.stats().retries >= 3, "retried: {}", p.node.stats().retries);
+    assert!(p.node.is_active() && p.node.stats().critical_errors == 0);
+    // Reset: the engine's heads are read again, and the build is tried again afterwards.
+    let mut p = Pair::with_builder(SequencerConfig::default(), Arc::new(RefuseBlockTwo(Class::Reset)));
+    p.l1_head(10);
+    p.run_to(second_slot + 500);
+    assert!(p.node.stats().resets >= 1, "a reset follows");
+    assert!(p.log.iter().filter(|(_, c)| matches!(c, Command::FetchL2Heads { .. })).count() >= 2, "heads re-read");
+    // Critical: the sequencer halts, as for the protocol builder's own errors, and says why.
+    let mut p = Pair::with_builder(SequencerConfig::default(), Arc::new(RefuseBlockTwo(Class::Critical)));
+    p.l1_head(10);
+    p.run_to(second_slot + 5_000);
+    assert_eq!((p.node.stats().critical_errors, p.node.is_active()), (1, false));
+    assert_eq!(p.times_of(is_build_start).len(), 1);
 }
 
 #[test]
