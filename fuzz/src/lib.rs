@@ -152,7 +152,17 @@ fn admin(sim: &mut Sim, call: AdminCall) {
 
 /// Plays a case. Safety violations panic inside the simulator (with the seed); a liveness failure is an `Err`.
 pub fn run(case: &Case) -> Result<Outcome, String> {
+    run_with(case, Vec::new())
+}
+
+/// [`run`] on a chain whose nodes build attributes with `attributes` ([`keel_sim::SimConfig::attributes`]: empty for
+/// the protocol's builder, one for every node).
+pub fn run_with(
+    case: &Case,
+    attributes: Vec<std::sync::Arc<dyn keel_core::attributes::AttributesBuilder>>,
+) -> Result<Outcome, String> {
     let mut sim = Sim::new(SimConfig {
+        attributes,
         seed: case.seed,
         sequencer: SequencerConfig {
             conductor_rpc_url: case.conductor.then(|| keel_sim::conductor::URL.to_string()),

@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::rpc::{RpcClient, MAX_ENGINE_RESPONSE_BYTES, MAX_RESPONSE_BYTES};
 use crate::server::{RpcServer, ServerContext};
 use crate::workers;
+use keel_core::attributes::{AttributesBuilder, AttributesBuilderConfig, ProtocolAttributes};
 use keel_core::{Config, Node, Rollup};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -117,6 +118,7 @@ pub struct RollupNodeBuilder {
     derivation: bool,
     p2p: Option<crate::p2p::P2pConfig>,
     unsafe_block_signer: Option<alloy_primitives::Address>,
+    attributes: Arc<dyn AttributesBuilder>,
 }
 
 impl RollupNodeBuilder {
@@ -195,6 +197,45 @@ impl RollupNodeBuilder {
         self
     }
 
+    /// Builds the payload attributes of sequenced *and* derived blocks with `config`'s builder instead of the
+    /// protocol's ([`keel_core::attributes`]). For chains with their own consensus rules: every node deriving the
+    /// chain must run the same builder, or it derives other blocks and replaces these.
+    ///
+    /// ```
+    /// use keel_core::attributes::{self, Attributes, AttributesBuilder, AttributesError, AttributesInput};
+    /// use keel_shell::builder::{NodeMode, RollupNode};
+    ///
+    /// /// The protocol's attributes, with the transaction pool left out of every block.
+    /// #[derive(Debug)]
+    /// struct DepositsOnly;
+    ///
+    /// impl AttributesBuilder for DepositsOnly {
+    ///     fn prepare_payload_attributes(&self, input: &AttributesInput<'_>) -> Result<Attributes, AttributesError> {
+    ///         let mut a = attributes::build(input)?;
+    ///         a.op.no_tx_pool = Some(true);
+    ///         Ok(a)
+    ///     }
+    /// }
+    ///
+    /// # let jwt = keel_shell::jwt::JwtSecret::random().unwrap();
+    /// let node = RollupNode::builder(keel_core::RollupConfig::default())
+    ///     .with_mode(NodeMode::Sequencer)
+    ///     .with_attributes_builder(DepositsOnly)
+    ///     .with_l1_provider_rpc_url("http://127.0.0.1:8545")
+    ///     .with_l2_engine_rpc_url("http://127.0.0.1:8551")
+    ///     .with_jwt_secret(jwt)
+    ///     .build();
+    /// # let _ = node;
+    /// ```
+    pub fn with_attributes_builder<C>(mut self, config: C) -> Self
+    where
+        C: AttributesBuilderConfig,
+        C::AB: 'static,
+    {
+        self.attributes = Arc::new(config.build());
+        self
+    }
+
     /// Persist admin start/stop in this file, and let its state override `sequencer_stopped` at start (op-node's
     /// `--rpc.admin-state`).
     pub fn with_admin_state(mut self, path: &std::path::Path) -> Result<Self, NodeError> {
@@ -240,6 +281,7 @@ impl RollupNodeBuilder {
             cfg.block_time_ms = ms;
         }
         cfg.derivation = self.derivation;
+        cfg.attributes = self.attributes.clone();
         cfg
     }
 }
@@ -266,6 +308,30 @@ pub struct NodeHandle {
     p2p: Option<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>,
 }
 
+/// A node ready to run, described by what it runs as (the seed's `RollupNodeService`). kona-node's service names
+/// actor types; Keel has one deterministic state machine driven by one thread, so what a service chooses is its
+/// mode and the attributes builder that state machine sequences and derives with.
+pub trait RollupNodeService {
+    /// The mode the node runs in.
+    fn mode(&self) -> NodeMode;
+    /// The attributes builder of its sequenced and derived blocks.
+    fn attributes_builder(&self) -> &Arc<dyn AttributesBuilder>;
+    /// Starts the node.
+    fn start(self) -> Result<NodeHandle, NodeError>;
+}
+
+impl RollupNodeService for RollupNode {
+    fn mode(&self) -> NodeMode {
+        self.b.mode
+    }
+    fn attributes_builder(&self) -> &Arc<dyn AttributesBuilder> {
+        &self.core.attributes
+    }
+    fn start(self) -> Result<NodeHandle, NodeError> {
+        RollupNode::start(self)
+    }
+}
+
 impl RollupNode {
     /// Starts collecting settings.
     pub fn builder(rollup: impl Into<Rollup>) -> RollupNodeBuilder {
@@ -287,6 +353,7 @@ impl RollupNode {
             derivation: true,
             p2p: None,
             unsafe_block_signer: None,
+            attributes: Arc::new(ProtocolAttributes),
         }
     }
 

@@ -323,6 +323,15 @@ impl FakeWorld {
         lock(&self.shared.engine).engine.by_number(number)
     }
 
+    /// The transactions (EIP-2718 bytes) of the engine's canonical block at `number`; `None` for genesis or a
+    /// height it does not have.
+    pub fn engine_transactions(&self, number: u64) -> Option<Vec<alloy_primitives::Bytes>> {
+        let shared = lock(&self.shared.engine);
+        let block = shared.engine.by_number(number)?;
+        let envelope = shared.engine.block(&block.hash)?.envelope.clone()?;
+        Some(envelope.execution_payload.as_v1().transactions.clone())
+    }
+
     /// Blocks the engine stores, genesis included (canonical or not).
     pub fn engine_block_count(&self) -> u64 {
         lock(&self.shared.engine).stored
