@@ -26,7 +26,7 @@ struct Call {
 }
 
 fn proxy(upstream: String, log: Arc<Mutex<Vec<Call>>>) -> String {
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("bind proxy");
+    let server = keel_shell::jsonrpc::http_server("127.0.0.1:0".parse().unwrap()).expect("bind proxy");
     let addr = server.server_addr().to_ip().expect("ip");
     std::thread::spawn(move || {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();

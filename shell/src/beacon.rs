@@ -50,23 +50,28 @@ pub fn versioned_hash(commitment: &[u8]) -> alloy_primitives::B256 {
 /// returns all of them; computing a commitment costs milliseconds, so a hostile answer cannot cost minutes).
 pub const MAX_BLOBS_PER_RESPONSE: usize = 128;
 
+/// Ethereum's trusted setup, loaded once, without precomputed tables: they only speed up cell proofs (PeerDAS),
+/// which Keel never computes, and alloy's default (precompute 8) costs ~100 MiB of resident memory and seconds of
+/// start-up on the first blob.
+fn kzg_settings() -> &'static alloy_eips::eip4844::c_kzg::KzgSettings {
+    alloy_eips::eip4844::c_kzg::ethereum_kzg_settings(0)
+}
+
 /// The KZG commitment of a blob (EIP-4844 `blob_to_kzg_commitment`).
 pub fn blob_commitment(blob: &[u8]) -> Result<[u8; 48], String> {
     use alloy_eips::eip4844::c_kzg::Blob;
-    use alloy_eips::eip4844::env_settings::EnvKzgSettings;
     let blob = Blob::from_bytes(blob).map_err(|e| format!("blob: {e:?}"))?;
-    let c = EnvKzgSettings::Default.get().blob_to_kzg_commitment(&blob).map_err(|e| format!("not a blob: {e:?}"))?;
+    let c = kzg_settings().blob_to_kzg_commitment(&blob).map_err(|e| format!("not a blob: {e:?}"))?;
     Ok(c.to_bytes().into_inner())
 }
 
 /// Checks `blob` against its KZG `commitment` with `proof` (EIP-4844 `verify_blob_kzg_proof`).
 pub fn verify_blob_proof(blob: &[u8], commitment: &[u8], proof: &[u8]) -> Result<(), String> {
     use alloy_eips::eip4844::c_kzg::{Blob, Bytes48};
-    use alloy_eips::eip4844::env_settings::EnvKzgSettings;
     let blob = Blob::from_bytes(blob).map_err(|e| format!("blob: {e:?}"))?;
     let commitment = Bytes48::from_bytes(commitment).map_err(|e| format!("kzg_commitment: {e:?}"))?;
     let proof = Bytes48::from_bytes(proof).map_err(|e| format!("kzg_proof: {e:?}"))?;
-    match EnvKzgSettings::Default.get().verify_blob_kzg_proof(&blob, &commitment, &proof) {
+    match kzg_settings().verify_blob_kzg_proof(&blob, &commitment, &proof) {
         Ok(true) => Ok(()),
         Ok(false) => Err("the KZG proof does not open the commitment to this blob".into()),
         Err(e) => Err(format!("KZG verification refused the sidecar: {e:?}")),
@@ -250,6 +255,10 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("keel-beacon".into())
         .spawn(move || {
+            // The trusted setup is loaded at start (about a second of CPU), not on the first blob of derivation.
+            let t0 = std::time::Instant::now();
+            kzg_settings();
+            log::debug!("KZG trusted setup loaded in {} ms", t0.elapsed().as_millis());
             for cmd in rx {
                 let Command::FetchBlobs { id, block, blobs } = cmd else {
                     log::error!("beacon worker got a command it does not handle: {cmd:?}");

@@ -500,7 +500,7 @@ fn serve_metrics(
     metrics: Metrics,
 ) -> std::io::Result<(Arc<tiny_http::Server>, JoinHandle<()>, SocketAddr)> {
     let server = Arc::new(
-        tiny_http::Server::http(addr)
+        crate::jsonrpc::http_server(addr)
             .map_err(|e| std::io::Error::other(format!("binding metrics server to {addr}: {e}")))?,
     );
     let bound = server.server_addr().to_ip().unwrap_or(addr);
