@@ -149,10 +149,15 @@ pub fn address_of(key: &SigningKey) -> Address {
 }
 
 fn sign(tx: TxEip1559, key: &SigningKey) -> TxEnvelope {
-    let (sig, recid) = key.sign_prehash_recoverable(tx.signature_hash().as_slice()).expect("signing cannot fail");
-    let b = sig.to_bytes();
-    let sig = Signature::new(U256::from_be_slice(&b[..32]), U256::from_be_slice(&b[32..]), recid.is_y_odd());
+    let sig = sign_hash(key, tx.signature_hash());
     TxEnvelope::Eip1559(tx.into_signed(sig))
+}
+
+/// An RFC 6979 signature of `hash` by `key`, through libsecp256k1 (a fraction of k256's time; the simulated batcher
+/// signs thousands of transactions a simulated day).
+fn sign_hash(key: &SigningKey, hash: B256) -> Signature {
+    let secret = B256::from_slice(&key.to_bytes());
+    alloy_consensus::crypto::secp256k1::sign_message(secret, hash).expect("a valid key signs any hash")
 }
 
 impl Batcher {
@@ -213,10 +218,7 @@ impl Batcher {
             ..Default::default()
         };
         self.nonce += 1;
-        let (sig, recid) =
-            self.key.sign_prehash_recoverable(tx.signature_hash().as_slice()).expect("signing cannot fail");
-        let b = sig.to_bytes();
-        let sig = Signature::new(U256::from_be_slice(&b[..32]), U256::from_be_slice(&b[32..]), recid.is_y_odd());
+        let sig = sign_hash(&self.key, tx.signature_hash());
         tx.into_signed(sig).into()
     }
 

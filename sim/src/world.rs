@@ -250,7 +250,8 @@ pub struct Sim {
     /// Keep `call_times` and `published` (tests); long runs turn this off to stay bounded.
     pub keep_history: bool,
     next_reply: u64,
-    trace: B256,
+    /// Absorbs every recorded event (time, length, text) in order; finalised on demand.
+    trace: alloy_primitives::Keccak256,
     /// Invariant checks performed.
     pub checks: u64,
     /// Crashes performed.
@@ -322,7 +323,7 @@ impl Sim {
             published: Vec::new(),
             keep_history: true,
             next_reply: 1,
-            trace: B256::ZERO,
+            trace: alloy_primitives::Keccak256::new(),
             checks: 0,
             crashes: 0,
             failovers: 0,
@@ -361,7 +362,7 @@ impl Sim {
 
     /// A hash of everything that happened, for determinism checks.
     pub fn trace_hash(&self) -> B256 {
-        self.trace
+        self.trace.clone().finalize()
     }
 
     /// The last events, oldest first (for failure reports).
@@ -370,11 +371,9 @@ impl Sim {
     }
 
     fn record(&mut self, what: String) {
-        let mut hasher = alloy_primitives::Keccak256::new();
-        hasher.update(self.trace);
-        hasher.update(self.now.to_be_bytes());
-        hasher.update(what.as_bytes());
-        self.trace = hasher.finalize();
+        self.trace.update(self.now.to_be_bytes());
+        self.trace.update((what.len() as u64).to_be_bytes());
+        self.trace.update(what.as_bytes());
         if self.timeline.len() >= TIMELINE {
             self.timeline.pop_front();
         }
