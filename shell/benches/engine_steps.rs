@@ -177,7 +177,7 @@ fn main() {
             window.push(ms(get.sent - build.answered) / 1_000.0);
             get_payload.push(ms(get.answered - get.sent));
             new_payload.push(ms(new.answered - new.sent));
-            own.push(ms(new.sent - get.answered) + ms(head.sent - new.answered));
+            own.push(ms(new.sent - get.answered) + ms(head.sent - new.answered) + hb);
         }
         i += 4;
     }
@@ -190,7 +190,7 @@ fn main() {
         ("seal→insert: getPayload answer → newPayload sent (ms)", &mut seal_insert),
         ("insert→head: newPayload answer → forkchoiceUpdated sent (ms)", &mut insert_head),
         ("head→next build: forkchoiceUpdated answer → next FCU with attributes (ms)", &mut head_build),
-        ("Keel's own time per block, seal→insert + insert→head (ms)", &mut own),
+        ("Keel's own time per block, seal→insert + insert→head + head→next build (ms)", &mut own),
         ("engine_getPayload round trip (ms)", &mut get_payload),
         ("engine_newPayload round trip (ms)", &mut new_payload),
         ("build window: FCU answer → getPayload sent / block time", &mut window),
