@@ -70,7 +70,15 @@ pub struct Driver {
     next_reply: u64,
     local: VecDeque<Event>,
     metrics: Metrics,
+    /// Time the driver spent on engine answers (handling them and sending what they led to) since the last block
+    /// was reported: Keel's own overhead per block, without the waits between calls.
+    engine_work: Duration,
+    /// When the last blocks were reported (catch-up rate).
+    completions: VecDeque<std::time::Instant>,
 }
+
+/// Blocks the catch-up rate is measured over.
+const CATCHUP_WINDOW: usize = 32;
 
 impl Driver {
     /// A driver around `node`.
@@ -89,6 +97,8 @@ impl Driver {
             shutdown_rx,
             out,
             waiting: HashMap::new(),
+            engine_work: Duration::ZERO,
+            completions: VecDeque::with_capacity(CATCHUP_WINDOW + 1),
             admin_state: None,
             next_reply: 1,
             local: VecDeque::new(),
@@ -148,6 +158,12 @@ impl Driver {
             let shutdown_rx = if shutting_down.is_some() { never() } else { self.shutdown_rx.clone() };
             select! {
                 recv(self.events_rx) -> ev => match ev {
+                    Ok(ev @ Event::EngineResponded { .. }) => {
+                        let t0 = std::time::Instant::now();
+                        self.node.handle_event(now_ms(), ev);
+                        self.dispatch();
+                        self.engine_work += t0.elapsed();
+                    }
                     Ok(ev) => self.node.handle_event(now_ms(), ev),
                     Err(_) => return Exit::Disconnected,
                 },
@@ -252,6 +268,29 @@ impl Driver {
             if r.sealed_at > r.block.time_ms {
                 m.inc("keel_blocks_sealed_late_total", "Blocks sealed after their own timestamp", &[], 1.0);
             }
+            m.observe(
+                "keel_block_own_seconds",
+                "Time the node itself spent on the block's engine answers (handling each and sending the next call)",
+                &[],
+                std::mem::take(&mut self.engine_work).as_secs_f64(),
+            );
+            let now = std::time::Instant::now();
+            if self.completions.len() >= CATCHUP_WINDOW {
+                self.completions.pop_front();
+            }
+            self.completions.push_back(now);
+            // Catching up: the new head is more than two block times behind wall time.
+            let behind = r.completed_at.saturating_sub(r.block.time_ms) > 2 * block_time_ms;
+            let rate = match (self.completions.front(), self.completions.len()) {
+                (Some(first), n) if behind && n > 1 && now > *first => (n - 1) as f64 / (now - *first).as_secs_f64(),
+                _ => 0.0,
+            };
+            m.set(
+                "keel_catchup_blocks_per_second",
+                "Blocks per second over the last 32 while the head is more than two block times behind; 0 when caught up",
+                &[],
+                rate,
+            );
         }
         m.set(
             "keel_seal_margin_seconds",
