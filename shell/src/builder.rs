@@ -26,7 +26,6 @@ use crate::workers;
 use keel_core::attributes::{AttributesBuilder, AttributesBuilderConfig, ProtocolAttributes};
 use keel_core::{Config, Node, Rollup};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -301,7 +300,7 @@ pub struct NodeHandle {
     shutdown: crossbeam_channel::Sender<()>,
     driver: Option<JoinHandle<Exit>>,
     threads: Vec<JoinHandle<()>>,
-    poll_stop: Arc<AtomicBool>,
+    poll_stop: crate::workers::Stop,
     rpc: Option<RpcServer>,
     metrics_server: Option<(Arc<tiny_http::Server>, JoinHandle<()>, SocketAddr)>,
     metrics: Metrics,
@@ -437,7 +436,7 @@ impl RollupNode {
             .collect();
         let (publisher, publish_thread) = workers::Publisher::spawn(followers, metrics.clone());
         threads.push(publish_thread);
-        let poll_stop = Arc::new(AtomicBool::new(false));
+        let poll_stop = crate::workers::Stop::default();
         if p2p.is_some() && self.b.unsafe_block_signer.is_none() {
             let system_config = self.core.rollup.l1_system_config_address;
             threads.push(crate::p2p::spawn_signer_reader(l1.clone(), system_config, p2p_signer, poll_stop.clone())?);
@@ -553,7 +552,7 @@ impl NodeHandle {
     /// Waits for the node to stop and tears everything down.
     pub fn join(mut self) -> Exit {
         let exit = self.driver.take().map(|d| d.join().unwrap_or(Exit::StoppedUnclean)).unwrap_or(Exit::Stopped);
-        self.poll_stop.store(true, Ordering::Relaxed);
+        self.poll_stop.stop();
         if let Some(rpc) = self.rpc.take() {
             rpc.stop();
         }

@@ -7,8 +7,6 @@
 use keel_shell::cli::{self, Command};
 use keel_shell::driver::Exit;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn main() -> ExitCode {
@@ -50,7 +48,7 @@ fn main() -> ExitCode {
         }
         #[cfg(feature = "devnet")]
         Command::Devnet(args) => {
-            let stop = Arc::new(AtomicBool::new(false));
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 let _ = signal_hook::flag::register(sig, stop.clone());
             }
@@ -81,21 +79,39 @@ fn run(builder: keel_shell::builder::RollupNodeBuilder) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let signalled = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, signalled.clone()) {
-            log::error!("cannot install a handler for signal {sig}: {e}");
+    // Signals arrive on a channel (a thread blocked in signal-hook's iterator), so the main thread wakes on a signal
+    // at once and otherwise only once a second to see whether the node ended by itself.
+    let (sig_tx, sig_rx) = crossbeam_channel::bounded::<i32>(1);
+    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]) {
+        Ok(mut signals) => {
+            let spawned = std::thread::Builder::new().name("keel-signals".into()).spawn(move || {
+                for sig in signals.forever() {
+                    let _ = sig_tx.try_send(sig);
+                }
+            });
+            if let Err(e) = spawned {
+                log::error!("cannot start the signal thread: {e}");
+            }
+        }
+        Err(e) => log::error!("cannot install handlers for SIGINT and SIGTERM: {e}"),
+    }
+    let mut signalled = false;
+    while !handle.is_finished() {
+        match sig_rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(_) => {
+                signalled = true;
+                break;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_secs(1)),
         }
     }
-    while !signalled.load(Ordering::Relaxed) && !handle.is_finished() {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if signalled.load(Ordering::Relaxed) {
+    if signalled {
         log::info!("signal received: stopping after the block in flight");
     }
     handle.stop();
     match handle.join() {
-        Exit::Stopped if signalled.load(Ordering::Relaxed) => ExitCode::SUCCESS,
+        Exit::Stopped if signalled => ExitCode::SUCCESS,
         Exit::Stopped => ExitCode::SUCCESS,
         Exit::StoppedUnclean => ExitCode::from(3),
         Exit::Disconnected => {

@@ -397,12 +397,12 @@ pub fn spawn_signer_reader(
     l1: Arc<crate::rpc::RpcClient>,
     system_config: Address,
     signer: Arc<RwLock<Address>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    stop: crate::workers::Stop,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("keel-p2p-signer".into()).spawn(move || {
         let mut backoff = keel_core::backoff::Backoff::default();
         let slot = unsafe_block_signer_slot();
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while !stop.is_stopped() {
             let read = l1
                 .call("eth_getStorageAt", json!([system_config, slot, "latest"]))
                 .map_err(|e| e.to_string())
@@ -426,7 +426,7 @@ pub fn spawn_signer_reader(
                     Duration::from_millis(backoff.next_delay(1_000, 60_000))
                 }
             };
-            crate::workers::sleep_unless_stopped(delay, &stop);
+            stop.sleep(delay);
         }
     })
 }

@@ -223,14 +223,14 @@ pub fn spawn_l1_poller(
     check: codec::HashCheck,
     interval: Duration,
     events: Sender<Event>,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
 ) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("keel-l1-poll".into())
         .spawn(move || {
             let mut last = [None, None, None];
             let mut backoff = keel_core::backoff::Backoff::default();
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.is_stopped() {
                 let mut delay = interval;
                 for (i, tag) in ["latest", "safe", "finalized"].into_iter().enumerate() {
                     match fetch_l1_block(&client, &m, check, "eth_getBlockByNumber", json!([tag, false]))
@@ -254,21 +254,43 @@ pub fn spawn_l1_poller(
                         Err(_) => delay = Duration::from_millis(backoff.next_delay(1_000, 30_000)).max(interval),
                     }
                 }
-                sleep_unless_stopped(delay, &stop);
+                stop.sleep(delay);
             }
         })
         .expect("spawning the L1 poller")
 }
 
-/// Sleeps in small steps so a stop request is honoured quickly.
-pub fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
-    let deadline = Instant::now() + total;
-    while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now >= deadline {
-            break;
+/// A stop request that sleeping threads wake on at once (the L1 poller, the unsafe-signer reader): no polling, so
+/// an idle node does not wake every few milliseconds.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Stop {
+    /// Asks every holder to stop and wakes those sleeping.
+    pub fn stop(&self) {
+        let (flag, cv) = &*self.0;
+        *flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        cv.notify_all();
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_stopped(&self) -> bool {
+        *self.0 .0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sleeps for `total` or until a stop is asked for; returns whether it was.
+    pub fn sleep(&self, total: Duration) -> bool {
+        let (flag, cv) = &*self.0;
+        let deadline = Instant::now() + total;
+        let mut stopped = flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while !*stopped {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            stopped = cv.wait_timeout(stopped, deadline - now).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+        *stopped
     }
 }
 
@@ -468,5 +490,23 @@ impl Publisher {
     /// Blocks waiting to be posted.
     pub fn queued(&self) -> usize {
         self.tx.len()
+    }
+}
+
+#[cfg(test)]
+mod stop_tests {
+    use super::Stop;
+    use std::time::Duration;
+
+    #[test]
+    fn a_stop_wakes_a_long_sleep_and_later_sleeps_return_at_once() {
+        let stop = Stop::default();
+        assert!(!stop.sleep(Duration::from_millis(1)), "not stopped: the sleep runs out");
+        let s = stop.clone();
+        let sleeper = std::thread::spawn(move || s.sleep(Duration::from_secs(3600)));
+        std::thread::sleep(Duration::from_millis(20));
+        stop.stop();
+        assert!(sleeper.join().unwrap(), "woken by the stop, not by the hour running out");
+        assert!(stop.is_stopped() && stop.sleep(Duration::from_secs(3600)));
     }
 }
