@@ -8,11 +8,14 @@
 //! newPayload times. The proxy's timestamps are taken when a request arrives and when the answer has been written
 //! back, so Keel's figures include one loopback hop each way (tens of microseconds).
 
+mod common {
+    pub mod proxy;
+}
+
 use keel_shell::builder::{NodeMode, RollupNode, SequencerConfig};
 use keel_shell::fake::{FakeWorld, FakeWorldConfig};
 use keel_shell::interop::genesis::ChainPlan;
 use keel_shell::interop::{Chain, Tools};
-use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,32 +29,11 @@ struct Call {
 }
 
 fn proxy(upstream: String, log: Arc<Mutex<Vec<Call>>>) -> String {
-    let server = keel_shell::jsonrpc::http_server("127.0.0.1:0".parse().unwrap()).expect("bind proxy");
-    let addr = server.server_addr().to_ip().expect("ip");
-    std::thread::spawn(move || {
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-        for mut req in server.incoming_requests() {
-            let sent = Instant::now();
-            let mut body = String::new();
-            let _ = req.as_reader().read_to_string(&mut body);
-            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-            let method = v["method"].as_str().unwrap_or("?").to_string();
-            let with_attributes = method.starts_with("engine_forkchoiceUpdated") && !v["params"][1].is_null();
-            let mut up = agent.post(&upstream).set("Content-Type", "application/json");
-            if let Some(h) = req.headers().iter().find(|h| h.field.equiv("Authorization")) {
-                up = up.set("Authorization", h.value.as_str());
-            }
-            let (status, text) = match up.send_string(&body) {
-                Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-                Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-                Err(e) => (502, format!("{{\"error\":\"{e}\"}}")),
-            };
-            let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("header");
-            let _ = req.respond(tiny_http::Response::from_string(text).with_status_code(status).with_header(header));
-            log.lock().unwrap().push(Call { method, with_attributes, sent, answered: Instant::now() });
-        }
-    });
-    format!("http://{addr}")
+    common::proxy::start(upstream, move |c| {
+        let method = c.request["method"].as_str().unwrap_or("?").to_string();
+        let with_attributes = method.starts_with("engine_forkchoiceUpdated") && !c.request["params"][1].is_null();
+        log.lock().unwrap().push(Call { method, with_attributes, sent: c.sent, answered: c.answered });
+    })
 }
 
 fn ms(d: Duration) -> f64 {

@@ -15,6 +15,10 @@
 //! `catchup`: L2 genesis `blocks` seconds in the past; the node builds the missing blocks back to back: prints the
 //! catch-up rate and the CPU per block while catching up.
 
+mod common {
+    pub mod proxy;
+}
+
 use keel_shell::fake::{FakeWorld, FakeWorldConfig};
 use keel_shell::jwt::JwtSecret;
 use serde_json::Value;
@@ -39,40 +43,16 @@ fn quantity(v: &Value) -> Option<u64> {
 }
 
 fn proxy(upstream: String, seals: Arc<Mutex<Vec<Seal>>>) -> String {
-    let server = keel_shell::jsonrpc::http_server("127.0.0.1:0".parse().unwrap()).expect("bind proxy");
-    let addr = server.server_addr().to_ip().expect("ip");
-    std::thread::spawn(move || {
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-        for mut req in server.incoming_requests() {
-            let arrived_ms = unix_ms();
-            let mut body = String::new();
-            let _ = req.as_reader().read_to_string(&mut body);
-            let method = serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| v["method"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            let mut up = agent.post(&upstream).set("Content-Type", "application/json");
-            if let Some(h) = req.headers().iter().find(|h| h.field.equiv("Authorization")) {
-                up = up.set("Authorization", h.value.as_str());
-            }
-            let (status, text) = match up.send_string(&body) {
-                Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-                Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-                Err(e) => (502, format!("{{\"error\":\"{e}\"}}")),
-            };
-            let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("header");
-            let _ = req
-                .respond(tiny_http::Response::from_string(text.clone()).with_status_code(status).with_header(header));
-            if method.starts_with("engine_getPayload") {
-                let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                let p = &v["result"]["executionPayload"];
-                if let (Some(timestamp_s), Some(number)) = (quantity(&p["timestamp"]), quantity(&p["blockNumber"])) {
-                    seals.lock().unwrap().push(Seal { arrived_ms, timestamp_s, number });
-                }
-            }
+    common::proxy::start(upstream, move |c| {
+        if !c.request["method"].as_str().unwrap_or_default().starts_with("engine_getPayload") {
+            return;
         }
-    });
-    format!("http://{addr}")
+        let v: Value = serde_json::from_str(c.answer).unwrap_or(Value::Null);
+        let p = &v["result"]["executionPayload"];
+        if let (Some(timestamp_s), Some(number)) = (quantity(&p["timestamp"]), quantity(&p["blockNumber"])) {
+            seals.lock().unwrap().push(Seal { arrived_ms: c.sent_unix_ms, timestamp_s, number });
+        }
+    })
 }
 
 /// User + system CPU time of process `pid`, in milliseconds.
