@@ -97,7 +97,7 @@ impl AttributesError {
 ///
 /// What it returns is checked before use ([`checked_build`]): the first transaction must be the L1 info deposit
 /// naming `input.origin` and `input.seq_num` (the node reads every block's origin back from it) and the timestamp
-/// must be `input.timestamp`.
+/// must be `input.timestamp`; with `input.no_tx_pool` set, `noTxPool` must stay true.
 ///
 /// ```
 /// use keel_core::attributes::{self, Attributes, AttributesBuilder, AttributesError, AttributesInput};
@@ -147,7 +147,8 @@ impl<T: AttributesBuilder> AttributesBuilderConfig for T {
 }
 
 /// `builder`'s attributes for `input`, checked for what the state machine relies on: the first transaction is the
-/// L1 info deposit of `input.origin` at `input.seq_num`, and the timestamp is `input.timestamp`.
+/// L1 info deposit of `input.origin` at `input.seq_num`, the timestamp is `input.timestamp`, and the pool stays out
+/// when `input.no_tx_pool` says so.
 pub fn checked_build(
     builder: &dyn AttributesBuilder,
     input: &AttributesInput<'_>,
@@ -160,6 +161,10 @@ pub fn checked_build(
             "timestamp {}, asked for {}",
             attrs.op.payload_attributes.timestamp, input.timestamp
         )));
+    }
+    if input.no_tx_pool && attrs.op.no_tx_pool != Some(true) {
+        // Derived blocks, upgrade blocks, recovery mode and drift: the pool must stay out.
+        return Err(unusable(format!("noTxPool {:?}, asked for true", attrs.op.no_tx_pool)));
     }
     let first = attrs.op.transactions.as_deref().and_then(<[Bytes]>::first);
     let (origin, seq_num) = first
@@ -525,6 +530,8 @@ mod tests {
         assert!(e.contains("does not decode"), "{e}");
         let e = unusable(Edit(|a| a.op.payload_attributes.timestamp += 2, None));
         assert!(e.contains("timestamp 152, asked for 150"), "{e}");
+        let e = unusable(Edit(|a| a.op.no_tx_pool = Some(false), None));
+        assert!(e.contains("noTxPool Some(false), asked for true"), "{e}");
         // An L1 info deposit of another sequence number (another block's) names the wrong position in the epoch.
         let e = unusable(Edit(
             |a| {

@@ -1,8 +1,8 @@
 //! From a batch to payload attributes, and whether a block already in the engine is the block those attributes
 //! make (op-node `AttributesMatchBlock`).
 //!
-//! Derived attributes come from the same builder the sequencer uses (the node's [`crate::attributes::AttributesBuilder`]) with the same
-//! SystemConfig rule (the parent's, updated by the epoch origin's `ConfigUpdate` logs at an epoch start), so a
+//! Derived attributes come from the same builder the sequencer uses (the node's
+//! [`crate::attributes::AttributesBuilder`]) with the same SystemConfig rule (the parent's, updated by the epoch origin's `ConfigUpdate` logs at an epoch start), so a
 //! sequenced block and the block derived from its batch can only differ where the batch differs.
 
 use crate::attributes::{self, Attributes, AttributesBuilder, AttributesInput};
