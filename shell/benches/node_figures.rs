@@ -12,6 +12,8 @@
 //! `steady`: 1 s blocks with derivation running, fixed seal margin (`--sequencer.seal-margin`, default 50 ms, or
 //! `KEEL_BENCH_SEAL_MARGIN_MS`) so each block's seal target is known: prints seal punctuality (|getPayload arrival −
 //! (timestamp − margin)|), blocks sealed after their timestamp, missed slots, CPU per block and RSS over the run.
+//! With `callgrind` as a further argument the node runs under valgrind's callgrind and steady mode also prints the
+//! instructions per block (a figure that does not depend on the machine's load; the timing figures are then void).
 //! `catchup`: L2 genesis `blocks` seconds in the past; the node builds the missing blocks back to back: prints the
 //! catch-up rate and the CPU per block while catching up.
 
@@ -117,26 +119,66 @@ fn start(genesis_behind_s: u64, margin_ms: u64) -> Run {
         keel_shell::rollup_json::to_op_node_json(&world.rollup_config()).to_string(),
     )
     .expect("rollup file");
-    let child = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args([
-            "node",
-            "--mode=sequencer",
-            &format!("--l1-eth-rpc={}", world.l1_url()),
-            &format!("--l1-beacon={}", world.l1_url()),
-            &format!("--l2-engine-rpc={engine}"),
-            &format!("--l2.jwt-secret={}", dir.join("jwt.hex").display()),
-            &format!("--rollup-config={}", dir.join("rollup.json").display()),
-            &format!("--sequencer.seal-margin={margin_ms}"),
-            "--sequencer.l1-confs=0",
-            "--port=0",
-            "--p2p.disabled",
-        ])
+    let keel_args = [
+        "node".to_string(),
+        "--mode=sequencer".to_string(),
+        format!("--l1-eth-rpc={}", world.l1_url()),
+        format!("--l1-beacon={}", world.l1_url()),
+        format!("--l2-engine-rpc={engine}"),
+        format!("--l2.jwt-secret={}", dir.join("jwt.hex").display()),
+        format!("--rollup-config={}", dir.join("rollup.json").display()),
+        format!("--sequencer.seal-margin={margin_ms}"),
+        "--sequencer.l1-confs=0".to_string(),
+        "--port=0".to_string(),
+        "--p2p.disabled".to_string(),
+    ];
+    // `callgrind`: the node runs under valgrind's callgrind, counting instructions (steady mode zeroes the counts
+    // after the warm-up and dumps them at the end).
+    let mut cmd = if callgrind() {
+        let mut c = Command::new("valgrind");
+        c.args(["--tool=callgrind", &format!("--callgrind-out-file={}", dir.join("callgrind.out").display())]);
+        c.arg(env!("CARGO_BIN_EXE_keel"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_keel"))
+    };
+    let child = cmd
+        .args(&keel_args)
         .env("RUST_LOG", std::env::var("KEEL_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn keel (cargo bench builds it)");
     Run { world, child, seals, dir }
+}
+
+fn callgrind() -> bool {
+    std::env::args().any(|a| a == "callgrind")
+}
+
+/// Instructions counted by callgrind since the last zeroing: `callgrind_control -d` asks for a dump, which the
+/// tool writes asynchronously as `callgrind.out.<n>`; its `totals:` line is read once it is complete.
+fn callgrind_instructions(pid: u32, dir: &std::path::Path) -> Option<u64> {
+    Command::new("callgrind_control").args(["-d", &pid.to_string()]).stdout(Stdio::null()).status().ok()?;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+        let dumps = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("callgrind.out.")));
+        let Some(latest) = dumps.max_by_key(|p| entry_time(p)) else { continue };
+        let text = std::fs::read_to_string(&latest).ok()?;
+        if let Some(n) = text.lines().find_map(|l| l.strip_prefix("totals: ")) {
+            return n.split_whitespace().next()?.parse().ok();
+        }
+    }
+    None
+}
+
+fn entry_time(path: &std::path::Path) -> std::time::SystemTime {
+    std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or(UNIX_EPOCH)
 }
 
 fn stop(mut run: Run) {
@@ -163,6 +205,9 @@ fn steady(blocks: u64) {
         }
     };
     wait_for(warmup, Duration::from_secs(120));
+    if callgrind() {
+        Command::new("callgrind_control").args(["-z", &pid.to_string()]).stdout(Stdio::null()).status().ok();
+    }
     let (first, cpu0, t0) = (run.world.engine_head().number, cpu_ms(pid), Instant::now());
     let mut rss = vec![rss_kib(pid)];
     let mut last_sample = Instant::now();
@@ -174,6 +219,7 @@ fn steady(blocks: u64) {
         }
     }
     let (last, cpu1, elapsed) = (run.world.engine_head().number, cpu_ms(pid), t0.elapsed());
+    let instructions = if callgrind() { callgrind_instructions(pid, &run.dir) } else { None };
     rss.push(rss_kib(pid));
     let seals: Vec<Seal> = run.seals.lock().unwrap().clone();
     stop(run);
@@ -198,6 +244,12 @@ fn steady(blocks: u64) {
         slots as i64 - produced as i64
     );
     println!("| CPU per block (user + system, whole process) | {per_block:.3} ms |");
+    if let Some(n) = instructions {
+        println!(
+            "| instructions per block (callgrind, after the warm-up) | {:.0} |",
+            n as f64 / produced.max(1) as f64
+        );
+    }
     println!(
         "| RSS first / max / last over the run | {:.1} / {:.1} / {:.1} MiB |",
         rss[0] as f64 / 1024.0,
@@ -234,7 +286,7 @@ fn catchup(blocks: u64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench" && a != "callgrind").collect();
     let mode = args.first().map(String::as_str).unwrap_or("steady");
     let n = |default| args.get(1).and_then(|a| a.parse().ok()).unwrap_or(default);
     match mode {
