@@ -52,10 +52,25 @@ fn committed_block_survives_consecutive_resets() {
     run(&c).unwrap();
 }
 
-/// An INVALID committed block may be replaced (the engine never accepted it); the chain continues.
+/// A committed block the engine refuses once is inserted again (the engine may hold it from an earlier insert).
+#[test]
+fn a_committed_block_refused_once_is_inserted_again() {
+    let c = case(0, vec![(0, Action::Inject(CallKind::NewPayload, invalid()))]);
+    let out = run(&c).unwrap();
+    assert!(out.after_heal > out.after_faults);
+}
+
+/// An INVALID committed block may be replaced once the engine refuses it twice (it never accepted it); the chain
+/// continues.
 #[test]
 fn invalid_committed_block_is_replaced() {
-    let c = case(0, vec![(0, Action::Inject(CallKind::NewPayload, invalid()))]);
+    let c = case(
+        0,
+        vec![
+            (0, Action::Inject(CallKind::NewPayload, invalid())),
+            (0, Action::Inject(CallKind::NewPayload, invalid())),
+        ],
+    );
     let out = run(&c).unwrap();
     assert!(out.after_heal > out.after_faults);
 }
@@ -77,6 +92,29 @@ fn a_span_batch_whose_parent_is_unknown_to_derivation_is_checked_not_dropped() {
             Step { delay_ms: 9776, action: Action::L1Stall(1000) },
             Step { delay_ms: 687, action: Action::L1Reorg(3) },
         ],
+    };
+    run(&c).unwrap();
+}
+
+/// Found by the fault-schedule property in CI (2026-12-04): a lost newPayload answer, the engine down for a second
+/// and an INVALID newPayload, then an admin start: committed block 1 was replaced by another block at height 1.
+#[test]
+fn committed_block_survives_a_lost_insert_answer_an_engine_outage_and_an_invalid_insert() {
+    let l1_down = || Action::Inject(CallKind::L1, Fault::Fail(RpcError::Transport("connection refused".into())));
+    let c = Case {
+        seed: 189288346767200348,
+        ..case(
+            0,
+            vec![
+                (0, l1_down()),
+                (0, l1_down()),
+                (0, Action::Inject(CallKind::NewPayload, Fault::LoseAnswer)),
+                (0, Action::EngineDown(1_000)),
+                (79, Action::Inject(CallKind::NewPayload, invalid())),
+                (17_759, Action::Admin(keel_fuzz::AdminCall::Start)),
+                (13_520, l1_down()),
+            ],
+        )
     };
     run(&c).unwrap();
 }

@@ -348,7 +348,8 @@ impl Node {
             seq_num: job.seq_num,
         };
         let txs = p.transactions().len();
-        let sealed = Box::new(Sealed { job, envelope, block, sealed_at: self.now, txs, committed: false });
+        let sealed =
+            Box::new(Sealed { job, envelope, block, sealed_at: self.now, txs, committed: false, refused: false });
         if self.sabotage == Some(Sabotage::PublishBeforeCommit) {
             self.publish(&sealed);
         }
@@ -427,6 +428,22 @@ impl Node {
             }
             Ok(other) => engine::unexpected_reply("engine_newPayload", &other),
             Err(e) => engine::classify_insert_error(&e, &sealed.block),
+        };
+        let mut sealed = sealed;
+        let verdict = match verdict {
+            // The conductor already holds this block, and the engine may too (an earlier insert whose answer was
+            // lost): building another at its height could give the cluster two valid blocks at one height. The
+            // first INVALID re-reads the engine's heads and inserts the committed block again (the reset keeps it);
+            // a second one means the block is really invalid, and it is replaced.
+            Verdict::Drop(reason) if sealed.committed && !sealed.refused => {
+                error!("block {} is committed to the conductor but the engine refused it: {reason}", sealed.block);
+                sealed.refused = true;
+                if let Some(c) = self.committed_pending.as_mut().filter(|c| c.block == sealed.block) {
+                    c.refused = true;
+                }
+                Verdict::Reset(format!("{reason} (block committed to the conductor: inserting it once more)"))
+            }
+            v => v,
         };
         self.build = Build::Inserting { sealed };
         self.apply_verdict(verdict);

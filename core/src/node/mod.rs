@@ -128,6 +128,8 @@ struct Sealed {
     sealed_at: UnixMs,
     txs: usize,
     committed: bool,
+    /// The engine already answered INVALID to inserting this committed block once (the second time it is dropped).
+    refused: bool,
 }
 
 /// The block-building lifecycle. A sealed or importing stage with no request in the table waits for `retry_at`.
