@@ -238,6 +238,21 @@ fn steady(blocks: u64) {
     let max = off.iter().cloned().fold(f64::NAN, f64::max);
     println!("| seal punctuality: abs(getPayload arrival − seal target), p50 / p99 / max (ms) | {p50:.2} / {p99:.2} / {max:.2} |");
     println!("| getPayload arrivals measured | {} |", off.len());
+    // Per window of 600 blocks (long runs): how punctuality moves with the machine's other load.
+    if measured.len() > 600 {
+        for (i, w) in measured.chunks(600).enumerate() {
+            let mut o: Vec<f64> =
+                w.iter().map(|s| (s.arrived_ms - (s.timestamp_s as f64 * 1e3 - margin_ms as f64)).abs()).collect();
+            let late = w.iter().filter(|s| s.arrived_ms > s.timestamp_s as f64 * 1e3).count();
+            let (p50, p99) = (pct(&mut o, 0.5), pct(&mut o, 0.99));
+            let max = o.iter().cloned().fold(f64::NAN, f64::max);
+            println!(
+                "| blocks {}–{}: punctuality p50 / p99 / max, late | {p50:.2} / {p99:.2} / {max:.2} ms, {late} |",
+                i * 600 + 1,
+                i * 600 + w.len()
+            );
+        }
+    }
     println!("| blocks sealed after their timestamp | {late} |");
     println!(
         "| missed slots (wall-clock slots {slots} − blocks {produced}, ≤ 0 is none) | {} |",
