@@ -281,32 +281,37 @@ fn run_sim(args: &DevnetArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result<
     let mut last = world.engine_head();
     let start_number = last.number;
     let started = Instant::now();
-    while !stop.load(Ordering::Relaxed) && !node.is_finished() {
+    'run: while !stop.load(Ordering::Relaxed) && !node.is_finished() {
         std::thread::sleep(Duration::from_millis(20));
         let head = world.engine_head();
         if head.hash == last.hash {
             continue;
         }
-        last = head;
         let now = crate::driver::now_ms();
         let metrics = node.metrics();
         let txs = metrics.value("keel_transactions_sequenced_total", &[]).unwrap_or(0.0);
         let l1 = world.l1_head();
-        let _ = writeln!(
-            out,
-            "block {:>6} {:#x} origin={} seq={} l1_head={} lag_ms={} txs_total={} published={}",
-            head.number,
-            head.hash,
-            head.l1_origin.number,
-            head.seq_num,
-            l1.number,
-            now.saturating_sub(head.time_ms),
-            txs,
-            world.published_count(),
-        );
-        if args.blocks.is_some_and(|n| head.number - start_number >= n) {
-            break;
+        // One line per block, also for those sealed since the last look (catch-up builds them back to back).
+        let from = if head.number > last.number { last.number + 1 } else { head.number };
+        for number in from..=head.number {
+            let Some(b) = world.engine_block_at(number) else { continue };
+            let _ = writeln!(
+                out,
+                "block {:>6} {:#x} origin={} seq={} l1_head={} lag_ms={} txs_total={} published={}",
+                b.number,
+                b.hash,
+                b.l1_origin.number,
+                b.seq_num,
+                l1.number,
+                now.saturating_sub(b.time_ms),
+                txs,
+                world.published_count(),
+            );
+            if args.blocks.is_some_and(|n| b.number - start_number >= n) {
+                break 'run;
+            }
         }
+        last = head;
     }
     node.stop();
     let exit = node.join();
