@@ -10,7 +10,10 @@
 
 mod common {
     pub mod proxy;
+    pub mod stats;
 }
+
+use common::stats::pct;
 
 use keel_shell::builder::{NodeMode, RollupNode, SequencerConfig};
 use keel_shell::fake::{FakeWorld, FakeWorldConfig};
@@ -38,14 +41,6 @@ fn proxy(upstream: String, log: Arc<Mutex<Vec<Call>>>) -> String {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
 /// The engine the node runs against.

@@ -19,7 +19,10 @@
 
 mod common {
     pub mod proxy;
+    pub mod stats;
 }
+
+use common::stats::pct;
 
 use keel_shell::fake::{FakeWorld, FakeWorldConfig};
 use keel_shell::jwt::JwtSecret;
@@ -78,14 +81,6 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
 struct Run {
