@@ -118,3 +118,119 @@ fn committed_block_survives_a_lost_insert_answer_an_engine_outage_and_an_invalid
     };
     run(&c).unwrap();
 }
+
+/// Found by the fault-schedule property in CI (2026-12-04): an engine outage, a failed L2 read, failed getPayloads
+/// and a 4-block L1 reorg: a block the sequencer published was not the block derivation produced at its height.
+#[test]
+fn published_blocks_stay_derivable_through_failed_seals_and_an_l1_reorg() {
+    let refused = || Fault::Fail(RpcError::Transport("connection refused".into()));
+    let c = Case {
+        seed: 3791827146800631711,
+        conductor: false,
+        l1_confs: 0,
+        max_safe_lag: 0,
+        steps: vec![
+            Step { delay_ms: 8472, action: Action::EngineDown(19_130) },
+            Step { delay_ms: 10_795, action: Action::Inject(CallKind::ReadL2, refused()) },
+            Step { delay_ms: 6471, action: Action::Inject(CallKind::GetPayload, refused()) },
+            Step { delay_ms: 1736, action: Action::L1Reorg(4) },
+            Step { delay_ms: 0, action: Action::Inject(CallKind::GetPayload, refused()) },
+        ],
+    };
+    run(&c).unwrap();
+}
+
+/// Found by the fault-schedule property in CI (2026-12-04): two engine outages around an L1 reorg, failed L1 reads,
+/// an INVALID build start and a failed leader check tripped the core's "deadline passed with nothing outstanding"
+/// invariant.
+#[test]
+fn no_idle_deadline_after_outages_an_invalid_build_and_a_failed_leader_check() {
+    let refused = || Fault::Fail(RpcError::Transport("connection refused".into()));
+    let c = Case {
+        seed: 726767984750705276,
+        conductor: false,
+        l1_confs: 0,
+        max_safe_lag: 0,
+        steps: vec![
+            Step { delay_ms: 12_569, action: Action::EngineDown(10_939) },
+            Step { delay_ms: 7978, action: Action::L1Reorg(3) },
+            Step { delay_ms: 0, action: Action::Inject(CallKind::L1, refused()) },
+            Step { delay_ms: 0, action: Action::EngineDown(9967) },
+            Step { delay_ms: 0, action: Action::Inject(CallKind::L1, refused()) },
+            Step { delay_ms: 0, action: Action::Inject(CallKind::StartBuild, invalid()) },
+            Step { delay_ms: 0, action: Action::Inject(CallKind::Leader, refused()) },
+        ],
+    };
+    run(&c).unwrap();
+}
+
+/// Found while fixing the two above: with max-safe-lag paused and derivation restarted on an L1 reorg under its
+/// window, nothing re-checked the unsafe chain's origins; the batcher's span (built on orphaned origins) was dropped
+/// and the chain stopped for good. A reorg under the window resets the engine state, as traversal's own check does.
+#[test]
+fn a_reorg_under_the_derivation_window_rechecks_a_paused_sequencers_origins() {
+    let c = Case {
+        seed: 18405210204471227806,
+        conductor: false,
+        l1_confs: 2,
+        max_safe_lag: 5,
+        steps: vec![
+            Step {
+                delay_ms: 2020,
+                action: Action::Inject(CallKind::L1, Fault::Fail(RpcError::Transport("connection refused".into()))),
+            },
+            Step { delay_ms: 18_480, action: Action::L1Reorg(4) },
+            Step { delay_ms: 2320, action: Action::L1Reorg(4) },
+        ],
+    };
+    run(&c).unwrap();
+}
+
+/// Found by a 1,500-case hunt (2026-12-06): a committed block whose insert timed out (the engine took it, the answer
+/// was lost), then refused twice, was replaced although the engine held it. After a timed-out insert the block is
+/// only ever inserted again.
+#[test]
+fn a_committed_block_whose_insert_timed_out_is_never_replaced() {
+    let c = Case {
+        seed: 0,
+        ..case(
+            0,
+            vec![
+                (0, Action::EngineDown(15_090)),
+                (0, Action::Inject(CallKind::NewPayload, Fault::LoseAnswer)),
+                (
+                    0,
+                    Action::Inject(CallKind::GetPayload, Fault::Fail(RpcError::Transport("connection refused".into()))),
+                ),
+                (0, Action::Inject(CallKind::NewPayload, invalid())),
+                (1500, Action::Inject(CallKind::NewPayload, invalid())),
+                (18_631, Action::L1Reorg(1)),
+            ],
+        )
+    };
+    let builder: std::sync::Arc<dyn keel_core::attributes::AttributesBuilder> =
+        std::sync::Arc::new(keel_sim::custom::TagDeposit);
+    keel_fuzz::run_with(&c, vec![builder]).unwrap();
+}
+
+/// Found by a 1,500-case hunt (2026-12-06): after two L1 reorgs an old span batch (built on orphaned origins) was
+/// re-included in the same L1 block as the batcher's re-post; the span was undecided and held while the origin moved
+/// on, which threw away the re-post, and max-safe-lag stalled for good.
+#[test]
+fn an_undecided_span_does_not_cost_the_rest_of_its_l1_block() {
+    let refused = || Fault::Fail(RpcError::Transport("connection refused".into()));
+    let c = Case {
+        seed: 8124016061836687616,
+        conductor: false,
+        l1_confs: 0,
+        max_safe_lag: 5,
+        steps: vec![
+            Step { delay_ms: 6541, action: Action::Inject(CallKind::StartBuild, refused()) },
+            Step { delay_ms: 6105, action: Action::EngineDown(16_108) },
+            Step { delay_ms: 16_059, action: Action::L1Reorg(4) },
+            Step { delay_ms: 3795, action: Action::Inject(CallKind::L1, refused()) },
+            Step { delay_ms: 0, action: Action::L1Reorg(5) },
+        ],
+    };
+    run(&c).unwrap();
+}

@@ -379,9 +379,17 @@ impl BatchStage {
                             return Ok(Next::Again);
                         }
                         BatchValidity::Undecided if safe.misses == misses => {
-                            // More L1 blocks are needed to check its epochs: hold it.
-                            self.held = Some(Box::new(span));
-                            return Ok(Next::NeedL1);
+                            // Its epochs reach past the L1 blocks known, which run up to its inclusion block: no
+                            // valid span does that. op-node's Holocene batch stage skips it and reads on (without
+                            // flushing the channel); holding it while L1 moved on would lose the rest of this L1
+                            // block's data.
+                            self.drops.invalid += 1;
+                            warn!(
+                                "skipping undecided span batch ({}): its epochs reach past L1 block {}",
+                                describe_span(&span),
+                                origin.number
+                            );
+                            return Ok(Next::Again);
                         }
                         BatchValidity::Undecided => match safe.take_wanted() {
                             // Its parent is an older safe block: read its facts from the engine, then decide.
@@ -399,7 +407,10 @@ impl BatchStage {
                         },
                         _ => {
                             self.drops.invalid += 1;
-                            warn!("dropping invalid span batch (prefix check); flushing its channel");
+                            warn!(
+                                "dropping invalid span batch (prefix check: {}); flushing its channel",
+                                describe_span(&span)
+                            );
                             source.flush_channel();
                             return Ok(Next::Again);
                         }
@@ -608,4 +619,20 @@ enum Found {
     Batch(Box<Batch>),
     Undecided,
     None,
+}
+
+/// A span batch's extent for log lines: L2 times, epochs and parent check.
+fn describe_span(span: &SpanBatch) -> String {
+    match (span.batches.first(), span.batches.last()) {
+        (Some(first), Some(last)) => format!(
+            "{} blocks, L2 time {}..={}, epochs {}..={}, parent check {}",
+            span.batches.len(),
+            first.timestamp,
+            last.timestamp,
+            first.epoch_num,
+            last.epoch_num,
+            span.parent_check
+        ),
+        _ => "empty".into(),
+    }
 }

@@ -127,6 +127,11 @@ impl Pipeline {
                 next.number, next.hash, self.origin.number, self.origin.hash
             )));
         }
+        debug_assert!(
+            self.data.as_ref().is_none_or(VecDeque::is_empty),
+            "L1 block {} still has unread batcher data as the origin advances",
+            self.origin.number
+        );
         debug!("derivation origin advances to L1 block {}", next.number);
         self.origin = next;
         self.data = None;

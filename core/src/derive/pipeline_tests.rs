@@ -198,6 +198,19 @@ fn holocene_flushes_the_rest_of_a_channel_after_an_invalid_batch() {
     assert_eq!(got, (1..=4).map(batch).collect::<Vec<_>>());
 }
 
+/// A span whose epochs reach past its inclusion block (a batch re-included after an L1 reorg) is undecided; op-node's
+/// Holocene batch stage skips it and reads on in the same L1 block (rollup/derive/batch_stage.go,
+/// `nextSingularBatchCandidate`). Holding it while L1 moved on lost the next channel of that block.
+#[test]
+fn holocene_skips_an_undecided_span_and_reads_the_rest_of_its_l1_block() {
+    let mut data = vec![Vec::new(); 4];
+    // Blocks 1..=12 reach epoch 2, included in L1 block 1; a second channel in the same block holds blocks 1..=3.
+    data[1] = channel_txs(1, &[span(1..=12)], Compression::Zlib, 10_000);
+    data[1].extend(channel_txs(2, &singles(1..=3), Compression::Zlib, 10_000));
+    let got = derive(&rollup(true, 100), &data).unwrap();
+    same(&got, &(1..=3).map(batch).collect::<Vec<_>>(), "after the undecided span");
+}
+
 #[test]
 fn past_the_sequence_window_empty_batches_keep_l2_time_moving_and_advance_the_epoch() {
     // No batcher data at all, a four-block window: once L1 block 4 is read, epoch 0 has expired.

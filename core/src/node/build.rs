@@ -348,8 +348,16 @@ impl Node {
             seq_num: job.seq_num,
         };
         let txs = p.transactions().len();
-        let sealed =
-            Box::new(Sealed { job, envelope, block, sealed_at: self.now, txs, committed: false, refused: false });
+        let sealed = Box::new(Sealed {
+            job,
+            envelope,
+            block,
+            sealed_at: self.now,
+            txs,
+            committed: false,
+            refused: false,
+            maybe_held: false,
+        });
         if self.sabotage == Some(Sabotage::PublishBeforeCommit) {
             self.publish(&sealed);
         }
@@ -412,6 +420,7 @@ impl Node {
     }
 
     pub(super) fn on_inserted(&mut self, sealed: Box<Sealed>, reply: Result<EngineReply, RpcError>) {
+        let reply_error = reply.as_ref().err().cloned();
         let verdict = match reply {
             Ok(EngineReply::PayloadInserted { status }) => {
                 match engine::classify_insert_status(&status, &sealed.block) {
@@ -430,21 +439,31 @@ impl Node {
             Err(e) => engine::classify_insert_error(&e, &sealed.block),
         };
         let mut sealed = sealed;
+        if matches!(reply_error, Some(RpcError::Timeout)) {
+            sealed.maybe_held = true;
+        }
         let verdict = match verdict {
             // The conductor already holds this block, and the engine may too (an earlier insert whose answer was
             // lost): building another at its height could give the cluster two valid blocks at one height. The
             // first INVALID re-reads the engine's heads and inserts the committed block again (the reset keeps it);
-            // a second one means the block is really invalid, and it is replaced.
-            Verdict::Drop(reason) if sealed.committed && !sealed.refused => {
+            // a second one means the block is really invalid, and it is replaced, unless an insert timed out (the
+            // engine may hold it: it is inserted again, with the reset's backoff, until the engine takes it).
+            Verdict::Drop(reason) if sealed.committed && (!sealed.refused || sealed.maybe_held) => {
                 error!("block {} is committed to the conductor but the engine refused it: {reason}", sealed.block);
                 sealed.refused = true;
-                if let Some(c) = self.committed_pending.as_mut().filter(|c| c.block == sealed.block) {
-                    c.refused = true;
-                }
-                Verdict::Reset(format!("{reason} (block committed to the conductor: inserting it once more)"))
+                let why = if sealed.maybe_held {
+                    "an earlier insert timed out, so the engine may hold it: inserting it again"
+                } else {
+                    "inserting it once more"
+                };
+                Verdict::Reset(format!("{reason} (block committed to the conductor: {why})"))
             }
             v => v,
         };
+        if let Some(c) = self.committed_pending.as_mut().filter(|c| c.block == sealed.block) {
+            c.refused = sealed.refused;
+            c.maybe_held = sealed.maybe_held;
+        }
         self.build = Build::Inserting { sealed };
         self.apply_verdict(verdict);
     }

@@ -98,6 +98,23 @@ pub(super) enum DState {
     Executing(Box<DerivedBlock>),
 }
 
+impl DState {
+    /// The state's name and L1 height, for logs and invariant reports.
+    pub(super) fn name(&self) -> String {
+        match self {
+            DState::Waiting => "waiting".into(),
+            DState::SafeConfig => "reading the safe config".into(),
+            DState::Start(n) => format!("reading start L1 block {n}"),
+            DState::Running => "running".into(),
+            DState::Next(n) => format!("reading L1 block {n}"),
+            DState::SafeFacts(n) => format!("reading safe block {n}"),
+            DState::Blobs(n) => format!("reading blobs of L1 block {n}"),
+            DState::Consolidating(d) => format!("consolidating block {}", d.parent.number + 1),
+            DState::Executing(d) => format!("executing block {}", d.parent.number + 1),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Derivation {
     pub(super) state: DState,
@@ -168,6 +185,14 @@ impl Derivation {
     }
 
     /// Bytes and items held, for the memory bound.
+    /// Whether the traversed window holds an L1 block that `head`, the new L1 head after a reorg, replaced: one
+    /// above it, or a different block at its height.
+    pub(super) fn orphaned_by(&self, head: &kona_protocol::BlockInfo) -> bool {
+        self.window
+            .iter()
+            .any(|(b, _)| b.number() > head.number || (b.number() == head.number && b.hash() != head.hash))
+    }
+
     pub(super) fn held(&self) -> (usize, usize) {
         (self.window.len(), self.history.len())
     }

@@ -128,8 +128,11 @@ struct Sealed {
     sealed_at: UnixMs,
     txs: usize,
     committed: bool,
-    /// The engine already answered INVALID to inserting this committed block once (the second time it is dropped).
+    /// The engine already answered INVALID to inserting this committed block once (the second time it is dropped,
+    /// unless `maybe_held`).
     refused: bool,
+    /// An insert of this block timed out: the engine may hold it, so it is never replaced, only inserted again.
+    maybe_held: bool,
 }
 
 /// The block-building lifecycle. A sealed or importing stage with no request in the table waits for `retry_at`.
@@ -667,9 +670,16 @@ impl Node {
         if let Some(t) = self.raw_deadline() {
             if t <= self.now && self.requests.is_empty() {
                 return fail(format!(
-                    "deadline {t} passed (now {}) with nothing outstanding in stage {}",
+                    "deadline {t} passed (now {}) with nothing outstanding in stage {} (next origin {:?}, verify {:?}, \
+                     not before {}, may build {}, derivation leads {}, derivation {})",
                     self.now,
-                    self.build_stage()
+                    self.build_stage(),
+                    self.next,
+                    self.verify,
+                    self.not_before,
+                    self.may_build(),
+                    self.derivation_leads(),
+                    self.derivation.state.name(),
                 ));
             }
         }

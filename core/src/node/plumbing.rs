@@ -87,7 +87,8 @@ impl Node {
 
     fn build_deadline(&self) -> Option<UnixMs> {
         match &self.build {
-            Build::Idle if self.derivation.executing().is_some() => Some(self.not_before),
+            // A halted node builds nothing, derived blocks included, until admin_startSequencer.
+            Build::Idle if self.derivation.executing().is_some() => self.halted.is_none().then_some(self.not_before),
             // Derivation leads: its own requests and retries wake the node.
             Build::Idle if self.derivation_leads() => None,
             Build::Idle => {

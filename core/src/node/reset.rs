@@ -152,8 +152,13 @@ impl Node {
                 }
             }
             None => {
-                // L1 has no block at that height yet (our origin is ahead of this L1 node): keep the head.
-                self.set_reset_step(ResetStep::Header { engine, target: candidate });
+                // L1 has no block at that height (it reorganised to a shorter chain, or this L1 node lags): the
+                // origin can be neither kept nor given up yet. Wait for L1 to reach it, as op-node's FindL2Heads
+                // does; keeping it unchecked could leave a paused sequencer on an orphaned origin for good.
+                self.reset_failed(format!(
+                    "L1 has no block {} yet to check the origin {:#x} of unsafe block {candidate}",
+                    candidate.l1_origin.number, candidate.l1_origin.hash
+                ));
             }
         }
     }
@@ -278,6 +283,11 @@ impl Node {
                 }
                 self.committed_pending = None;
             }
+        }
+        // As in op-node, an engine reset resets the pipeline: L1 data traversed before it (possibly from blocks a
+        // reorg since removed) is read again from the safe head's origin.
+        if self.cfg.derivation {
+            self.restart_derivation(&format!("engine reset: {reason}"));
         }
         self.update_safe_lag();
     }

@@ -569,3 +569,37 @@ fn a_reset_abandons_the_build_and_its_late_engine_answer_is_dropped() {
     assert_ne!(p.node.build_stage(), "resetting");
     assert_eq!(p.node.stats().resets, 1);
 }
+
+/// A reset cannot check an origin L1 does not have (yet): it waits and asks again, as op-node's FindL2Heads does,
+/// instead of keeping the unsafe head unchecked.
+#[test]
+fn a_reset_waits_for_l1_to_have_the_origin_it_checks() {
+    let mut p = Pair::new(SequencerConfig::default());
+    p.l1_head(10);
+    let t = p.now + 10 * BLOCK_TIME_MS;
+    p.run_to(t);
+    assert!(p.node.stats().blocks_sequenced >= 5);
+    // A restart: the startup reset checks the origin of the engine's unsafe head.
+    let mut cfg = Config::new(Arc::new(p.peer.rollup()), SequencerConfig::default());
+    cfg.block_time_ms = BLOCK_TIME_MS;
+    p.node = Node::new(cfg, p.now).expect("valid config");
+    let heads = p.expect("FetchL2Heads", |c| matches!(c, Command::FetchL2Heads { .. }));
+    let answer = p.peer.serve(&heads).unwrap();
+    p.event(answer);
+    let is_origin_lookup = |c: &Command| matches!(c, Command::FetchL1BlockByNumber { .. });
+    let Command::FetchL1BlockByNumber { id, .. } = p.expect("the origin check", is_origin_lookup) else {
+        unreachable!()
+    };
+    p.event(Event::L1BlockFetched { id, block: None });
+    assert_eq!(p.node.build_stage(), "resetting", "an unchecked origin does not end the reset");
+    assert!(p.take().is_none(), "the reset waits before asking again");
+    let retry = p.node.poll_timeout().expect("a retry is timed");
+    p.now = retry;
+    p.node.handle_timeout(retry);
+    let again = p.expect("the origin check again", is_origin_lookup);
+    let answer = p.peer.serve(&again).unwrap();
+    p.event(answer);
+    let t = p.now + 3 * BLOCK_TIME_MS;
+    p.run_to(t);
+    assert_ne!(p.node.build_stage(), "resetting");
+}
