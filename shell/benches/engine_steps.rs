@@ -1,7 +1,11 @@
 //! Keel's own time per block against an engine, step by step.
 //!
-//! `cargo bench -p keel-shell --features devnet --bench engine_steps -- [blocks] [fake]` (default 300 blocks on
-//! op-geth, which needs `bash interop/build.sh`; with `fake`, the project's fake L1 and engine over localhost HTTP).
+//! `cargo bench -p keel-shell --features devnet --bench engine_steps -- [blocks] [fake|process|opnode]` (default 300
+//! blocks on op-geth, which needs `bash interop/build.sh`; with `fake`, the project's fake L1 and engine over
+//! localhost HTTP). By default the node runs in this process; with `process` the `keel` binary runs in its own
+//! process and with `opnode` op-node (`interop/bin/op-node`, `--sequencer.enabled`) sequences the same kind of chain,
+//! so both also get their CPU time per block and peak resident memory from `/proc`: a side-by-side on one machine
+//! with one harness.
 //! Brings up anvil and op-geth (or the fake world), puts a recording proxy in front of the engine API, runs the node
 //! in-process at 1 s blocks, and prints, per step, the time between op-geth's answer and Keel's next request (seal→insert,
 //! insert→head, head→next build), the build window as a fraction of the block time, and op-geth's own getPayload and
@@ -9,16 +13,18 @@
 //! back, so Keel's figures include one loopback hop each way (tens of microseconds).
 
 mod common {
+    pub mod procfs;
     pub mod proxy;
     pub mod stats;
 }
 
+use common::procfs::{cpu_ms, rss_kib};
 use common::stats::pct;
 
 use keel_shell::builder::{NodeMode, RollupNode, SequencerConfig};
 use keel_shell::fake::{FakeWorld, FakeWorldConfig};
 use keel_shell::interop::genesis::ChainPlan;
-use keel_shell::interop::{Chain, Tools};
+use keel_shell::interop::{free_port, Chain, Proc, Tools};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -78,27 +84,88 @@ fn main() {
         Target::OpGeth(c, _) => (c.rollup.clone(), c.anvil.url.clone(), c.geth.auth_url.clone(), c.jwt.clone()),
     };
     let engine = proxy(engine_url, log.clone());
-    let node = RollupNode::builder(rollup)
-        .with_mode(NodeMode::Sequencer)
-        // As `keel node` runs without --sequencer.seal-margin: the margin adapts to the engine's getPayload times.
-        .with_sequencer_config(SequencerConfig { adaptive_seal_margin: true, ..Default::default() })
-        .with_l1_provider_rpc_url(l1_url)
-        .with_l2_engine_rpc_url(engine)
-        .with_jwt_secret(jwt)
-        .with_block_time_ms(1_000)
-        .build()
-        .expect("node")
-        .start()
-        .expect("start");
-    // Let the catch-up from genesis finish (its blocks are built back to back), then measure steady state.
+    let process = std::env::args().skip(1).any(|a| a == "process");
+    let opnode = std::env::args().skip(1).any(|a| a == "opnode");
+    let who = if opnode { "op-node" } else { "Keel" };
+    let mut node = None;
+    let mut child: Option<Proc> = None;
+    match &target {
+        Target::OpGeth(chain, dir) if process || opnode => {
+            let port = free_port().expect("a free port");
+            let (name, mut cmd, args) = if opnode {
+                let tools = Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let args = chain.op_node_sequencer_args(&engine, port).expect("op-node arguments");
+                ("op-node", std::process::Command::new(&tools.op_node), args)
+            } else {
+                let mut args = chain.keel_args(port);
+                for a in &mut args {
+                    if a.starts_with("--l2-engine-rpc=") {
+                        *a = format!("--l2-engine-rpc={engine}");
+                    }
+                }
+                args.push("--p2p.disabled".into());
+                ("keel", std::process::Command::new(env!("CARGO_BIN_EXE_keel")), args)
+            };
+            cmd.args(&args);
+            let log_path = dir.join(format!("{name}.log"));
+            child = Some(Proc::spawn(name, cmd, &log_path).unwrap_or_else(|e| panic!("starting {name}: {e}")));
+        }
+        _ => {
+            assert!(!process && !opnode, "`process` and `opnode` run on op-geth (drop `fake`)");
+            node = Some(
+                RollupNode::builder(rollup)
+                    .with_mode(NodeMode::Sequencer)
+                    // As `keel node` runs without --sequencer.seal-margin: the margin adapts to getPayload times.
+                    .with_sequencer_config(SequencerConfig { adaptive_seal_margin: true, ..Default::default() })
+                    .with_l1_provider_rpc_url(l1_url)
+                    .with_l2_engine_rpc_url(engine)
+                    .with_jwt_secret(jwt)
+                    .with_block_time_ms(1_000)
+                    .build()
+                    .expect("node")
+                    .start()
+                    .expect("start"),
+            );
+        }
+    }
+    let pid = child.as_ref().and_then(Proc::id);
+    // Let the catch-up from genesis finish (its blocks are built back to back), then measure steady state. A child
+    // process's CPU time is read when the warm-up ends and at the end; its resident memory is sampled throughout.
     let warmup = 10;
     let t0 = Instant::now();
-    while engine_head() < (blocks + warmup + 20) as u64 && t0.elapsed() < Duration::from_secs(blocks as u64 * 2 + 120) {
+    let (mut cpu_from, mut rss_peak_kib) = (None, 0u64);
+    loop {
+        let head = engine_head();
+        if let Some(pid) = pid {
+            rss_peak_kib = rss_peak_kib.max(rss_kib(pid));
+            if cpu_from.is_none() && head >= (warmup + 20) as u64 {
+                cpu_from = Some((cpu_ms(pid), head));
+            }
+        }
+        if head >= (blocks + warmup + 20) as u64 || t0.elapsed() >= Duration::from_secs(blocks as u64 * 2 + 120) {
+            break;
+        }
+        if let Some(c) = child.as_mut() {
+            assert!(c.try_wait().is_none(), "{who} exited:\n{}", c.log_tail(30));
+        }
         std::thread::sleep(Duration::from_millis(500));
     }
-    let margin_ms = node.metrics().value("keel_seal_margin_seconds", &[]).map(|s| s * 1e3);
-    node.stop();
-    let _ = node.join();
+    let cpu_per_block = match (pid, cpu_from) {
+        (Some(pid), Some((cpu0, head0))) => {
+            let (cpu1, head1) = (cpu_ms(pid), engine_head());
+            Some((cpu1 - cpu0) / (head1.saturating_sub(head0)).max(1) as f64)
+        }
+        _ => None,
+    };
+    let margin_ms = node.as_ref().and_then(|n| n.metrics().value("keel_seal_margin_seconds", &[])).map(|s| s * 1e3);
+    if let Some(node) = node {
+        node.stop();
+        let _ = node.join();
+    }
+    if let Some(mut c) = child {
+        c.kill();
+    }
     let calls = log.lock().unwrap().clone();
     drop(engine_head);
     match target {
@@ -160,14 +227,14 @@ fn main() {
     }
     let n = seal_insert.len();
     let engine_name = if fake { "fake engine" } else { "op-geth" };
-    println!("{engine_name} step figures over {n} blocks at 1 s (after {warmup} warm-up blocks)\n");
+    println!("{who} on {engine_name}: step figures over {n} blocks at 1 s (after {warmup} warm-up blocks)\n");
     println!("| figure | p50 | p99 | max |");
     println!("|---|---|---|---|");
     for (name, v) in [
         ("seal→insert: getPayload answer → newPayload sent (ms)", &mut seal_insert),
         ("insert→head: newPayload answer → forkchoiceUpdated sent (ms)", &mut insert_head),
         ("head→next build: forkchoiceUpdated answer → next FCU with attributes (ms)", &mut head_build),
-        ("Keel's own time per block, seal→insert + insert→head + head→next build (ms)", &mut own),
+        ("own time per block, seal→insert + insert→head + head→next build (ms)", &mut own),
         ("engine_getPayload round trip (ms)", &mut get_payload),
         ("engine_newPayload round trip (ms)", &mut new_payload),
         ("build window: FCU answer → getPayload sent / block time", &mut window),
@@ -176,7 +243,10 @@ fn main() {
         let max = v.iter().cloned().fold(f64::NAN, f64::max);
         println!("| {name} | {p50:.3} | {p99:.3} | {max:.3} |");
     }
+    if let Some(c) = cpu_per_block {
+        println!("\n{who} process: CPU {c:.2} ms per block (steady state), peak RSS {:.1} MiB", rss_peak_kib as f64 / 1024.0);
+    }
     println!("\nseal margin at the end of the run: {margin_ms:?} ms");
-    println!("other {engine_name} calls between a head update and the next build, over the whole run: {between:?}");
+    println!("other {engine_name} calls by {who} between a head update and the next build, over the whole run: {between:?}");
     assert!(n >= blocks.min(10), "only {n} blocks had the expected call shape");
 }

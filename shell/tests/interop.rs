@@ -522,26 +522,6 @@ fn devnet_on_op_geth_prints_a_line_per_block_and_stops_cleanly() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// op-node's L1 chain config for anvil's chain id (op-node knows only public L1s): every fork through Osaka at
-/// genesis, with the blob schedules of those forks (EIP-7840 values).
-fn anvil_chain_config(path: &std::path::Path) {
-    let blob =
-        |target: u64, max: u64, fraction: u64| json!({"target": target, "max": max, "baseFeeUpdateFraction": fraction});
-    let cfg = json!({
-        "chainId": genesis::L1_CHAIN_ID,
-        "homesteadBlock": 0, "eip150Block": 0, "eip155Block": 0, "eip158Block": 0, "byzantiumBlock": 0,
-        "constantinopleBlock": 0, "petersburgBlock": 0, "istanbulBlock": 0, "berlinBlock": 0, "londonBlock": 0,
-        "mergeNetsplitBlock": 0, "terminalTotalDifficulty": 0,
-        "shanghaiTime": 0, "cancunTime": 0, "pragueTime": 0, "osakaTime": 0,
-        "blobSchedule": {
-            "cancun": blob(3, 6, 3_338_477),
-            "prague": blob(6, 9, 5_007_716),
-            "osaka": blob(6, 9, 5_007_716),
-        },
-    });
-    std::fs::write(path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
-}
-
 #[test]
 fn op_node_follows_keel_over_gossip_block_for_block() {
     use keel_shell::p2p::{random_key, P2pConfig};
@@ -559,7 +539,7 @@ fn op_node_follows_keel_over_gossip_block_for_block() {
     let word = B256::left_padding_from(genesis::DEV_ACCOUNT.as_slice());
     chain.anvil.rpc.call("anvil_setStorageAt", json!([genesis::SYSTEM_CONFIG, slot, word])).unwrap();
     let l1_config = vdir.join("l1-chain-config.json");
-    anvil_chain_config(&l1_config);
+    std::fs::write(&l1_config, genesis::op_node_l1_chain_config().to_string()).unwrap();
 
     let loopback = [127, 0, 0, 1].into();
     let (op_key, keel_key) = (random_key().unwrap(), random_key().unwrap());

@@ -475,6 +475,30 @@ impl Chain {
         Ok(Self { anvil, geth, plan, rollup, rollup_path, jwt, dir: dir.to_path_buf(), remove_dir_on_drop: false })
     }
 
+    /// op-node arguments that sequence this chain like [`Chain::keel_args`] (engine API at `engine_url`, RPC on
+    /// `rpc_port`, p2p off, no beacon: blocks are sequenced, not derived from blobs). Writes op-node's L1 chain config
+    /// into the chain's folder.
+    pub fn op_node_sequencer_args(&self, engine_url: &str, rpc_port: u16) -> Result<Vec<String>, InteropError> {
+        let l1_config = self.dir.join("op-node-l1-chain-config.json");
+        std::fs::write(&l1_config, genesis::op_node_l1_chain_config().to_string())
+            .map_err(io("writing op-node's L1 chain config"))?;
+        Ok(vec![
+            format!("--l1={}", self.anvil.url),
+            "--l1.beacon.ignore".into(),
+            "--l1.trustrpc".into(),
+            "--l1.rpckind=basic".into(),
+            "--l1.http-poll-interval=1s".into(),
+            format!("--l2={engine_url}"),
+            format!("--l2.jwt-secret={}", self.geth.jwt_path.display()),
+            format!("--rollup.config={}", self.rollup_path.display()),
+            format!("--rollup.l1-chain-config={}", l1_config.display()),
+            "--sequencer.enabled".into(),
+            "--p2p.disable".into(),
+            "--rpc.addr=127.0.0.1".into(),
+            format!("--rpc.port={rpc_port}"),
+        ])
+    }
+
     /// `keel node` arguments that sequence this chain (RPC on a free port written to `rpc_port`).
     pub fn keel_args(&self, rpc_port: u16) -> Vec<String> {
         vec![
