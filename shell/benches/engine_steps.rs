@@ -1,11 +1,13 @@
 //! Keel's own time per block against an engine, step by step.
 //!
-//! `cargo bench -p keel-shell --features devnet --bench engine_steps -- [blocks] [fake|process|opnode]` (default 300
+//! `cargo bench -p keel-shell --features devnet --bench engine_steps -- [blocks] [fake|process|opnode|kona]` (default 300
 //! blocks on op-geth, which needs `bash interop/build.sh`; with `fake`, the project's fake L1 and engine over
 //! localhost HTTP). By default the node runs in this process; with `process` the `keel` binary runs in its own
 //! process and with `opnode` op-node (`interop/bin/op-node`, `--sequencer.enabled`) sequences the same kind of chain,
 //! so both also get their CPU time per block and peak resident memory from `/proc`: a side-by-side on one machine
-//! with one harness.
+//! with one harness. `kona` runs kona-node (`KONA_NODE`, default `/tmp/kona-root/bin/kona-node`, from `cargo install
+//! kona-node --version 0.1.2 --root /tmp/kona-root`) the same way, on a chain with Jovian never active (kona-node
+//! 0.1.2 predates it) and a static beacon stub (it reads the beacon's genesis and slot time at start).
 //! Brings up anvil and op-geth (or the fake world), puts a recording proxy in front of the engine API, runs the node
 //! in-process at 1 s blocks, and prints, per step, the time between op-geth's answer and Keel's next request (seal→insert,
 //! insert→head, head→next build), the build window as a fraction of the block time, and op-geth's own getPayload and
@@ -74,7 +76,11 @@ fn main() {
         let tools = Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop"))
             .unwrap_or_else(|e| panic!("{e}"));
         let dir = std::env::temp_dir().join(format!("keel-bench-op-geth-{}", std::process::id()));
-        let chain = Chain::up(&tools, &dir, 2, ChainPlan::jovian_at_genesis).unwrap_or_else(|e| panic!("{e}"));
+        let kona = std::env::args().skip(1).any(|a| a == "kona");
+        // kona-node 0.1.2 knows forks through Isthmus: Jovian ten years out.
+        let plan =
+            move |t| if kona { ChainPlan::staggered(t, 0, 315_360_000) } else { ChainPlan::jovian_at_genesis(t) };
+        let chain = Chain::up(&tools, &dir, 2, plan).unwrap_or_else(|e| panic!("{e}"));
         let chain = Arc::new(chain);
         let c = chain.clone();
         (Target::OpGeth(chain, dir), Box::new(move || c.geth.head_number().unwrap_or(0)))
@@ -86,13 +92,43 @@ fn main() {
     let engine = proxy(engine_url, log.clone());
     let process = std::env::args().skip(1).any(|a| a == "process");
     let opnode = std::env::args().skip(1).any(|a| a == "opnode");
-    let who = if opnode { "op-node" } else { "Keel" };
+    let kona = std::env::args().skip(1).any(|a| a == "kona");
+    let who = if opnode {
+        "op-node"
+    } else if kona {
+        "kona-node"
+    } else {
+        "Keel"
+    };
     let mut node = None;
     let mut child: Option<Proc> = None;
     match &target {
-        Target::OpGeth(chain, dir) if process || opnode => {
+        Target::OpGeth(chain, dir) if process || opnode || kona => {
             let port = free_port().expect("a free port");
-            let (name, mut cmd, args) = if opnode {
+            let (name, mut cmd, args) = if kona {
+                let bin = std::env::var("KONA_NODE").unwrap_or_else(|_| "/tmp/kona-root/bin/kona-node".into());
+                let genesis_l1 = chain.anvil.latest().expect("anvil head").timestamp;
+                let beacon = common::proxy::static_beacon(genesis_l1, 2);
+                let p2p = free_port().expect("a free port");
+                let key = alloy_primitives::B256::from(keel_shell::p2p::random_key().expect("a random key"));
+                let args = vec![
+                    format!("--l2-chain-id={}", keel_shell::interop::genesis::L2_CHAIN_ID),
+                    "node".into(),
+                    "--mode=sequencer".into(),
+                    format!("--l1-eth-rpc={}", chain.anvil.url),
+                    format!("--l1-beacon={beacon}"),
+                    format!("--l2-engine-rpc={engine}"),
+                    format!("--l2-engine-jwt-secret={}", chain.geth.jwt_path.display()),
+                    format!("--l2-config-file={}", chain.rollup_path.display()),
+                    "--p2p.no-discovery".into(),
+                    "--p2p.listen.ip=127.0.0.1".into(),
+                    format!("--p2p.listen.tcp={p2p}"),
+                    format!("--p2p.listen.udp={p2p}"),
+                    format!("--p2p.sequencer.key={key}"),
+                    format!("--port={port}"),
+                ];
+                ("kona-node", std::process::Command::new(bin), args)
+            } else if opnode {
                 let tools = Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop"))
                     .unwrap_or_else(|e| panic!("{e}"));
                 let args = chain.op_node_sequencer_args(&engine, port).expect("op-node arguments");
@@ -112,7 +148,7 @@ fn main() {
             child = Some(Proc::spawn(name, cmd, &log_path).unwrap_or_else(|e| panic!("starting {name}: {e}")));
         }
         _ => {
-            assert!(!process && !opnode, "`process` and `opnode` run on op-geth (drop `fake`)");
+            assert!(!process && !opnode && !kona, "`process`, `opnode` and `kona` run on op-geth (drop `fake`)");
             node = Some(
                 RollupNode::builder(rollup)
                     .with_mode(NodeMode::Sequencer)
@@ -244,9 +280,14 @@ fn main() {
         println!("| {name} | {p50:.3} | {p99:.3} | {max:.3} |");
     }
     if let Some(c) = cpu_per_block {
-        println!("\n{who} process: CPU {c:.2} ms per block (steady state), peak RSS {:.1} MiB", rss_peak_kib as f64 / 1024.0);
+        println!(
+            "\n{who} process: CPU {c:.2} ms per block (steady state), peak RSS {:.1} MiB",
+            rss_peak_kib as f64 / 1024.0
+        );
     }
     println!("\nseal margin at the end of the run: {margin_ms:?} ms");
-    println!("other {engine_name} calls by {who} between a head update and the next build, over the whole run: {between:?}");
+    println!(
+        "other {engine_name} calls by {who} between a head update and the next build, over the whole run: {between:?}"
+    );
     assert!(n >= blocks.min(10), "only {n} blocks had the expected call shape");
 }

@@ -52,3 +52,29 @@ pub fn start(upstream: String, record: impl Fn(Recorded<'_>) + Send + 'static) -
     });
     format!("http://{addr}")
 }
+
+/// A beacon API for a chain without blobs: answers `/eth/v1/beacon/genesis` and `/eth/v1/config/spec` (what a
+/// consensus node reads at start to map L1 times to slots) and 404 to anything else. Returns its URL.
+pub fn static_beacon(genesis_time_s: u64, seconds_per_slot: u64) -> String {
+    let server = keel_shell::jsonrpc::http_server("127.0.0.1:0".parse().unwrap()).expect("bind beacon stub");
+    let addr = server.server_addr().to_ip().expect("ip");
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let body = match req.url().trim_end_matches('/') {
+                "/eth/v1/beacon/genesis" => {
+                    Some(serde_json::json!({"data": {"genesis_time": genesis_time_s.to_string()}}))
+                }
+                "/eth/v1/config/spec" => {
+                    Some(serde_json::json!({"data": {"SECONDS_PER_SLOT": seconds_per_slot.to_string()}}))
+                }
+                _ => None,
+            };
+            let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("header");
+            let _ = match body {
+                Some(b) => req.respond(tiny_http::Response::from_string(b.to_string()).with_header(header)),
+                None => req.respond(tiny_http::Response::from_string("{}").with_status_code(404)),
+            };
+        }
+    });
+    format!("http://{addr}")
+}
