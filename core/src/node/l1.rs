@@ -20,15 +20,18 @@ impl Node {
                 self.requests.abandon(|p| matches!(p, Pending::L1Next(_) | Pending::L1Verify(_)));
                 self.next = NextSlot::Empty;
                 self.verify = Verify::Needed;
-                // Batches already traversed in orphaned blocks must not be derived. As when traversal finds the
-                // reorg itself, the engine state is re-checked too: a sequencer paused by max-safe-lag would not
-                // notice orphaned origins by building.
+                // Batches already traversed in orphaned blocks must not be derived. A node that builds re-checks
+                // its origin before the next build (`verify`); one that does not (paused by max-safe-lag, stopped)
+                // would never notice orphaned origins that way, so its engine state is re-checked by a reset, as
+                // when traversal finds the reorg itself.
                 if self.cfg.derivation && matches!(self.sync, Sync::Ready) && self.derivation.orphaned_by(&head) {
                     let reason =
                         format!("L1 head {:#x}:{} replaced a block derivation traversed", head.hash, head.number);
                     self.heads.l1_head = Some(head);
                     self.restart_derivation(&reason);
-                    return self.begin_reset(format!("derivation: {reason}"));
+                    if !self.may_build() {
+                        return self.begin_reset(format!("derivation: {reason}"));
+                    }
                 }
             }
         }
