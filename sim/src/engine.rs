@@ -54,6 +54,12 @@ pub struct Engine {
     pending_refs: HashMap<B256, (L2BlockRef, Arc<OpExecutionPayloadEnvelope>, keel_core::L2Header)>,
 }
 
+/// Blocks the engine model keeps below its finalized head (far beyond the sequence window, reset walk-backs and the
+/// batcher's cursor in every scenario).
+pub const KEEP_BELOW_FINALIZED: u64 = 65_536;
+/// Blocks forgotten at once (the pruning pass walks the whole block map).
+const FORGET_CHUNK: u64 = 4_096;
+
 /// Error for an unknown payload id.
 pub fn unknown_payload() -> RpcError {
     RpcError::Rpc { code: -38001, message: "Unknown payload".into() }
@@ -100,7 +106,7 @@ impl Engine {
         self.canonical.get(idx).map(|h| self.blocks[h].block)
     }
 
-    /// Every block ever stored, by hash.
+    /// A block stored by hash (every block down to [`KEEP_BELOW_FINALIZED`] below the finalized head).
     pub fn block(&self, hash: &B256) -> Option<&EngineBlock> {
         self.blocks.get(hash)
     }
@@ -131,6 +137,23 @@ impl Engine {
         }
         chain.reverse();
         self.canonical.extend(chain);
+        self.forget_old_blocks();
+    }
+
+    /// Drops blocks (canonical or not) more than [`KEEP_BELOW_FINALIZED`] below the finalized head, a chunk at a
+    /// time, so a long run's memory stays flat. Nothing reads that deep: resets walk back a bounded distance, and
+    /// derivation and the batcher work above the safe head.
+    fn forget_old_blocks(&mut self) {
+        let finalized = self.blocks[&self.finalized].block.number;
+        let offset = self.blocks[&self.canonical[0]].block.number;
+        let keep_from = finalized.saturating_sub(KEEP_BELOW_FINALIZED);
+        if keep_from < offset + FORGET_CHUNK {
+            return;
+        }
+        let drop = ((keep_from - offset) as usize).min(self.canonical.len() - 1);
+        self.canonical.drain(..drop);
+        let first = self.blocks[&self.canonical[0]].block.number;
+        self.blocks.retain(|_, b| b.block.number >= first);
     }
 
     /// `engine_forkchoiceUpdated`.

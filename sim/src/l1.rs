@@ -61,7 +61,10 @@ pub const TX_HISTORY: usize = 8_192;
 pub struct L1Chain {
     /// Seconds between blocks.
     pub block_time_s: u64,
-    canonical: Vec<L1Block>,
+    /// The canonical chain from block `base` on (older blocks are forgotten, see [`CANONICAL_HISTORY`]).
+    canonical: std::collections::VecDeque<L1Block>,
+    base: u64,
+    genesis: L1Block,
     by_hash: HashMap<B256, L1Block>,
     /// No new blocks are produced before this time (a stalled L1).
     pub stalled_until: UnixMs,
@@ -84,6 +87,10 @@ pub struct L1Chain {
     pending_receipts: Vec<Receipt>,
 }
 
+/// Canonical L1 blocks kept (by number); older ones are forgotten. Far beyond the finality depth, the sequencer's
+/// drift and derivation's window, so nothing asks for them.
+pub const CANONICAL_HISTORY: usize = 2 * TX_HISTORY;
+
 /// Most transactions one simulated L1 block takes from the pool.
 pub const MAX_TXS_PER_L1_BLOCK: usize = 64;
 /// Most transactions the simulated pool holds (the oldest are dropped beyond it).
@@ -98,7 +105,9 @@ impl L1Chain {
         let genesis_hash = genesis.hash();
         Self {
             block_time_s,
-            canonical: vec![genesis],
+            canonical: std::collections::VecDeque::from([genesis.clone()]),
+            base: 0,
+            genesis,
             by_hash,
             stalled_until: 0,
             salt: 0,
@@ -198,12 +207,12 @@ impl L1Chain {
 
     /// The genesis block.
     pub fn genesis(&self) -> &L1Block {
-        &self.canonical[0]
+        &self.genesis
     }
 
     /// The head block.
     pub fn head(&self) -> &L1Block {
-        self.canonical.last().expect("chain is never empty")
+        self.canonical.back().expect("chain is never empty")
     }
 
     /// The finalized block: `finality_depth` blocks behind the head.
@@ -221,9 +230,17 @@ impl L1Chain {
             let b = Self::make(parent.number() + 1, parent.hash(), ts, self.salt, rng);
             self.by_hash.insert(b.hash(), b.clone());
             self.make_receipts(b.hash(), rng);
-            self.canonical.push(b);
+            self.canonical.push_back(b);
+            if self.canonical.len() > CANONICAL_HISTORY {
+                self.canonical.pop_front();
+                self.base += 1;
+            }
             if let Some(old) = self.canonical.len().checked_sub(TX_HISTORY + 1) {
+                // The block stays in the canonical list (by number) a while longer; its hash lookup and receipts go
+                // with its transactions.
                 let hash = self.canonical[old].hash();
+                self.receipts.remove(&hash);
+                self.by_hash.remove(&hash);
                 if let Some(txs) = self.txs.remove(&hash) {
                     for h in txs.iter().filter_map(|t| t.blob_versioned_hashes()).flatten() {
                         self.blobs.remove(h);
@@ -267,17 +284,17 @@ impl L1Chain {
             let b = Self::make(o.number(), parent.hash(), o.info.timestamp, self.salt, rng);
             self.by_hash.insert(b.hash(), b.clone());
             self.make_receipts(b.hash(), rng);
-            self.canonical.push(b);
+            self.canonical.push_back(b);
         }
         self.reorged_blocks += depth as u64;
     }
 
     /// Canonical block by number.
     pub fn by_number(&self, number: u64) -> Option<&L1Block> {
-        self.canonical.get(number as usize)
+        self.canonical.get(usize::try_from(number.checked_sub(self.base)?).ok()?)
     }
 
-    /// Any block ever produced, canonical or reorged out, by hash.
+    /// A block produced in the last [`TX_HISTORY`] blocks (canonical or reorged out), by hash.
     pub fn by_hash(&self, hash: &B256) -> Option<&L1Block> {
         self.by_hash.get(hash)
     }

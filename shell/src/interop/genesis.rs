@@ -214,6 +214,25 @@ impl ChainPlan {
     }
 }
 
+/// op-node's L1 chain config for anvil's chain id (`--rollup.l1-chain-config`; op-node knows only public L1s): every
+/// fork through Osaka at genesis, with the blob schedules of those forks (EIP-7840 values).
+pub fn op_node_l1_chain_config() -> Value {
+    let blob =
+        |target: u64, max: u64, fraction: u64| json!({"target": target, "max": max, "baseFeeUpdateFraction": fraction});
+    json!({
+        "chainId": L1_CHAIN_ID,
+        "homesteadBlock": 0, "eip150Block": 0, "eip155Block": 0, "eip158Block": 0, "byzantiumBlock": 0,
+        "constantinopleBlock": 0, "petersburgBlock": 0, "istanbulBlock": 0, "berlinBlock": 0, "londonBlock": 0,
+        "mergeNetsplitBlock": 0, "terminalTotalDifficulty": 0,
+        "shanghaiTime": 0, "cancunTime": 0, "pragueTime": 0, "osakaTime": 0,
+        "blobSchedule": {
+            "cancun": blob(3, 6, 3_338_477),
+            "prague": blob(6, 9, 5_007_716),
+            "osaka": blob(6, 9, 5_007_716),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,23 +280,4 @@ mod tests {
             "0x010000000000000000000000000000000000000000000000000c5fc500000558"
         );
     }
-}
-
-/// op-node's L1 chain config for anvil's chain id (`--rollup.l1-chain-config`; op-node knows only public L1s): every
-/// fork through Osaka at genesis, with the blob schedules of those forks (EIP-7840 values).
-pub fn op_node_l1_chain_config() -> Value {
-    let blob =
-        |target: u64, max: u64, fraction: u64| json!({"target": target, "max": max, "baseFeeUpdateFraction": fraction});
-    json!({
-        "chainId": L1_CHAIN_ID,
-        "homesteadBlock": 0, "eip150Block": 0, "eip155Block": 0, "eip158Block": 0, "byzantiumBlock": 0,
-        "constantinopleBlock": 0, "petersburgBlock": 0, "istanbulBlock": 0, "berlinBlock": 0, "londonBlock": 0,
-        "mergeNetsplitBlock": 0, "terminalTotalDifficulty": 0,
-        "shanghaiTime": 0, "cancunTime": 0, "pragueTime": 0, "osakaTime": 0,
-        "blobSchedule": {
-            "cancun": blob(3, 6, 3_338_477),
-            "prague": blob(6, 9, 5_007_716),
-            "osaka": blob(6, 9, 5_007_716),
-        },
-    })
 }
