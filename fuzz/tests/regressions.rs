@@ -19,16 +19,17 @@ fn invalid() -> Fault {
     Fault::Status(PayloadStatusEnum::Invalid { validation_error: "fuzz".into() })
 }
 
+fn refused() -> Fault {
+    Fault::Fail(RpcError::Transport("connection refused".into()))
+}
+
 /// A committed block whose head update the engine rejected was rebuilt as a different block at the same height:
 /// two blocks at one height in the conductor. A reset must re-insert the committed block.
 #[test]
 fn committed_block_is_reinserted_after_a_reset_not_rebuilt() {
     let c = case(
         3,
-        vec![
-            (0, Action::Inject(CallKind::Commit, Fault::Fail(RpcError::Transport("connection refused".into())))),
-            (0, Action::Inject(CallKind::UpdateHead, invalid())),
-        ],
+        vec![(0, Action::Inject(CallKind::Commit, refused())), (0, Action::Inject(CallKind::UpdateHead, invalid()))],
     );
     run(&c).unwrap();
 }
@@ -80,7 +81,6 @@ fn invalid_committed_block_is_replaced() {
 /// max-safe-lag stalled until the sequence window ran out).
 #[test]
 fn a_span_batch_whose_parent_is_unknown_to_derivation_is_checked_not_dropped() {
-    let refused = || Fault::Fail(RpcError::Transport("connection refused".into()));
     let c = Case {
         seed: 4271524647749798568,
         conductor: false,
@@ -100,7 +100,7 @@ fn a_span_batch_whose_parent_is_unknown_to_derivation_is_checked_not_dropped() {
 /// and an INVALID newPayload, then an admin start: committed block 1 was replaced by another block at height 1.
 #[test]
 fn committed_block_survives_a_lost_insert_answer_an_engine_outage_and_an_invalid_insert() {
-    let l1_down = || Action::Inject(CallKind::L1, Fault::Fail(RpcError::Transport("connection refused".into())));
+    let l1_down = || Action::Inject(CallKind::L1, refused());
     let c = Case {
         seed: 189288346767200348,
         ..case(
@@ -123,7 +123,6 @@ fn committed_block_survives_a_lost_insert_answer_an_engine_outage_and_an_invalid
 /// and a 4-block L1 reorg: a block the sequencer published was not the block derivation produced at its height.
 #[test]
 fn published_blocks_stay_derivable_through_failed_seals_and_an_l1_reorg() {
-    let refused = || Fault::Fail(RpcError::Transport("connection refused".into()));
     let c = Case {
         seed: 3791827146800631711,
         conductor: false,
@@ -145,7 +144,6 @@ fn published_blocks_stay_derivable_through_failed_seals_and_an_l1_reorg() {
 /// invariant.
 #[test]
 fn no_idle_deadline_after_outages_an_invalid_build_and_a_failed_leader_check() {
-    let refused = || Fault::Fail(RpcError::Transport("connection refused".into()));
     let c = Case {
         seed: 726767984750705276,
         conductor: false,
@@ -175,10 +173,7 @@ fn a_reorg_under_the_derivation_window_rechecks_a_paused_sequencers_origins() {
         l1_confs: 2,
         max_safe_lag: 5,
         steps: vec![
-            Step {
-                delay_ms: 2020,
-                action: Action::Inject(CallKind::L1, Fault::Fail(RpcError::Transport("connection refused".into()))),
-            },
+            Step { delay_ms: 2020, action: Action::Inject(CallKind::L1, refused()) },
             Step { delay_ms: 18_480, action: Action::L1Reorg(4) },
             Step { delay_ms: 2320, action: Action::L1Reorg(4) },
         ],
@@ -198,10 +193,7 @@ fn a_committed_block_whose_insert_timed_out_is_never_replaced() {
             vec![
                 (0, Action::EngineDown(15_090)),
                 (0, Action::Inject(CallKind::NewPayload, Fault::LoseAnswer)),
-                (
-                    0,
-                    Action::Inject(CallKind::GetPayload, Fault::Fail(RpcError::Transport("connection refused".into()))),
-                ),
+                (0, Action::Inject(CallKind::GetPayload, refused())),
                 (0, Action::Inject(CallKind::NewPayload, invalid())),
                 (1500, Action::Inject(CallKind::NewPayload, invalid())),
                 (18_631, Action::L1Reorg(1)),
@@ -218,7 +210,6 @@ fn a_committed_block_whose_insert_timed_out_is_never_replaced() {
 /// on, which threw away the re-post, and max-safe-lag stalled for good.
 #[test]
 fn an_undecided_span_does_not_cost_the_rest_of_its_l1_block() {
-    let refused = || Fault::Fail(RpcError::Transport("connection refused".into()));
     let c = Case {
         seed: 8124016061836687616,
         conductor: false,

@@ -55,13 +55,14 @@ fn ms(d: Duration) -> f64 {
 enum Target {
     /// The project's fake world (L1 and engine over localhost HTTP).
     Fake(Arc<FakeWorld>, keel_shell::jwt::JwtSecret),
-    /// anvil and op-geth, with the folder they run in.
-    OpGeth(Arc<Chain>, PathBuf),
+    /// anvil and op-geth, with the folder they run in and the interop tools (op-node among them).
+    OpGeth(Arc<Chain>, PathBuf, Tools),
 }
 
 fn main() {
     let blocks: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300);
-    let fake = std::env::args().skip(1).any(|a| a == "fake");
+    let mode = |name: &str| std::env::args().skip(1).any(|a| a == name);
+    let (fake, process, opnode, kona) = (mode("fake"), mode("process"), mode("opnode"), mode("kona"));
     // RUST_LOG=debug shows what the node did between two engine calls (microsecond timestamps).
     let _ = env_logger::Builder::from_default_env().format_timestamp_micros().try_init();
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -76,23 +77,19 @@ fn main() {
         let tools = Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop"))
             .unwrap_or_else(|e| panic!("{e}"));
         let dir = std::env::temp_dir().join(format!("keel-bench-op-geth-{}", std::process::id()));
-        let kona = std::env::args().skip(1).any(|a| a == "kona");
         // kona-node 0.1.2 knows forks through Isthmus: Jovian ten years out.
         let plan =
             move |t| if kona { ChainPlan::staggered(t, 0, 315_360_000) } else { ChainPlan::jovian_at_genesis(t) };
         let chain = Chain::up(&tools, &dir, 2, plan).unwrap_or_else(|e| panic!("{e}"));
         let chain = Arc::new(chain);
         let c = chain.clone();
-        (Target::OpGeth(chain, dir), Box::new(move || c.geth.head_number().unwrap_or(0)))
+        (Target::OpGeth(chain, dir, tools), Box::new(move || c.geth.head_number().unwrap_or(0)))
     };
     let (rollup, l1_url, engine_url, jwt) = match &target {
         Target::Fake(w, jwt) => (w.rollup_config(), w.l1_url(), w.engine_url(), jwt.clone()),
-        Target::OpGeth(c, _) => (c.rollup.clone(), c.anvil.url.clone(), c.geth.auth_url.clone(), c.jwt.clone()),
+        Target::OpGeth(c, ..) => (c.rollup.clone(), c.anvil.url.clone(), c.geth.auth_url.clone(), c.jwt.clone()),
     };
     let engine = proxy(engine_url, log.clone());
-    let process = std::env::args().skip(1).any(|a| a == "process");
-    let opnode = std::env::args().skip(1).any(|a| a == "opnode");
-    let kona = std::env::args().skip(1).any(|a| a == "kona");
     let who = if opnode {
         "op-node"
     } else if kona {
@@ -103,7 +100,7 @@ fn main() {
     let mut node = None;
     let mut child: Option<Proc> = None;
     match &target {
-        Target::OpGeth(chain, dir) if process || opnode || kona => {
+        Target::OpGeth(chain, dir, tools) if process || opnode || kona => {
             let port = free_port().expect("a free port");
             let (name, mut cmd, args) = if kona {
                 let bin = std::env::var("KONA_NODE").unwrap_or_else(|_| "/tmp/kona-root/bin/kona-node".into());
@@ -129,17 +126,10 @@ fn main() {
                 ];
                 ("kona-node", std::process::Command::new(bin), args)
             } else if opnode {
-                let tools = Tools::locate(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop"))
-                    .unwrap_or_else(|e| panic!("{e}"));
                 let args = chain.op_node_sequencer_args(&engine, port).expect("op-node arguments");
                 ("op-node", std::process::Command::new(&tools.op_node), args)
             } else {
-                let mut args = chain.keel_args(port);
-                for a in &mut args {
-                    if a.starts_with("--l2-engine-rpc=") {
-                        *a = format!("--l2-engine-rpc={engine}");
-                    }
-                }
+                let mut args = chain.keel_args_via(&engine, port);
                 args.push("--p2p.disabled".into());
                 ("keel", std::process::Command::new(env!("CARGO_BIN_EXE_keel")), args)
             };
@@ -210,7 +200,7 @@ fn main() {
                 w.stop();
             }
         }
-        Target::OpGeth(chain, dir) => {
+        Target::OpGeth(chain, dir, _) => {
             drop(chain);
             let _ = std::fs::remove_dir_all(&dir);
         }

@@ -294,7 +294,7 @@ impl L1Chain {
         self.canonical.get(usize::try_from(number.checked_sub(self.base)?).ok()?)
     }
 
-    /// A block produced in the last [`TX_HISTORY`] blocks (canonical or reorged out), by hash.
+    /// A block by hash: a canonical one of the last [`TX_HISTORY`], or any block a reorg replaced.
     pub fn by_hash(&self, hash: &B256) -> Option<&L1Block> {
         self.by_hash.get(hash)
     }

@@ -420,7 +420,7 @@ impl Node {
     }
 
     pub(super) fn on_inserted(&mut self, sealed: Box<Sealed>, reply: Result<EngineReply, RpcError>) {
-        let reply_error = reply.as_ref().err().cloned();
+        let timed_out = matches!(reply, Err(RpcError::Timeout));
         let verdict = match reply {
             Ok(EngineReply::PayloadInserted { status }) => {
                 match engine::classify_insert_status(&status, &sealed.block) {
@@ -439,9 +439,7 @@ impl Node {
             Err(e) => engine::classify_insert_error(&e, &sealed.block),
         };
         let mut sealed = sealed;
-        if matches!(reply_error, Some(RpcError::Timeout)) {
-            sealed.maybe_held = true;
-        }
+        sealed.maybe_held |= timed_out;
         let verdict = match verdict {
             // The conductor already holds this block, and the engine may too (an earlier insert whose answer was
             // lost): building another at its height could give the cluster two valid blocks at one height. The

@@ -184,7 +184,6 @@ impl Derivation {
         self.history.iter().rev().find(|(l1, _)| l1.number <= number).copied()
     }
 
-    /// Bytes and items held, for the memory bound.
     /// Whether the traversed window holds an L1 block that `head`, the new L1 head after a reorg, replaced: one
     /// above it, or a different block at its height.
     pub(super) fn orphaned_by(&self, head: &kona_protocol::BlockInfo) -> bool {
@@ -193,6 +192,7 @@ impl Derivation {
             .any(|(b, _)| b.number() > head.number || (b.number() == head.number && b.hash() != head.hash))
     }
 
+    /// Bytes and items held, for the memory bound.
     pub(super) fn held(&self) -> (usize, usize) {
         (self.window.len(), self.history.len())
     }

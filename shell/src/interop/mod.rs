@@ -501,11 +501,16 @@ impl Chain {
 
     /// `keel node` arguments that sequence this chain (RPC on a free port written to `rpc_port`).
     pub fn keel_args(&self, rpc_port: u16) -> Vec<String> {
+        self.keel_args_via(&self.geth.auth_url, rpc_port)
+    }
+
+    /// [`Chain::keel_args`] with the engine API reached at `engine_url` (a proxy in front of op-geth's).
+    pub fn keel_args_via(&self, engine_url: &str, rpc_port: u16) -> Vec<String> {
         vec![
             "node".into(),
             "--mode=sequencer".into(),
             format!("--l1-eth-rpc={}", self.anvil.url),
-            format!("--l2-engine-rpc={}", self.geth.auth_url),
+            format!("--l2-engine-rpc={engine_url}"),
             format!("--l2.jwt-secret={}", self.geth.jwt_path.display()),
             format!("--rollup-config={}", self.rollup_path.display()),
             format!("--port={rpc_port}"),
